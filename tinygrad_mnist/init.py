@@ -1,0 +1,134 @@
+"""Weight initialisers, as functions and by name.
+
+Every initialiser has the signature ``init(shape, rng, dtype=np.float32) -> ndarray`` and
+draws only from the ``np.random.Generator`` it is given.  Fans follow PyTorch: for a
+weight of shape ``(out, in, *kernel)``, ``fan_in = in * prod(kernel)`` and
+``fan_out = out * prod(kernel)``.
+
+==================  =========================================  ==========================
+name                distribution                               scale
+==================  =========================================  ==========================
+``zeros``           0                                          --
+``normal``          N(0, std²)                                 ``std`` (0.1 by default)
+``glorot_uniform``  U(-d, d)                                   d = √(6 / (fan_in + fan_out))
+``glorot_normal``   N(0, σ²)                                   σ = √(2 / (fan_in + fan_out))
+``he_uniform``      U(-d, d)                                   d = √(6 / fan_in)
+``he_normal``       N(0, σ²)                                   σ = √(2 / fan_in)
+==================  =========================================  ==========================
+
+``xavier_*`` are aliases of ``glorot_*`` and ``kaiming_*`` of ``he_*``; the bare names
+``glorot``/``xavier`` mean uniform and ``he``/``kaiming`` mean normal, as in the papers.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Callable, Sequence, Tuple
+
+import numpy as np
+
+Initializer = Callable[..., np.ndarray]
+
+
+def fans(shape: Sequence[int]) -> Tuple[int, int]:
+    """``(fan_in, fan_out)`` of a weight of shape ``(out, in, *kernel)`` (or ``(n,)``)."""
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 0:
+        raise ValueError("fans: a scalar weight has no fan")
+    if len(shape) == 1:
+        return shape[0], shape[0]
+    receptive = math.prod(shape[2:])
+    return shape[1] * receptive, shape[0] * receptive
+
+
+def _check_rng(rng, name: str) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(
+            f"{name}: expected a np.random.Generator (e.g. np.random.default_rng(0)), "
+            f"got {type(rng).__name__}"
+        )
+    return rng
+
+
+def zeros(shape, rng=None, dtype=np.float32) -> np.ndarray:
+    """All zeros; ``rng`` is accepted for a uniform signature and unused."""
+    return np.zeros(shape, dtype=dtype)
+
+
+def normal(shape, rng, dtype=np.float32, std: float = 0.1, mean: float = 0.0) -> np.ndarray:
+    """Samples of N(mean, std²)."""
+    if std < 0:
+        raise ValueError(f"normal: std must be non-negative, got {std}")
+    return _check_rng(rng, "normal").normal(mean, std, size=shape).astype(dtype)
+
+
+def uniform(shape, rng, dtype=np.float32, bound: float = 0.05) -> np.ndarray:
+    """Samples of U(-bound, bound)."""
+    return _check_rng(rng, "uniform").uniform(-bound, bound, size=shape).astype(dtype)
+
+
+def glorot_uniform(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+    """U(-d, d) with d = gain · √(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
+    fan_in, fan_out = fans(shape)
+    return uniform(shape, rng, dtype, bound=gain * math.sqrt(6.0 / (fan_in + fan_out)))
+
+
+def glorot_normal(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+    """N(0, σ²) with σ = gain · √(2 / (fan_in + fan_out))."""
+    fan_in, fan_out = fans(shape)
+    return normal(shape, rng, dtype, std=gain * math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def he_uniform(shape, rng, dtype=np.float32) -> np.ndarray:
+    """U(-d, d) with d = √(6 / fan_in) (He et al., 2015; for ReLU)."""
+    fan_in, _ = fans(shape)
+    return uniform(shape, rng, dtype, bound=math.sqrt(6.0 / fan_in))
+
+
+def he_normal(shape, rng, dtype=np.float32) -> np.ndarray:
+    """N(0, σ²) with σ = √(2 / fan_in) (He et al., 2015; for ReLU)."""
+    fan_in, _ = fans(shape)
+    return normal(shape, rng, dtype, std=math.sqrt(2.0 / fan_in))
+
+
+INITIALIZERS = {
+    "zeros": zeros,
+    "zero": zeros,
+    "normal": normal,
+    "uniform": uniform,
+    "glorot_uniform": glorot_uniform,
+    "glorot_normal": glorot_normal,
+    "xavier_uniform": glorot_uniform,
+    "xavier_normal": glorot_normal,
+    "glorot": glorot_uniform,
+    "xavier": glorot_uniform,
+    "he_uniform": he_uniform,
+    "he_normal": he_normal,
+    "kaiming_uniform": he_uniform,
+    "kaiming_normal": he_normal,
+    "he": he_normal,
+    "kaiming": he_normal,
+}
+
+
+def initializer(name, **kwargs) -> Initializer:
+    """Return the initialiser called ``name``, with keyword arguments bound.
+
+    ``name`` may also be a callable, returned with ``kwargs`` bound.
+
+    >>> init = initializer("normal", std=1.0)
+    >>> init((3, 2), np.random.default_rng(0)).shape
+    (3, 2)
+    """
+    if callable(name):
+        return functools.partial(name, **kwargs) if kwargs else name
+    if not isinstance(name, str):
+        raise TypeError(f"initializer: expected a name or a callable, got {type(name).__name__}")
+    key = name.lower().replace("-", "_")
+    if key not in INITIALIZERS:
+        raise ValueError(
+            f"initializer: unknown initialiser {name!r}; choose one of {sorted(INITIALIZERS)}"
+        )
+    fn = INITIALIZERS[key]
+    return functools.partial(fn, **kwargs) if kwargs else fn

@@ -1,0 +1,160 @@
+"""Layers with parameters or reshaping: Linear, Identity, Flatten.
+
+Every layer follows the contract of :mod:`tinygrad_mnist.module`: ``forward`` caches,
+``backward`` returns ``∂L/∂x`` and accumulates ``∂L/∂θ`` with ``+=``, ``jacobian(x)``
+gives the explicit per-example matrices.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+
+from .init import initializer, zeros
+from .module import FLOAT_DTYPES, Module, Parameter, check_float_input, check_grad_out, require_cache
+
+
+def _resolve_rng(rng, seed) -> np.random.Generator:
+    if rng is not None:
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"expected rng to be a np.random.Generator, got {type(rng).__name__}")
+        return rng
+    return np.random.default_rng(seed)
+
+
+def _resolve_dtype(dtype, name: str) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+# -- the math, as pure functions --------------------------------------------------------
+def linear_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]) -> np.ndarray:
+    """``y = x Wᵀ + b``; x (n, in), W (out, in), b (out,) → y (n, out)."""
+    y = x @ weight.T
+    if bias is not None:
+        y += bias
+    return y
+
+
+def linear_backward(x: np.ndarray, weight: np.ndarray, grad_out: np.ndarray):
+    """Vector-Jacobian products of ``y = x Wᵀ + b`` for upstream ``G = ∂L/∂y`` (n, out).
+
+    ``∂L/∂x = G W`` (n, in), ``∂L/∂W = Gᵀ x`` (out, in), ``∂L/∂b = Σ_n G`` (out,).
+    """
+    return grad_out @ weight, grad_out.T @ x, grad_out.sum(axis=0)
+
+
+class Linear(Module):
+    """Affine map ``y = x Wᵀ + b`` (``torch.nn.Linear``).
+
+    Parameters
+    ----------
+    in_features : int
+    out_features : int
+    bias : bool, default=True
+    init : str or callable, default="glorot_uniform"
+        Weight initialiser (see :mod:`tinygrad_mnist.init`); biases start at zero.
+    init_kwargs : dict, optional
+        Extra arguments for the initialiser, e.g. ``{"std": 0.1}`` for ``"normal"``.
+    rng : np.random.Generator, optional
+        Source of randomness; defaults to ``np.random.default_rng(seed)``.
+    seed : int, default=0
+    dtype : float32 or float64, default=float32
+
+    Shapes
+    ------
+    x : (n, in_features) → y : (n, out_features); weight (out_features, in_features).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 init="glorot_uniform", init_kwargs: Optional[dict] = None,
+                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype=np.float32):
+        super().__init__()
+        if int(in_features) < 1 or int(out_features) < 1:
+            raise ValueError(
+                f"Linear: in_features and out_features must be positive, got "
+                f"({in_features}, {out_features})"
+            )
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        dtype = _resolve_dtype(dtype, "Linear")
+        rng = _resolve_rng(rng, seed)
+        init_fn = initializer(init, **(init_kwargs or {}))
+        self.weight = Parameter(init_fn((self.out_features, self.in_features), rng, dtype))
+        self.bias = Parameter(zeros((self.out_features,), dtype=dtype)) if bias else None
+        self._x = None  # cache: the last input
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_float_input(self, x, ndim=2, last_dim=self.in_features)
+        self._x = x
+        return linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        x = require_cache(self, self._x)
+        check_grad_out(self, grad_out, (x.shape[0], self.out_features))
+        grad_x, grad_w, grad_b = linear_backward(x, self.weight.data, grad_out)
+        self.weight.grad += grad_w
+        if self.bias is not None:
+            self.bias.grad += grad_b
+        return grad_x
+
+    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """Explicit Jacobians of ``y = W x + b`` for one example ``x`` of shape (in,).
+
+        - ``input``:  ∂y/∂x = W, shape (out, in);
+        - ``weight``: ∂y_i/∂W_jk = δ_ij x_k, i.e. ``I_out ⊗ xᵀ``, shape (out, out·in)
+          (W flattened row-major, as ``W.ravel()``);
+        - ``bias``:   ∂y/∂b = I_out, shape (out, out).
+        """
+        x = np.asarray(x)
+        if x.shape != (self.in_features,):
+            raise ValueError(f"Linear.jacobian: expected one example of shape ({self.in_features},), got {x.shape}")
+        W = self.weight.data
+        jac = {"input": W.copy(), "weight": np.kron(np.eye(self.out_features, dtype=W.dtype), x[None, :])}
+        if self.bias is not None:
+            jac["bias"] = np.eye(self.out_features, dtype=W.dtype)
+        return jac
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+
+
+class Identity(Module):
+    """``y = x``; Jacobian ``I``."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_float_input(self, x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        return grad_out
+
+    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        x = np.asarray(x)
+        return {"input": np.eye(x.size, dtype=x.dtype)}
+
+
+class Flatten(Module):
+    """Reshape ``(n, d1, d2, ...)`` to ``(n, d1·d2·...)`` (``torch.nn.Flatten``); Jacobian ``I``."""
+
+    def __init__(self):
+        super().__init__()
+        self._shape = None  # cache: the input shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        check_float_input(self, x)
+        if x.ndim < 2:
+            raise ValueError(f"Flatten: expected an input of shape (n, ...), got {x.shape}")
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        shape = require_cache(self, self._shape)
+        check_grad_out(self, grad_out, (shape[0], int(np.prod(shape[1:]))))
+        return grad_out.reshape(shape)
+
+    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        x = np.asarray(x)
+        return {"input": np.eye(x.size, dtype=x.dtype)}

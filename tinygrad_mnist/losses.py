@@ -1,0 +1,162 @@
+"""Losses: fused SoftmaxCrossEntropy on logits, CrossEntropy on probabilities, MSELoss.
+
+A loss maps a prediction ``(n, C)`` and a target to a scalar.  Targets are either
+integer labels of shape ``(n,)`` or one-hot (or any probability) rows of shape
+``(n, C)``.  ``reduction="mean"`` divides the summed loss by ``n`` (MSELoss: by ``n·C``,
+as ``torch.nn.MSELoss``); ``reduction="sum"`` does not divide.
+
+``forward(pred, target)`` returns the loss as a Python float and caches what
+``backward`` needs; ``backward(grad=1.0)`` returns ``∂L/∂pred`` (shape ``(n, C)``).
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+
+from .module import Module, check_float_input, require_cache
+
+REDUCTIONS = ("mean", "sum")
+
+
+def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
+    """Rows e_{labels[i]}: labels (n,) ints in [0, num_classes) → (n, num_classes)."""
+    labels = np.asarray(labels)
+    out = np.zeros((labels.shape[0], num_classes), dtype=dtype)
+    out[np.arange(labels.shape[0]), labels] = 1
+    return out
+
+
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """log s_i = z_i - log Σ_j e^{z_j}, via the max shift (finite for |z| up to 1e308/C)."""
+    shifted = z - z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+class Loss(Module):
+    """Base class: validates targets and applies the reduction."""
+
+    def __init__(self, reduction: str = "mean"):
+        super().__init__()
+        if reduction not in REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+        self._cache = None
+
+    def _target_matrix(self, pred: np.ndarray, target) -> np.ndarray:
+        """Targets as a float matrix like ``pred``: labels become one-hot rows."""
+        name = type(self).__name__
+        check_float_input(self, pred, ndim=2)
+        target = np.asarray(target)
+        n, c = pred.shape
+        if target.ndim == 1:
+            if not np.issubdtype(target.dtype, np.integer):
+                raise TypeError(f"{name}: integer labels expected for a 1-d target, got {target.dtype}")
+            if target.shape[0] != n:
+                raise ValueError(f"{name}: expected {n} labels, got {target.shape[0]}")
+            if n and (target.min() < 0 or target.max() >= c):
+                raise ValueError(f"{name}: labels must lie in [0, {c}), got range [{target.min()}, {target.max()}]")
+            return one_hot(target, c, dtype=pred.dtype)
+        if target.shape != pred.shape:
+            raise ValueError(f"{name}: expected target of shape {pred.shape} or ({n},), got {target.shape}")
+        if target.dtype != pred.dtype:
+            target = target.astype(pred.dtype)
+        return target
+
+    def _scale(self, pred: np.ndarray) -> float:
+        return 1.0 / pred.shape[0] if self.reduction == "mean" else 1.0
+
+    def jacobian(self, pred: np.ndarray, target) -> Dict[str, np.ndarray]:
+        """∂L/∂pred for one example (pred of shape (C,)), as a (1, C) matrix."""
+        pred = np.asarray(pred)
+        if pred.ndim != 1:
+            raise ValueError(f"{type(self).__name__}.jacobian: expected one example of shape (C,), got {pred.shape}")
+        target = np.asarray(target)
+        target = target.reshape(1) if target.ndim == 0 else target[None]
+        saved = self._cache
+        self.forward(pred[None], target)
+        grad = self.backward()
+        self._cache = saved
+        return {"input": grad}
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class SoftmaxCrossEntropy(Loss):
+    """Fused softmax + cross-entropy on logits (``torch.nn.CrossEntropyLoss``).
+
+    ``L = -Σ_i Σ_c y_ic log softmax(z_i)_c`` (÷ n for mean), computed with log-sum-exp
+    so logits of magnitude 1e4 stay finite.  Gradient: ``∂L/∂z = (ŷ - y) / n`` for
+    one-hot rows (``ŷ Σ_c y_c - y`` in general), shape (n, C).
+    """
+
+    def forward(self, logits: np.ndarray, target) -> float:
+        y = self._target_matrix(logits, target)
+        logp = log_softmax(logits)
+        self._cache = (np.exp(logp), y, self._scale(logits))
+        return float(-(y * logp).sum() * self._cache[2])
+
+    def backward(self, grad: float = 1.0) -> np.ndarray:
+        s, y, scale = require_cache(self, self._cache)
+        return (s * y.sum(axis=1, keepdims=True) - y) * (scale * grad)
+
+
+class CrossEntropy(Loss):
+    """Cross-entropy on probabilities, for a network that ends with ``Softmax``.
+
+    ``L = -Σ_i Σ_c y_ic log p_ic`` (÷ n for mean); ``∂L/∂p = -y / p`` (÷ n).  ``p`` is
+    clipped below at ``eps`` so a probability that underflowed to 0 gives a large finite
+    loss instead of ``inf`` (the gradient is 0 where clipping is active).
+    """
+
+    def __init__(self, reduction: str = "mean", eps: float = 1e-12):
+        super().__init__(reduction)
+        self.eps = float(eps)
+
+    def forward(self, probs: np.ndarray, target) -> float:
+        y = self._target_matrix(probs, target)
+        clipped = np.maximum(probs, self.eps)
+        self._cache = (clipped, probs >= self.eps, y, self._scale(probs))
+        return float(-(y * np.log(clipped)).sum() * self._cache[3])
+
+    def backward(self, grad: float = 1.0) -> np.ndarray:
+        p, active, y, scale = require_cache(self, self._cache)
+        return np.where(active, -y / p, 0).astype(p.dtype) * (scale * grad)
+
+
+class MSELoss(Loss):
+    """Mean squared error against one-hot (or real-valued) targets (``torch.nn.MSELoss``).
+
+    ``L = Σ_ic (ŷ_ic - y_ic)²`` (÷ n·C for mean); ``∂L/∂ŷ = 2(ŷ - y)`` (÷ n·C).
+    """
+
+    def forward(self, pred: np.ndarray, target) -> float:
+        y = self._target_matrix(pred, target)
+        diff = pred - y
+        scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
+        self._cache = (diff, scale)
+        return float((diff * diff).sum() * scale)
+
+    def backward(self, grad: float = 1.0) -> np.ndarray:
+        diff, scale = require_cache(self, self._cache)
+        return diff * (2.0 * scale * grad)
+
+
+LOSSES = {
+    "cross_entropy": SoftmaxCrossEntropy,
+    "softmax_cross_entropy": SoftmaxCrossEntropy,
+    "ce": SoftmaxCrossEntropy,
+    "cross_entropy_probs": CrossEntropy,
+    "mse": MSELoss,
+}
+
+
+def loss_by_name(name: str, **kwargs) -> Loss:
+    """A new loss by name: "cross_entropy" (fused, on logits), "cross_entropy_probs", "mse"."""
+    key = name.lower().replace("-", "_")
+    if key not in LOSSES:
+        raise ValueError(f"loss_by_name: unknown loss {name!r}; choose one of {sorted(LOSSES)}")
+    return LOSSES[key](**kwargs)
+

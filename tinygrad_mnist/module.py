@@ -1,0 +1,303 @@
+"""Parameter, Module and Sequential: the torch-like contract every layer follows.
+
+A module computes ``y = f(x; θ)``.  ``forward(x)`` returns ``y`` and keeps what the
+backward pass needs in one cache attribute, overwritten on every call.
+``backward(grad_out)`` receives ``∂L/∂y`` and returns ``∂L/∂x``, **adding** ``∂L/∂θ``
+into each ``Parameter.grad`` (``+=``), exactly as ``torch.Tensor.backward`` accumulates.
+``zero_grad()`` clears them.  ``jacobian(x)`` returns the explicit per-example Jacobian
+that ``backward`` multiplies out efficiently.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class Parameter:
+    """A learnable array and the gradient accumulated for it.
+
+    Parameters
+    ----------
+    data : ndarray
+        The values; float32 or float64.  The array is owned by the parameter.
+
+    Attributes
+    ----------
+    data : ndarray of shape s
+    grad : ndarray of shape s, same dtype as ``data``; starts at zero.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray):
+        data = np.asarray(data)
+        if data.dtype not in FLOAT_DTYPES:
+            raise TypeError(f"Parameter: expected float32 or float64 data, got {data.dtype}")
+        self.data = np.ascontiguousarray(data)
+        self.grad = np.zeros_like(self.data)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def zero_grad(self) -> None:
+        self.grad.fill(0)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+class Module:
+    """Base class of every layer, activation, loss and model.
+
+    Subclasses implement ``forward`` and ``backward`` and register their parameters and
+    sub-modules simply by assigning them as attributes; ``parameters()`` finds them in
+    assignment order, like ``torch.nn.Module``.
+    """
+
+    training: bool
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_params", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    def __setattr__(self, name: str, value) -> None:
+        if "_params" not in self.__dict__:
+            raise RuntimeError(
+                f"{type(self).__name__}: call super().__init__() before assigning attributes"
+            )
+        self._params.pop(name, None)
+        self._modules.pop(name, None)
+        if isinstance(value, Parameter):
+            self._params[name] = value
+        elif isinstance(value, Module):
+            self._modules[name] = value
+        object.__setattr__(self, name, value)
+
+    # -- the contract -------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.forward")
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__}.backward")
+
+    def __call__(self, *args, **kwargs):
+        return self.forward(*args, **kwargs)
+
+    # -- parameters ---------------------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
+        """Yield ``(dotted_name, parameter)`` for this module and its children, each once."""
+        seen = set()
+        for name, p in self._named_parameters(prefix):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def _named_parameters(self, prefix: str) -> Iterator[Tuple[str, Parameter]]:
+        for name, p in self._params.items():
+            yield prefix + name, p
+        for name, m in self._modules.items():
+            yield from m._named_parameters(prefix + name + ".")
+
+    def parameters(self) -> List[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_modules(self, prefix: str = "") -> Iterator[Tuple[str, "Module"]]:
+        yield prefix.rstrip("."), self
+        for name, m in self._modules.items():
+            yield from m.named_modules(prefix + name + ".")
+
+    def children(self) -> Iterator["Module"]:
+        return iter(self._modules.values())
+
+    def num_parameters(self) -> int:
+        """Total number of learnable scalars."""
+        return int(sum(p.size for p in self.parameters()))
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.zero_grad()
+
+    # -- modes --------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for _, m in self.named_modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    # -- dtype --------------------------------------------------------------------
+    @property
+    def dtype(self) -> Optional[np.dtype]:
+        """The parameters' dtype, or ``None`` for a module without parameters."""
+        params = self.parameters()
+        return params[0].dtype if params else None
+
+    def astype(self, dtype) -> "Module":
+        """Convert every parameter (and buffer) to ``dtype`` in place; returns ``self``."""
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{type(self).__name__}.astype: expected float32 or float64, got {dtype}")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = np.zeros_like(p.data)
+        for _, m in self.named_modules():
+            for name in m._buffer_names():
+                object.__setattr__(m, name, getattr(m, name).astype(dtype))
+        return self
+
+    def _buffer_names(self) -> Tuple[str, ...]:
+        """Names of non-learnable arrays that belong in ``state_dict`` (e.g. running means)."""
+        return ()
+
+    # -- state --------------------------------------------------------------------
+    def state_dict(self) -> Dict[str, np.ndarray]:
+        """Copies of every parameter and buffer, keyed by dotted name (torch's names)."""
+        state: Dict[str, np.ndarray] = OrderedDict()
+        for name, p in self.named_parameters():
+            state[name] = p.data.copy()
+        for mname, m in self.named_modules():
+            for b in m._buffer_names():
+                key = f"{mname}.{b}" if mname else b
+                state[key] = np.array(getattr(m, b), copy=True)
+        return state
+
+    def load_state_dict(self, state: Dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy values into the parameters and buffers, checking names and shapes."""
+        own = self.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(
+                f"{type(self).__name__}.load_state_dict: missing keys {missing}, "
+                f"unexpected keys {unexpected}"
+            )
+        params = dict(self.named_parameters())
+        modules = dict(self.named_modules())
+        for key, value in state.items():
+            if key not in own:
+                continue
+            value = np.asarray(value)
+            if value.shape != own[key].shape:
+                raise ValueError(
+                    f"{type(self).__name__}.load_state_dict: {key} expects shape "
+                    f"{own[key].shape}, got {value.shape}"
+                )
+            if key in params:
+                params[key].data[...] = value
+            else:
+                mname, _, bname = key.rpartition(".")
+                getattr(modules[mname], bname)[...] = value
+
+    # -- printing -----------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, m in self._modules.items():
+            child = repr(m).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+def check_float_input(module: Module, x: np.ndarray, ndim: Optional[int] = None,
+                      last_dim: Optional[int] = None) -> np.ndarray:
+    """Validate ``x`` for ``module``: float32/float64 ndarray, rank and trailing size.
+
+    Raises ``TypeError`` for a non-float or dtype-mismatched input and ``ValueError`` for
+    a wrong shape, naming the module and the expected and received values.
+    """
+    name = type(module).__name__
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name}: expected a numpy ndarray, got {type(x).__name__}")
+    if x.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: expected float32 or float64 input, got {x.dtype}")
+    pdtype = module.dtype
+    if pdtype is not None and x.dtype != pdtype:
+        raise TypeError(
+            f"{name}: input dtype {x.dtype} does not match parameter dtype {pdtype}; "
+            f"convert the input or call model.astype({str(pdtype)!r})"
+        )
+    if ndim is not None and x.ndim != ndim:
+        raise ValueError(f"{name}: expected a {ndim}-d input, got shape {x.shape}")
+    if last_dim is not None and x.shape[-1] != last_dim:
+        raise ValueError(
+            f"{name}: expected input of shape (n, {last_dim}), got shape {x.shape}"
+        )
+    return x
+
+
+def check_grad_out(module: Module, grad_out: np.ndarray, expected_shape: Tuple[int, ...]) -> np.ndarray:
+    """Validate the upstream gradient against the shape of the last forward output."""
+    name = type(module).__name__
+    if not isinstance(grad_out, np.ndarray):
+        raise TypeError(f"{name}.backward: expected a numpy ndarray, got {type(grad_out).__name__}")
+    if grad_out.shape != tuple(expected_shape):
+        raise ValueError(
+            f"{name}.backward: expected grad_out of shape {tuple(expected_shape)} "
+            f"(the last forward output), got {grad_out.shape}"
+        )
+    return grad_out
+
+
+def require_cache(module: Module, cache):
+    if cache is None:
+        raise RuntimeError(f"{type(module).__name__}.backward called before forward")
+    return cache
+
+
+class Sequential(Module):
+    """A chain of modules: ``y = f_L(... f_2(f_1(x)))``.
+
+    ``backward`` applies the chain rule right to left:
+    ``∂L/∂x = J_1ᵀ J_2ᵀ ... J_Lᵀ ∂L/∂y``, each ``J_kᵀ g`` computed by ``f_k.backward``.
+    """
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
+            setattr(self, str(i), m)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __getitem__(self, i: int) -> Module:
+        return list(self._modules.values())[i]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def append(self, module: Module) -> "Sequential":
+        setattr(self, str(len(self)), module)
+        return self
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for m in self:
+            x = m.forward(x)
+        return x
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        for m in reversed(list(self)):
+            grad_out = m.backward(grad_out)
+        return grad_out

@@ -1,0 +1,274 @@
+"""The training loop: ``fit``, ``evaluate`` and the ``History`` they record.
+
+One step is the classic ``reset_grad / forward / backward / update`` loop::
+
+    optimizer.zero_grad()
+    out = model(x); value = loss(out, y)
+    model.backward(loss.backward())
+    optimizer.step()
+
+Per epoch, the train loss and accuracy are the means of the per-batch values (as the
+classic assignments define them); validation and test figures are computed afterwards
+on the whole split in eval mode.  Losses are reported as means per example whatever the
+loss's ``reduction`` (``"sum"`` values are divided back by the batch size).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .data import DataLoader, Dataset
+from .metrics import accuracy
+from .module import Module
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss became NaN or infinite; raised instead of training on garbage."""
+
+
+@dataclass
+class History:
+    """Everything a run measured, epoch by epoch (epochs are numbered from 1).
+
+    Accuracies are fractions in [0, 1]; losses are means per example; ``batch_loss[e]``
+    and ``batch_accuracy[e]`` hold the per-batch values of epoch ``e + 1``.  Validation
+    and test lists stay empty when that split was not given.
+    """
+
+    train_loss: List[float] = field(default_factory=list)
+    train_accuracy: List[float] = field(default_factory=list)
+    val_loss: List[float] = field(default_factory=list)
+    val_accuracy: List[float] = field(default_factory=list)
+    test_loss: List[float] = field(default_factory=list)
+    test_accuracy: List[float] = field(default_factory=list)
+    epoch_seconds: List[float] = field(default_factory=list)
+    batch_loss: List[List[float]] = field(default_factory=list)
+    batch_accuracy: List[List[float]] = field(default_factory=list)
+    total_seconds: float = 0.0
+    config: dict = field(default_factory=dict)
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+    @property
+    def best_epoch(self) -> Optional[int]:
+        """The epoch (from 1) with the highest validation accuracy; earliest on ties."""
+        if not self.val_accuracy:
+            return None
+        return int(np.argmax(self.val_accuracy)) + 1
+
+    @property
+    def best_test_val(self) -> Optional[Tuple[Optional[float], float]]:
+        """``(test accuracy, validation accuracy)`` at the best-validation epoch."""
+        e = self.best_epoch
+        if e is None:
+            return None
+        test = self.test_accuracy[e - 1] if self.test_accuracy else None
+        return test, self.val_accuracy[e - 1]
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["best_epoch"] = self.best_epoch
+        d["best_test_val"] = self.best_test_val
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        names = cls.__dataclass_fields__.keys()
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def save(self, path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
+        return path
+
+    @classmethod
+    def load(cls, path) -> "History":
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+    def summary_row(self, epoch: int) -> str:
+        """One line of the per-epoch table (epoch from 1)."""
+        i = epoch - 1
+        cells = [f"{epoch:>5d}", f"{self.train_loss[i]:>10.4f}", f"{100 * self.train_accuracy[i]:>8.2f}%"]
+        for losses, accs in ((self.val_loss, self.val_accuracy), (self.test_loss, self.test_accuracy)):
+            if losses:
+                cells += [f"{losses[i]:>10.4f}", f"{100 * accs[i]:>8.2f}%"]
+        cells.append(f"{self.epoch_seconds[i]:>8.2f}")
+        return " ".join(cells)
+
+    def summary_header(self) -> str:
+        cells = [f"{'epoch':>5}", f"{'train loss':>10}", f"{'train acc':>9}"]
+        if self.val_loss:
+            cells += [f"{'val loss':>10}", f"{'val acc':>9}"]
+        if self.test_loss:
+            cells += [f"{'test loss':>10}", f"{'test acc':>9}"]
+        cells.append(f"{'seconds':>8}")
+        return " ".join(cells)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def mean_per_example(loss, value: float, out: np.ndarray) -> float:
+    """Convert a loss value to its ``reduction="mean"`` equivalent."""
+    if getattr(loss, "reduction", "mean") == "mean":
+        return value
+    per = out.size if type(loss).__name__ == "MSELoss" else out.shape[0]
+    return value / per
+
+
+def _as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
+    if isinstance(data, DataLoader):
+        return data
+    if isinstance(data, Dataset):
+        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed,
+                          flatten=flatten, dtype=dtype)
+    raise TypeError(f"expected a Dataset or a DataLoader, got {type(data).__name__}")
+
+
+def _model_dtype(model: Module):
+    return model.dtype if model.dtype is not None else np.float32
+
+
+def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = True) -> Tuple[float, float]:
+    """Mean loss per example and accuracy of ``model`` on ``data``, in eval mode.
+
+    ``data`` is a Dataset or a DataLoader; the model's train/eval mode is restored after.
+    """
+    loader = _as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
+    was_training = model.training
+    model.eval()
+    total_loss, correct, n = 0.0, 0.0, 0
+    try:
+        for x, y in loader:
+            out = model.forward(x)
+            total_loss += mean_per_example(loss, loss.forward(out, y), out) * len(y)
+            correct += accuracy(out, y) * len(y)
+            n += len(y)
+    finally:
+        model.train(was_training)
+    if n == 0:
+        raise ValueError("evaluate: the data is empty")
+    return total_loss / n, correct / n
+
+
+def _progress(iterable, enabled: Optional[bool], desc: str, total: int):
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return iterable
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # tqdm is optional; no bar without it
+        return iterable
+    return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch")
+
+
+def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int = 10,
+        batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
+        regularizer=None, scheduler=None, progress: Optional[bool] = None,
+        log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
+        callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
+        config: Optional[dict] = None) -> History:
+    """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
+
+    Parameters
+    ----------
+    model : Module
+    loss : Loss
+        Called as ``loss(model_output, labels)``.
+    optimizer : Optimizer
+    train, val, test : Dataset or DataLoader
+        ``train`` is shuffled by a loader seeded with ``seed`` (epoch order depends only on
+        ``seed`` and the epoch); ``val`` and ``test`` are optional.
+    epochs : int, default=10
+    batch_size : int, default=256
+    regularizer : object, optional
+        With ``penalty(params) -> float`` and ``backward(params)`` (adds its gradient).
+    scheduler : object, optional
+        Its ``step()`` is called after every epoch.
+    progress : bool, optional
+        A tqdm bar over the batches; by default only when stderr is a terminal.
+    log : callable, optional
+        Receives the per-epoch table lines (e.g. ``print``).
+    callbacks : sequence of callables
+        ``cb(epoch, history)`` after every epoch; returning True stops training.
+    config : dict, optional
+        Stored in ``history.config`` (saved with the results).
+
+    Raises
+    ------
+    TrainingDivergedError
+        When a batch loss is NaN or infinite, naming the epoch and the batch.
+    """
+    if int(epochs) < 1:
+        raise ValueError(f"fit: epochs must be at least 1, got {epochs}")
+    dtype = _model_dtype(model)
+    loader = _as_loader(train, batch_size, shuffle, seed, flatten, dtype)
+    val_loader = None if val is None else _as_loader(val, eval_batch_size, False, seed, flatten, dtype)
+    test_loader = None if test is None else _as_loader(test, eval_batch_size, False, seed, flatten, dtype)
+    params = model.parameters()
+    history = History(config=dict(config or {}))
+    start = time.perf_counter()
+    for epoch in range(1, int(epochs) + 1):
+        t0 = time.perf_counter()
+        model.train()
+        loader.set_epoch(epoch - 1)
+        batch_losses, batch_accs = [], []
+        for b, (x, y) in enumerate(_progress(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
+            optimizer.zero_grad()
+            out = model.forward(x)
+            value = loss.forward(out, y)
+            if regularizer is not None:
+                value += regularizer.penalty(params)
+            if not math.isfinite(value):
+                raise TrainingDivergedError(
+                    f"fit: the loss became {value} at epoch {epoch}, batch {b} of {len(loader)}; "
+                    f"lower the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data"
+                )
+            model.backward(loss.backward())
+            if regularizer is not None:
+                regularizer.backward(params)
+            optimizer.step()
+            batch_losses.append(mean_per_example(loss, value, out))
+            batch_accs.append(accuracy(out, y))
+        history.batch_loss.append(batch_losses)
+        history.batch_accuracy.append(batch_accs)
+        history.train_loss.append(float(np.mean(batch_losses)))
+        history.train_accuracy.append(float(np.mean(batch_accs)))
+        if val_loader is not None:
+            vl, va = evaluate(model, loss, val_loader)
+            history.val_loss.append(vl)
+            history.val_accuracy.append(va)
+        if test_loader is not None:
+            tl, ta = evaluate(model, loss, test_loader)
+            history.test_loss.append(tl)
+            history.test_accuracy.append(ta)
+        if scheduler is not None:
+            scheduler.step()
+        history.epoch_seconds.append(time.perf_counter() - t0)
+        history.total_seconds = time.perf_counter() - start
+        if log is not None:
+            if epoch == 1:
+                log(history.summary_header())
+            log(history.summary_row(epoch))
+        if any(cb(epoch, history) for cb in callbacks):
+            break
+    return history
