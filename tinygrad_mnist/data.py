@@ -435,9 +435,10 @@ def _resolve_size(size, n, what):
 
 
 def load_digits(test_size=0.2, seed=0):
-    """scikit-learn's bundled 8x8 digits (1,797 images, no download), stratified split.
+    """scikit-learn's bundled 8x8 digits (1,797 images, no download), split by ``seed``.
 
-    Pixel values 0..16 are scaled to uint8 as ``round(v * 255 / 16)``.
+    Pixel values 0..16 are scaled to uint8 as ``round(v * 255 / 16)``.  The split is
+    stratified by class when both sides can hold every class, plain otherwise.
 
     Returns
     -------
@@ -451,8 +452,9 @@ def load_digits(test_size=0.2, seed=0):
     images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)  # 0..16 -> 0..255
     labels = bunch.target.astype(np.int64)
     k = _resolve_size(test_size, len(labels), "load_digits: test_size")
+    stratify = labels if min(k, len(labels) - k) >= 10 else None
     train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=k,
-                                           random_state=seed, stratify=labels)
+                                           random_state=seed, stratify=stratify)
     return (Dataset(images[train_idx], labels[train_idx], "digits-train"),
             Dataset(images[test_idx], labels[test_idx], "digits-test"))
 
@@ -553,8 +555,8 @@ class DataLoader:
         return self._batches(order)
 
     def _batches(self, order):
-        images, labels = self.dataset.images, self.dataset.labels
         d = self.dataset
+        images, labels = d.images, d.labels
         shape = (-1, d.n_features) if self.flatten else (-1, 1, *d.image_shape)
         for i in range(len(self)):
             sel = slice(i * self.batch_size, (i + 1) * self.batch_size)

@@ -297,7 +297,26 @@ class Sequential(Module):
             x = m.forward(x)
         return x
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray, mode: str = "vjp") -> np.ndarray:
+        """Back-propagate ``grad_out`` through the chain.
+
+        ``mode="vjp"`` (default) calls each layer's efficient ``backward``;
+        ``mode="jacobian"`` materialises every per-example Jacobian and multiplies them
+        out literally (slow; for teaching and for checking the fast path), see
+        :func:`tinygrad_mnist.chain.backward_by_jacobians`.
+        """
+        if mode == "jacobian":
+            from .chain import backward_by_jacobians
+
+            return backward_by_jacobians(self, grad_out)
+        if mode != "vjp":
+            raise ValueError(f"Sequential.backward: mode must be 'vjp' or 'jacobian', got {mode!r}")
         for m in reversed(list(self)):
             grad_out = m.backward(grad_out)
         return grad_out
+
+    def jacobian(self, x: np.ndarray):
+        """Explicit Jacobians of the whole chain for one example (see :mod:`tinygrad_mnist.chain`)."""
+        from .chain import sequential_jacobian
+
+        return sequential_jacobian(self, x)

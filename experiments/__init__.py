@@ -1,0 +1,1 @@
+"""One script per course experiment; run each with ``python -m experiments.<name>``."""
