@@ -12,7 +12,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict, fields, is_dataclass
+from dataclasses import MISSING, asdict, fields, is_dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -89,7 +89,12 @@ def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str 
 def add_dataclass_args(parser: argparse.ArgumentParser, config_cls) -> None:
     """One ``--flag`` per dataclass field (``foo_bar`` → ``--foo-bar``), defaults kept."""
     for f in fields(config_cls):
-        default = f.default if f.default is not f.default_factory else f.default_factory()  # type: ignore[misc]
+        if f.default is not MISSING:
+            default = f.default
+        elif f.default_factory is not MISSING:
+            default = f.default_factory()
+        else:
+            default = None
         flag = "--" + f.name.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default)

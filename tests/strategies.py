@@ -1,0 +1,73 @@
+"""Hypothesis strategies, in one place, and the registered profiles.
+
+Dimensions stay small and floats bounded so that every property test runs in
+milliseconds per example; the ``ci`` profile (the default) bounds the example count.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+settings.register_profile(
+    "ci", max_examples=25, deadline=None, derandomize=True, print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile("thorough", max_examples=1000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+small_dims = st.integers(min_value=1, max_value=6)
+batch_sizes = st.integers(min_value=1, max_value=5)
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+activation_names = st.sampled_from(["sigmoid", "tanh", "relu"])
+
+
+def float_arrays(shape, low: float = -3.0, high: float = 3.0, dtype=np.float64):
+    """Arrays of the given shape with finite floats in [low, high]."""
+    width = 64 if np.dtype(dtype) == np.float64 else 32
+    return arrays(dtype, shape, elements=st.floats(low, high, allow_nan=False,
+                                                   allow_infinity=False, width=width))
+
+
+@st.composite
+def matrices(draw, n=batch_sizes, d=small_dims, low=-3.0, high=3.0, dtype=np.float64):
+    """A (n, d) float matrix, n and d drawn from the given strategies."""
+    shape = (draw(n), draw(d))
+    return draw(float_arrays(shape, low, high, dtype))
+
+
+@st.composite
+def classification_batches(draw, n=batch_sizes, c=st.integers(2, 6), low=-5.0, high=5.0,
+                           dtype=np.float64, one_hot: bool = None):
+    """``(logits (n, C), targets)``: integer labels (n,) or one-hot rows (n, C)."""
+    n_, c_ = draw(n), draw(c)
+    logits = draw(float_arrays((n_, c_), low, high, dtype))
+    labels = np.array(draw(st.lists(st.integers(0, c_ - 1), min_size=n_, max_size=n_)), dtype=np.int64)
+    use_one_hot = draw(st.booleans()) if one_hot is None else one_hot
+    if use_one_hot:
+        target = np.zeros((n_, c_), dtype=dtype)
+        target[np.arange(n_), labels] = 1
+        return logits, target
+    return logits, labels
+
+
+@st.composite
+def probability_batches(draw, n=batch_sizes, c=st.integers(2, 6), dtype=np.float64):
+    """``(probabilities (n, C) with rows summing to 1 and entries ≥ 0.01, labels (n,))``."""
+    n_, c_ = draw(n), draw(c)
+    raw = draw(float_arrays((n_, c_), 0.05, 1.0, dtype))
+    probs = raw / raw.sum(axis=1, keepdims=True)
+    labels = np.array(draw(st.lists(st.integers(0, c_ - 1), min_size=n_, max_size=n_)), dtype=np.int64)
+    return probs, labels
+
+
+@st.composite
+def mlp_shapes(draw, max_layers: int = 3, max_width: int = 6):
+    """Layer widths ``(d_in, h_1, ..., d_out)`` of a small MLP."""
+    k = draw(st.integers(1, max_layers))
+    return tuple(draw(st.integers(1, max_width)) for _ in range(k + 1))
