@@ -1,0 +1,140 @@
+"""The Module contract: registration, accumulation, modes, state, dtype and errors."""
+
+import numpy as np
+import pytest
+
+from tinygrad_mnist import Linear, Parameter, ReLU, Sequential, Sigmoid, Softmax, Tanh
+from tinygrad_mnist.module import Module
+
+
+def small_model(dtype=np.float64):
+    return Sequential(Linear(4, 3, seed=0, dtype=dtype), Tanh(), Linear(3, 2, seed=1, dtype=dtype))
+
+
+def test_parameters_are_found_in_assignment_order_with_torch_names():
+    model = small_model()
+    names = [n for n, _ in model.named_parameters()]
+    assert names == ["0.weight", "0.bias", "2.weight", "2.bias"]
+    assert [p.shape for p in model.parameters()] == [(3, 4), (3,), (2, 3), (2,)]
+    assert model.num_parameters() == 4 * 3 + 3 + 3 * 2 + 2
+
+
+def test_shared_parameter_is_listed_once():
+    layer = Linear(3, 3, dtype=np.float64)
+    model = Sequential(layer, Tanh(), layer)
+    assert len(model.parameters()) == 2
+
+
+def test_backward_accumulates_parameter_gradients_like_torch():
+    model = small_model()
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    g = np.ones((5, 2))
+    model.forward(x)
+    model.backward(g)
+    first = [p.grad.copy() for p in model.parameters()]
+    model.forward(x)
+    model.backward(g)
+    for p, g1 in zip(model.parameters(), first):
+        np.testing.assert_allclose(p.grad, 2 * g1, rtol=1e-12)
+    model.zero_grad()
+    assert all(not p.grad.any() for p in model.parameters())
+
+
+def test_train_eval_propagate_to_children():
+    model = small_model()
+    model.eval()
+    assert not model.training and not any(m.training for m in model)
+    model.train()
+    assert model.training and all(m.training for m in model)
+
+
+def test_state_dict_round_trip_and_copies():
+    a, b = small_model(), Sequential(Linear(4, 3, seed=5, dtype=np.float64), Tanh(),
+                                     Linear(3, 2, seed=6, dtype=np.float64))
+    state = a.state_dict()
+    state["0.weight"][0, 0] = 123.0  # a copy: the model is untouched
+    assert a[0].weight.data[0, 0] != 123.0
+    b.load_state_dict(a.state_dict())
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert na == nb
+        np.testing.assert_array_equal(pa.data, pb.data)
+
+
+def test_load_state_dict_reports_missing_unexpected_and_shapes():
+    model = small_model()
+    state = model.state_dict()
+    del state["0.bias"]
+    state["extra"] = np.zeros(1)
+    with pytest.raises(KeyError, match=r"missing keys \['0.bias'\].*unexpected keys \['extra'\]"):
+        model.load_state_dict(state)
+    bad = model.state_dict()
+    bad["2.weight"] = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"2.weight expects shape \(2, 3\), got \(3, 2\)"):
+        model.load_state_dict(bad)
+
+
+def test_astype_converts_parameters_and_gradients():
+    model = small_model(np.float32).astype(np.float64)
+    assert all(p.dtype == np.float64 and p.grad.dtype == np.float64 for p in model.parameters())
+    with pytest.raises(TypeError, match="float32 or float64"):
+        model.astype(np.int32)
+
+
+def test_mixed_dtypes_are_refused_not_silently_cast():
+    model = small_model(np.float32)
+    with pytest.raises(TypeError, match="Linear: input dtype float64 does not match parameter dtype float32"):
+        model.forward(np.zeros((2, 4), dtype=np.float64))
+
+
+@pytest.mark.parametrize("bad, exc, msg", [
+    (np.zeros((2, 5)), ValueError, r"Linear: expected input of shape \(n, 4\), got shape \(2, 5\)"),
+    (np.zeros(4), ValueError, r"Linear: expected a 2-d input, got shape \(4,\)"),
+    (np.zeros((2, 4), dtype=np.int64), TypeError, "Linear: expected float32 or float64 input, got int64"),
+    ([[0.0] * 4], TypeError, "Linear: expected a numpy ndarray, got list"),
+])
+def test_bad_input_names_layer_expected_and_received(bad, exc, msg):
+    with pytest.raises(exc, match=msg):
+        Linear(4, 3, dtype=np.float64).forward(bad)
+
+
+def test_backward_before_forward_and_wrong_grad_shape():
+    layer = Linear(4, 3, dtype=np.float64)
+    with pytest.raises(RuntimeError, match="Linear.backward called before forward"):
+        layer.backward(np.zeros((2, 3)))
+    layer.forward(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match=r"Linear.backward: expected grad_out of shape \(2, 3\)"):
+        layer.backward(np.zeros((2, 4)))
+
+
+def test_cache_is_overwritten_not_grown():
+    layer = Sigmoid()
+    layer.forward(np.zeros((2, 3)))
+    layer.forward(np.zeros((5, 3)))
+    assert layer._cache.shape == (5, 3)
+
+
+def test_repr_lists_layers():
+    text = repr(Sequential(Linear(784, 64), Sigmoid(), Linear(64, 10), Softmax()))
+    assert "(0): Linear(in_features=784, out_features=64, bias=True)" in text
+    assert "(3): Softmax()" in text
+
+
+def test_sequential_rejects_non_modules_and_supports_indexing():
+    with pytest.raises(TypeError, match="Sequential: item 1 is int, not a Module"):
+        Sequential(ReLU(), 3)
+    model = small_model()
+    assert isinstance(model[1], Tanh) and len(model) == 3
+
+
+def test_module_without_super_init_gets_a_clear_error():
+    class Broken(Module):
+        def __init__(self):
+            self.w = Parameter(np.zeros(2))
+
+    with pytest.raises(RuntimeError, match="call super\\(\\).__init__\\(\\)"):
+        Broken()
+
+
+def test_parameter_rejects_integer_data():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        Parameter(np.zeros(3, dtype=np.int64))
