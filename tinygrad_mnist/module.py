@@ -278,6 +278,7 @@ class Sequential(Module):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
+        self._x = None  # cache: the last batch input (the literal Jacobian mode replays it)
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -293,6 +294,7 @@ class Sequential(Module):
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
+        self._x = x
         for m in self:
             x = m.forward(x)
         return x
