@@ -1,4 +1,4 @@
-"""Datasets: the IDX reader, MNIST / PNG-folder / 8x8-digits loaders, splits, batches.
+"""Datasets: MNIST / PNG-folder / 8x8-digits loaders, splits, batches.
 
 Images stay uint8 of shape (n, H, W) in memory; :class:`DataLoader` converts one batch
 at a time to float.  numpy and the standard library only; Pillow and scikit-learn are
@@ -10,7 +10,6 @@ import gzip
 import hashlib
 import http.client
 import os
-import struct
 import tempfile
 import urllib.request
 import zlib
@@ -19,21 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
+from .idx import _GZIP_MAGIC, IDXFormatError, _parse_idx, _read_bytes, read_idx, write_idx
+
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "MNIST_FILES", "MNIST_MD5", "MNIST_MIRRORS",
            "Dataset", "load_idx_dir", "MNISTNotFoundError", "default_cache_dir", "find_mnist",
            "download_mnist", "load_mnist", "load_png_folder", "load_digits", "load_dataset",
            "train_val_split", "DataLoader"]
 
-# ----------------------------------------------------------------------------- IDX
-
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
-               0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-_GZIP_MAGIC = b"\x1f\x8b"
-
-
-class IDXFormatError(ValueError):
-    """An IDX file is malformed (bad magic, truncated, trailing bytes, corrupt gzip)."""
-
+# ----------------------------------------------------------------------------- helpers
 
 def _int(value, what, lo, hi=None):
     """Return ``value`` as an int in [lo, hi], else raise TypeError / ValueError."""
@@ -42,83 +34,6 @@ def _int(value, what, lo, hi=None):
     if value < lo or (hi is not None and value > hi):
         raise ValueError(f"{what} must be in [{lo}, {'inf' if hi is None else hi}], got {value}")
     return int(value)
-
-
-def _read_bytes(path):
-    """Return the decompressed bytes of ``path`` (gzip detected by its magic bytes)."""
-    data = Path(path).read_bytes()
-    if data[:2] == _GZIP_MAGIC:
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as err:
-            raise IDXFormatError(f"{path}: corrupt gzip data ({err})") from err
-    return data
-
-
-def _parse_idx(data, path):
-    """Decode IDX bytes into a native-endian ndarray; ``path`` is used in messages."""
-    if len(data) < 4 or data[:2] != b"\x00\x00":
-        raise IDXFormatError(f"{path}: bad magic: expected 4 bytes starting 00 00, found "
-                             f"{data[:4].hex(' ') or 'an empty file'}")
-    code, ndim = data[2], data[3]
-    if code not in _IDX_DTYPES:
-        known = ", ".join(f"0x{c:02X} ({d.name})" for c, d in _IDX_DTYPES.items())
-        raise IDXFormatError(f"{path}: bad magic: unknown dtype code 0x{code:02X}, "
-                             f"expected one of {known}")
-    if ndim == 0:
-        raise IDXFormatError(f"{path}: bad magic: number of dimensions is 0, expected >= 1")
-    header = 4 + 4 * ndim
-    if len(data) < header:
-        raise IDXFormatError(f"{path}: truncated header: expected {header} bytes for "
-                             f"{ndim} dimensions, got {len(data)}")
-    dims = struct.unpack(f">{ndim}I", data[4:header])
-    dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(dims, dtype=object)) * dtype.itemsize
-    found = len(data) - header
-    if found < expected:
-        raise IDXFormatError(f"{path}: truncated: expected {expected} payload bytes for "
-                             f"shape {dims} of {dtype.name}, got {found}")
-    if found > expected:
-        raise IDXFormatError(f"{path}: {found - expected} trailing bytes: expected "
-                             f"{expected} payload bytes for shape {dims}, found {found}")
-    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header)
-    return arr.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
-
-
-def read_idx(path):
-    """Read an IDX file, raw or gzip-compressed (detected by content, not by name).
-
-    Returns
-    -------
-    array : ndarray of shape dims
-        Native-endian, writeable; uint8, int8, int16, int32, float32 or float64.
-
-    Raises
-    ------
-    IDXFormatError
-        Bad magic, unknown dtype code, truncated header or payload, trailing bytes or
-        corrupt gzip; the message names the file, what was expected and what was found.
-    """
-    return _parse_idx(_read_bytes(path), path)
-
-
-def write_idx(path, array):
-    """Write ``array`` (uint8, int8, int16, int32, float32 or float64, 1 to 255 dims) as
-    an IDX file, gzip-compressed if ``path`` ends with ``.gz``."""
-    arr = np.asarray(array)
-    codes = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
-    native = arr.dtype.newbyteorder("=")
-    if native not in codes:
-        raise TypeError(f"write_idx: dtype {arr.dtype} is not storable in IDX; expected "
-                        "uint8, int8, int16, int32, float32 or float64")
-    if not 1 <= arr.ndim <= 255 or max(arr.shape, default=0) >= 2**32:
-        raise ValueError(f"write_idx: IDX holds 1 to 255 dims each < 2**32, got shape {arr.shape}")
-    code = codes[native]
-    raw = (bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape)
-           + np.ascontiguousarray(arr, dtype=_IDX_DTYPES[code]).tobytes())
-    if str(path).endswith(".gz"):
-        raw = gzip.compress(raw, mtime=0)
-    Path(path).write_bytes(raw)
 
 
 # ----------------------------------------------------------------------------- Dataset
@@ -177,7 +92,7 @@ class Dataset:
 
     def subset(self, indices, name=None):
         """Return the examples at ``indices`` (int array or boolean mask of length n)."""
-        idx = np.asarray(indices)
+        idx = np.asarray(indices) if len(indices) else np.zeros(0, dtype=np.intp)
         if idx.dtype != bool and idx.dtype.kind not in "iu":
             raise TypeError(f"Dataset {self.name!r}.subset: indices must be integers or a "
                             f"boolean mask, got dtype {idx.dtype}")
@@ -280,11 +195,15 @@ def default_cache_dir():
 def find_mnist(data_dir=None):
     """Return the first directory holding all four MNIST files, resolved.
 
-    Searched in order: ``data_dir``, ``$TINYGRAD_MNIST_DATA``, :func:`default_cache_dir`.
-    Raises :class:`MNISTNotFoundError` naming every missing file and directory.
+    An explicit ``data_dir`` is the only place searched (a user who names a directory
+    never silently gets another copy); otherwise ``$TINYGRAD_MNIST_DATA``, then
+    :func:`default_cache_dir`.  Raises :class:`MNISTNotFoundError` naming every missing
+    file and directory.
     """
-    places = [(data_dir, "data_dir argument"), (os.environ.get(_DATA_ENV), f"${_DATA_ENV}"),
-              (default_cache_dir(), "cache dir")]
+    if data_dir is not None:
+        places = [(data_dir, "data_dir argument")]
+    else:
+        places = [(os.environ.get(_DATA_ENV), f"${_DATA_ENV}"), (default_cache_dir(), "cache dir")]
     searched = []
     for directory, how in ((Path(d).expanduser(), how) for d, how in places if d):
         if not (missing := _locate(directory)[1]):
@@ -345,8 +264,9 @@ def load_mnist(data_dir=None, download=True, verify=False):
     """Load MNIST as ``(train, test)`` Datasets: images uint8 of shape (60000, 28, 28)
     and (10000, 28, 28), labels int64.
 
-    ``data_dir`` is searched first (see :func:`find_mnist`); if the files are nowhere and
-    ``download`` is true they are downloaded into :func:`default_cache_dir`.  ``verify``
+    ``data_dir`` (if given, the only place searched), else ``$TINYGRAD_MNIST_DATA`` and
+    the cache dir (see :func:`find_mnist`); if the files are not there and ``download``
+    is true they are downloaded into ``data_dir`` or :func:`default_cache_dir`.  ``verify``
     checks each decompressed file's MD5 (``ValueError`` on mismatch).  The decoded arrays
     are cached per resolved directory for the life of the process and marked read-only;
     each call returns new Datasets sharing them.
@@ -357,7 +277,7 @@ def load_mnist(data_dir=None, download=True, verify=False):
         if not download:
             raise
         try:
-            root = download_mnist(default_cache_dir()).resolve()
+            root = download_mnist(data_dir if data_dir is not None else default_cache_dir()).resolve()
         except OSError as dl_err:
             raise MNISTNotFoundError(f"{err}\nDownload failed: {dl_err}") from dl_err
     entry = _MNIST_CACHE.get(root)
