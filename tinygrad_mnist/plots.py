@@ -43,3 +43,77 @@ def plot_learning_curves(history, path, title: Optional[str] = None):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "input index j",
+                  ylabel: str = "output index i"):
+    """Heat map of a Jacobian ``J[i, j] = ∂y_i/∂x_j``, for teaching.
+
+    A diverging colour map centred on zero (red positive, blue negative, white zero) makes
+    the structure visible: the diagonal of an elementwise activation, the dense
+    ``diag(s) − s sᵀ`` of softmax, the repeated ``xᵀ`` blocks of ``I ⊗ xᵀ`` for a Linear
+    weight.  ``matrix`` is any 2-d array (a 1-d one is drawn as a row); the figure is
+    saved to ``path`` (PNG) and the path is returned.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    m = np.atleast_2d(np.asarray(matrix, dtype=np.float64))
+    if m.ndim != 2:
+        raise ValueError(f"plot_jacobian: expected a 2-d matrix, got shape {m.shape}")
+    limit = float(np.abs(m).max()) or 1.0
+    rows, cols = m.shape
+    width = min(12.0, 2.5 + 0.35 * cols) if cols <= 40 else 12.0
+    height = min(9.0, 1.8 + 0.35 * rows) if rows <= 40 else 9.0
+    fig, ax = plt.subplots(figsize=(max(width, 4.0), max(height, 2.2)))
+    image = ax.imshow(m, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title or f"Jacobian {rows}×{cols}")
+    if rows * cols <= 400:
+        for i in range(rows):
+            for j in range(cols):
+                ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None):
+    """Log-log plot of the central-difference error against N (ε = 1/N), one line per dtype.
+
+    Parameters
+    ----------
+    ns : sequence of int
+        The N values (x axis).
+    errors : dict
+        ``{label: sequence of float}``, e.g. ``{"float64": [...], "float32": [...]}``:
+        ``max_i |∇ᴺ_i − ∂L/∂θ_i|`` for each N.  Zeros are drawn at the axis floor.
+    path : str or Path
+        Where to save the PNG; returned.
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    ns = np.asarray(ns, dtype=np.float64)
+    for (label, errs), marker in zip(errors.items(), "os^dv"):
+        errs = np.asarray(errs, dtype=np.float64)
+        positive = errs[errs > 0]
+        floor = positive.min() / 10 if positive.size else 1e-20
+        ax.loglog(ns, np.where(errs > 0, errs, floor), marker=marker, label=label)
+        k = int(np.argmin(errs))
+        ax.annotate(f"min {errs[k]:.1e}\nN = {int(ns[k]):,}", (ns[k], max(errs[k], floor)),
+                    textcoords="offset points", xytext=(0, -28), ha="center", fontsize=8)
+    ax.set(xlabel="N  (ε = 1/N)", ylabel=r"max$_i$ |∇ᴺ$_i$ − ∂L/∂θ$_i$|",
+           title=title or "Central differences: truncation (∝ ε²) vs rounding (∝ 1/ε)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -1,0 +1,433 @@
+"""Gradient checking by central differences, for any module, loss or whole model.
+
+The central difference of a scalar function ``f`` along coordinate ``i`` of an array θ is
+
+    ∂f/∂θ_i ≈ (f(θ + ε e_i) − f(θ − ε e_i)) / 2ε,
+
+with a truncation error ``ε² f'''/6`` and a rounding error of about ``u |f| / ε`` (``u``
+the unit round-off), so it is only trustworthy in float64, where ``ε = 1e-6`` leaves both
+near 1e-10 (see ``docs/finite_differences.md``).  Every ``check_*`` function therefore
+requires float64 and compares the analytic result with the numerical one array by array:
+
+    relative error = max_i |a_i − n_i| / max(max_i |a_i|, max_i |n_i|, floor)
+
+i.e. the worst absolute difference measured against the array's largest entry, which is
+scale-aware and does not blow up on entries that are zero (a per-entry ratio would
+compare rounding noise with noise there).  ``floor`` (1e-8 by default) treats arrays whose
+entries are all below it as zero.
+
+Typical use::
+
+    report = check_model(model.astype(np.float64), SoftmaxCrossEntropy(), x, y)
+    print(report)            # one row per array: worst index, both values, error
+    assert report.passed
+
+From the command line: ``tinygrad-mnist gradcheck --hidden 16 16 --activation tanh``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .module import Module
+
+__all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "Check", "GradcheckReport",
+           "compare", "check_module", "check_jacobian", "check_loss", "check_model",
+           "add_parser", "run_gradcheck"]
+
+DEFAULT_EPS = 1e-6
+DEFAULT_TOL = 1e-6
+DEFAULT_FLOOR = 1e-8
+
+
+# -- central differences ------------------------------------------------------------------
+def _indices(size: int, max_checks: Optional[int], rng: Optional[np.random.Generator]) -> np.ndarray:
+    """All flat indices, or ``max_checks`` of them drawn without replacement (sorted)."""
+    if max_checks is None or max_checks <= 0 or max_checks >= size:
+        return np.arange(size)
+    rng = rng if rng is not None else np.random.default_rng(0)
+    return np.sort(rng.choice(size, size=max_checks, replace=False))
+
+
+def numerical_gradient(f: Callable[[], float], x: np.ndarray, eps: float = DEFAULT_EPS,
+                       indices: Optional[np.ndarray] = None) -> np.ndarray:
+    """Central-difference gradient of the scalar ``f()`` with respect to the array ``x``.
+
+    ``f`` takes no arguments and reads ``x`` (e.g. a parameter's ``data``), which is
+    perturbed in place, one entry at a time, and restored exactly afterwards.
+
+    Parameters
+    ----------
+    f : callable () -> float
+    x : ndarray, writable
+    eps : float, default=1e-6
+        The step ε; the estimate is ``(f(x + ε e_i) − f(x − ε e_i)) / 2ε``.
+    indices : ndarray of int, optional
+        Flat indices to estimate; all by default.
+
+    Returns
+    -------
+    ndarray of float64
+        Of ``x.shape`` when ``indices`` is None, else of shape ``(len(indices),)``.
+    """
+    flat = np.arange(x.size) if indices is None else np.asarray(indices)
+    grad = np.empty(flat.shape, dtype=np.float64)
+    for j, i in enumerate(flat):
+        idx = np.unravel_index(i, x.shape)
+        orig = x[idx]
+        x[idx] = orig + eps
+        f_plus = float(f())
+        x[idx] = orig - eps
+        f_minus = float(f())
+        x[idx] = orig
+        grad[j] = (f_plus - f_minus) / (2.0 * eps)
+    return grad.reshape(x.shape) if indices is None else grad
+
+
+def numerical_jacobian(f: Callable[[], np.ndarray], x: np.ndarray, eps: float = DEFAULT_EPS,
+                       indices: Optional[np.ndarray] = None) -> np.ndarray:
+    """Central-difference Jacobian of the array-valued ``f()`` with respect to ``x``.
+
+    Returns an ndarray of shape ``(f().size, x.size)`` (or ``(f().size, len(indices))``):
+    column ``i`` is ``(f(x + ε e_i) − f(x − ε e_i)) / 2ε``, flattened row-major.
+    """
+    flat = np.arange(x.size) if indices is None else np.asarray(indices)
+    columns = []
+    for i in flat:
+        idx = np.unravel_index(i, x.shape)
+        orig = x[idx]
+        x[idx] = orig + eps
+        f_plus = np.array(f(), dtype=np.float64).ravel()
+        x[idx] = orig - eps
+        f_minus = np.array(f(), dtype=np.float64).ravel()
+        x[idx] = orig
+        columns.append((f_plus - f_minus) / (2.0 * eps))
+    return np.stack(columns, axis=1)
+
+
+def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = DEFAULT_FLOOR) -> float:
+    """``max |a − n| / max(max |a|, max |n|, floor)``: the worst difference against the scale."""
+    a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    scale = max(float(np.abs(a).max()), float(np.abs(n).max()), floor)
+    return float(np.abs(a - n).max() / scale)
+
+
+# -- the report --------------------------------------------------------------------------
+@dataclass
+class Check:
+    """One compared array: where it differs most, by how much, and whether that passes."""
+
+    name: str
+    shape: Tuple[int, ...]
+    checked: int
+    index: Tuple[int, ...]
+    analytic: float
+    numeric: float
+    rel_error: float
+    passed: bool
+
+
+def compare(name: str, analytic: np.ndarray, numeric: np.ndarray, tol: float = DEFAULT_TOL,
+            floor: float = DEFAULT_FLOOR, shape: Optional[Tuple[int, ...]] = None,
+            indices: Optional[np.ndarray] = None) -> Check:
+    """Compare two arrays of the same shape; ``indices`` maps a subset back to ``shape``.
+
+    ``analytic`` and ``numeric`` hold the compared entries (all of ``shape``, or those at
+    the flat ``indices``); the worst index is reported in ``shape``'s coordinates.
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numeric, dtype=np.float64)
+    if a.shape != n.shape:
+        raise ValueError(f"compare {name}: analytic shape {a.shape} differs from numeric shape {n.shape}")
+    shape = tuple(shape) if shape is not None else a.shape
+    err = relative_error(a, n, floor)
+    if a.size == 0:
+        return Check(name, shape, 0, (), 0.0, 0.0, 0.0, True)
+    worst = int(np.argmax(np.abs(a - n).ravel()))
+    flat_index = worst if indices is None else int(np.asarray(indices)[worst])
+    index = tuple(int(i) for i in np.unravel_index(flat_index, shape)) if shape else ()
+    return Check(name, shape, int(a.size), index, float(a.ravel()[worst]), float(n.ravel()[worst]),
+                 err, bool(err <= tol))
+
+
+@dataclass
+class GradcheckReport:
+    """The result of a gradient check: one :class:`Check` per compared array.
+
+    ``str(report)`` is a table with the array's name, shape, number of entries checked,
+    the worst index, the analytic and numerical values there and the relative error.
+    """
+
+    checks: List[Check] = field(default_factory=list)
+    eps: float = DEFAULT_EPS
+    tol: float = DEFAULT_TOL
+    title: str = "gradient check"
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> List[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    @property
+    def worst(self) -> Optional[Check]:
+        return max(self.checks, key=lambda c: c.rel_error) if self.checks else None
+
+    @property
+    def max_rel_error(self) -> float:
+        return self.worst.rel_error if self.checks else 0.0
+
+    def __getitem__(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def __str__(self) -> str:
+        head = (f"{self.title}: central differences, eps={self.eps:g}, tolerance {self.tol:g} "
+                f"(relative to the array's largest entry)")
+        cols = ["name", "shape", "checked", "worst index", "analytic", "numeric", "rel. error", "ok"]
+        rows = [[c.name, str(c.shape), str(c.checked), str(c.index), f"{c.analytic:.9e}",
+                 f"{c.numeric:.9e}", f"{c.rel_error:.2e}", "ok" if c.passed else "FAIL"]
+                for c in self.checks]
+        widths = [max(len(r[i]) for r in [cols] + rows) for i in range(len(cols))]
+        line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+        verdict = (f"PASSED: {len(self.checks)} arrays within {self.tol:g}" if self.passed else
+                   f"FAILED: {len(self.failures)} of {len(self.checks)} arrays exceed {self.tol:g} "
+                   f"({', '.join(c.name for c in self.failures)})")
+        return "\n".join([head, line(cols), line(["-" * w for w in widths])] + [line(r) for r in rows] + [verdict])
+
+
+# -- checks ---------------------------------------------------------------------------------
+def _require_float64(what: str, *arrays) -> None:
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != np.float64:
+            raise TypeError(f"{what}: gradient checks need float64 (central differences in {a.dtype} "
+                            f"are dominated by rounding); call .astype(np.float64) first")
+
+
+def _params_float64(module: Module, what: str) -> None:
+    _require_float64(what, *(p.data for p in module.parameters()))
+
+
+class _SavedGrads:
+    """Save the parameters' gradients, zero them, and put them back afterwards."""
+
+    def __init__(self, module: Module):
+        self.params = module.parameters()
+
+    def __enter__(self):
+        self.saved = [p.grad.copy() for p in self.params]
+        for p in self.params:
+            p.zero_grad()
+        return self
+
+    def __exit__(self, *exc):
+        for p, g in zip(self.params, self.saved):
+            p.grad[...] = g
+        return False
+
+
+def _check_all(title: str, f: Callable[[], float], analytic: Dict[str, np.ndarray],
+               arrays: Dict[str, np.ndarray], eps: float, tol: float, floor: float,
+               max_checks: Optional[int], rng: Optional[np.random.Generator]) -> GradcheckReport:
+    report = GradcheckReport(eps=eps, tol=tol, title=title)
+    for name, arr in arrays.items():
+        idx = _indices(arr.size, max_checks, rng)
+        numeric = numerical_gradient(f, arr, eps, idx)
+        report.checks.append(compare(name, analytic[name].ravel()[idx], numeric, tol, floor, arr.shape, idx))
+    return report
+
+
+def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] = None,
+                 eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR,
+                 max_checks: Optional[int] = None, seed: int = 0) -> GradcheckReport:
+    """Check ``module.backward`` against central differences on a batch.
+
+    The scalar ``f(x, θ) = Σ g ⊙ module(x)`` has gradients ``∂f/∂x = backward(g)`` and
+    ``∂f/∂θ`` = the accumulated ``param.grad``, so this checks the whole vector-Jacobian
+    product, including anything that couples the examples of a batch.
+
+    Parameters
+    ----------
+    module : Module, float64
+        Its forward must be deterministic (Dropout in eval mode).  Gradients the module
+        had before are restored afterwards.
+    x : ndarray, float64
+        A batch; it is copied, never modified.
+    grad_out : ndarray, optional
+        The upstream gradient ``g``; standard normal from ``seed`` by default.
+    eps, tol, floor : float
+        Step, tolerance on the relative error (see the module docstring), zero floor.
+    max_checks : int, optional
+        Check at most this many randomly chosen entries per array (all by default).
+    seed : int, default=0
+
+    Returns
+    -------
+    GradcheckReport
+        ``"input"`` and one check per name of ``module.named_parameters()``.
+    """
+    x = np.array(x, copy=True)
+    _require_float64(f"check_module({type(module).__name__})", x)
+    _params_float64(module, f"check_module({type(module).__name__})")
+    rng = np.random.default_rng(seed)
+    out = module.forward(x)
+    g = rng.standard_normal(out.shape) if grad_out is None else np.asarray(grad_out, dtype=np.float64)
+    with _SavedGrads(module):
+        analytic = {"input": module.backward(g)}
+        analytic.update((name, p.grad.copy()) for name, p in module.named_parameters())
+    arrays = {"input": x, **{name: p.data for name, p in module.named_parameters()}}
+    f = lambda: float(np.sum(g * module.forward(x)))  # noqa: E731
+    return _check_all(f"check_module {type(module).__name__}", f, analytic, arrays, eps, tol, floor,
+                      max_checks, rng)
+
+
+def check_loss(loss: Module, pred: np.ndarray, target, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
+               floor: float = DEFAULT_FLOOR) -> GradcheckReport:
+    """Check ``loss.backward()`` (∂L/∂pred) against central differences of ``loss.forward``."""
+    pred = np.array(pred, copy=True)
+    _require_float64(f"check_loss({type(loss).__name__})", pred)
+    loss.forward(pred, target)
+    analytic = {"input": loss.backward()}
+    f = lambda: loss.forward(pred, target)  # noqa: E731
+    return _check_all(f"check_loss {type(loss).__name__}", f, analytic, {"input": pred}, eps, tol, floor,
+                      None, None)
+
+
+def check_model(model: Module, loss: Module, x: np.ndarray, target, eps: float = DEFAULT_EPS,
+                tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR, max_checks: Optional[int] = None,
+                seed: int = 0) -> GradcheckReport:
+    """Check every parameter (and the input) of ``L = loss(model(x), target)``.
+
+    One forward and one ``model.backward(loss.backward())`` give the analytic gradients;
+    two forward passes per checked entry give the numerical ones.  Gradients the model
+    had before are restored afterwards.
+    """
+    x = np.array(x, copy=True)
+    _require_float64(f"check_model({type(model).__name__})", x)
+    _params_float64(model, f"check_model({type(model).__name__})")
+    with _SavedGrads(model):
+        loss.forward(model.forward(x), target)
+        analytic = {"input": model.backward(loss.backward())}
+        analytic.update((name, p.grad.copy()) for name, p in model.named_parameters())
+    arrays = {"input": x, **{name: p.data for name, p in model.named_parameters()}}
+    f = lambda: loss.forward(model.forward(x), target)  # noqa: E731
+    return _check_all(f"check_model {type(model).__name__} + {type(loss).__name__}", f, analytic, arrays,
+                      eps, tol, floor, max_checks, np.random.default_rng(seed))
+
+
+def check_jacobian(module: Module, x: np.ndarray, target=None, eps: float = DEFAULT_EPS,
+                   tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR) -> GradcheckReport:
+    """Check ``module.jacobian(x)`` for ONE example against a central-difference Jacobian.
+
+    Each entry of the returned dict (``"input"`` and every parameter) is compared with
+    ``numerical_jacobian`` of ``module.forward(x[None])[0]``.  For a loss pass ``target``
+    (a label or a row): its ``jacobian(pred, target)`` is the (1, C) row ∂L/∂pred.
+    """
+    x = np.array(x, copy=True)
+    _require_float64(f"check_jacobian({type(module).__name__})", x)
+    _params_float64(module, f"check_jacobian({type(module).__name__})")
+    if target is None:
+        analytic = module.jacobian(x)
+        f = lambda: module.forward(x[None])[0]  # noqa: E731
+    else:
+        t = np.asarray(target)
+        t = t.reshape(1) if t.ndim == 0 else t[None]
+        analytic = module.jacobian(x, target)
+        f = lambda: np.array([module.forward(x[None], t)])  # noqa: E731
+    arrays = {"input": x, **{name: p.data for name, p in module.named_parameters()}}
+    missing = set(arrays) - set(analytic)
+    if missing:
+        raise KeyError(f"{type(module).__name__}.jacobian returned no entry for {sorted(missing)}")
+    report = GradcheckReport(eps=eps, tol=tol, title=f"check_jacobian {type(module).__name__}")
+    for name, arr in arrays.items():
+        numeric = numerical_jacobian(f, arr, eps)
+        if analytic[name].shape != numeric.shape:
+            raise ValueError(f"{type(module).__name__}.jacobian[{name!r}] has shape {analytic[name].shape}, "
+                             f"expected {numeric.shape} (outputs, entries)")
+        report.checks.append(compare(name, analytic[name], numeric, tol, floor))
+    return report
+
+
+# -- command line ------------------------------------------------------------------------
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``gradcheck`` on an ``argparse`` sub-parser collection; returns the parser."""
+    p = subparsers.add_parser(
+        "gradcheck", help="check a model's gradients against central differences (float64)",
+        description="Build a float64 model with random weights, compute the loss of a random batch, "
+                    "and compare back-propagation with central differences for the input and every "
+                    "parameter. Prints one row per array and exits 1 when any check fails.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--arch", default="mlp", choices=["mlp", "cnn"],
+                   help="mlp: Linear/activation stack; cnn: the course CNN (tinygrad_mnist.cnn)")
+    p.add_argument("--hidden", type=int, nargs="*", default=[16, 16], help="MLP hidden widths")
+    p.add_argument("--activation", default="tanh", choices=["sigmoid", "tanh", "relu", "identity"])
+    p.add_argument("--output", default="logits", choices=["logits", "softmax"],
+                   help="end with a Softmax layer (then the loss is cross-entropy on probabilities)")
+    p.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    p.add_argument("--reduction", default="mean", choices=["mean", "sum"])
+    p.add_argument("--in-features", type=int, default=784, help="MLP input size")
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--image-size", type=int, default=28, help="CNN input height and width")
+    p.add_argument("--channels", type=int, nargs="+", default=[8, 16, 32], help="CNN channels")
+    p.add_argument("--residual-depth", type=int, default=0, choices=[0, 2, 3], help="CNN residual blocks")
+    p.add_argument("--batch", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--eps", type=float, default=DEFAULT_EPS)
+    p.add_argument("--tol", type=float, default=DEFAULT_TOL)
+    p.add_argument("--max-checks", type=int, default=1000,
+                   help="check at most this many random entries per array (0: all)")
+    p.set_defaults(func=run_gradcheck)
+    return p
+
+
+def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
+    if args.arch == "mlp":
+        from .models import MLPSpec, build_mlp
+
+        spec = MLPSpec((args.in_features, *args.hidden, args.classes), args.activation, args.output)
+        return build_mlp(spec, seed=args.seed, dtype=np.float64), (args.in_features,)
+    try:
+        from .cnn import build
+    except ImportError as err:
+        raise ValueError(f"gradcheck --arch cnn needs tinygrad_mnist.cnn, which is not available: {err}")
+    from .models import CourseCNNSpec
+
+    activation = "relu" if args.activation == "identity" else args.activation
+    spec = CourseCNNSpec(activation=activation, residual_depth=args.residual_depth,
+                         channels=tuple(args.channels), image_size=args.image_size,
+                         num_classes=args.classes, output=args.output)
+    return build(spec.layers(), seed=args.seed, dtype=np.float64), (1, args.image_size, args.image_size)
+
+
+def run_gradcheck(args) -> int:
+    """Run the check the parsed ``args`` describe, print the table; 0 if it passed else 1."""
+    from .losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+
+    if args.batch < 1:
+        raise ValueError(f"gradcheck: --batch must be at least 1, got {args.batch}")
+    model, example_shape = _build_model(args)
+    if args.loss == "mse":
+        loss = MSELoss(reduction=args.reduction)
+    elif args.output == "softmax":
+        loss = CrossEntropy(reduction=args.reduction)
+    else:
+        loss = SoftmaxCrossEntropy(reduction=args.reduction)
+    rng = np.random.default_rng(args.seed)
+    x = rng.uniform(0.0, 1.0, size=(args.batch, *example_shape))
+    y = rng.integers(0, args.classes, size=args.batch)
+    print(f"model ({model.num_parameters():,} parameters, float64):\n{model}\nloss: {loss!r}, "
+          f"batch {args.batch}, seed {args.seed}\n")
+    report = check_model(model, loss, x, y, eps=args.eps, tol=args.tol,
+                         max_checks=args.max_checks or None, seed=args.seed)
+    print(report)
+    return 0 if report.passed else 1
