@@ -71,3 +71,27 @@ def mlp_shapes(draw, max_layers: int = 3, max_width: int = 6):
     """Layer widths ``(d_in, h_1, ..., d_out)`` of a small MLP."""
     k = draw(st.integers(1, max_layers))
     return tuple(draw(st.integers(1, max_width)) for _ in range(k + 1))
+
+
+# -- normalisation, dropout and residual layers -----------------------------------------
+@st.composite
+def channel_batch_shapes(draw, spatial: int = 0, n=st.integers(1, 5), c=st.integers(1, 4),
+                         size=st.integers(1, 4)):
+    """Shape ``(n, C, *spatial sizes)`` with at least 2 values per channel (n·∏sizes ≥ 2),
+    as batch normalisation in training mode needs: spatial=0 → (n, C), 1 → (n, C, L),
+    2 → (n, C, H, W)."""
+    dims = tuple(draw(size) for _ in range(spatial))
+    n_ = draw(n)
+    if n_ * int(np.prod(dims, dtype=np.int64)) < 2:
+        n_ = 2
+    return (n_, draw(c)) + dims
+
+
+@st.composite
+def batch_shapes(draw, max_rank: int = 4, n=batch_sizes, d=st.integers(1, 5)):
+    """Shape ``(n, d_1, ..., d_k)`` of a batch, total rank 2 to ``max_rank``."""
+    rank = draw(st.integers(2, max_rank))
+    return (draw(n),) + tuple(draw(d) for _ in range(rank - 1))
+
+
+dropout_probabilities = st.floats(0.0, 0.95, allow_nan=False)

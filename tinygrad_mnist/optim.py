@@ -1,12 +1,19 @@
-"""Optimisers with PyTorch's update rules and names.
+"""Optimisers with PyTorch's update rules and names: SGD, Adam, AdamW, RMSprop, Adagrad.
 
 An optimiser holds a list of :class:`~tinygrad_mnist.module.Parameter` and updates
 ``p.data`` in place from ``p.grad`` on ``step()``; ``zero_grad()`` clears the gradients.
+Each rule is a small function ``*_direction`` returning the direction ``d`` of
+``θ ← θ - lr·d`` (its formula in the docstring); the classes only add weight decay and
+the learning rate, which a schedule (:mod:`tinygrad_mnist.schedules`) may change
+between steps through ``optimizer.lr``.  The rules are checked step by step against
+``torch.optim`` in ``tests/test_optim.py``.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List
+import copy
+import math
+from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
@@ -40,6 +47,27 @@ class Optimizer:
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """A deep copy of the learning rate, the step count and every per-parameter state
+        (moment averages, buffers), keyed by the parameter's position in ``params``."""
+        return {"lr": self.lr, "step_count": self.step_count, "state": copy.deepcopy(self.state)}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore what :meth:`state_dict` saved, checking parameter positions and shapes."""
+        name = type(self).__name__
+        state = state_dict["state"]
+        for i, s in state.items():
+            if not 0 <= int(i) < len(self.params):
+                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but the "
+                                 f"optimiser holds {len(self.params)} parameters")
+            for key, value in s.items():
+                if isinstance(value, np.ndarray) and value.shape != self.params[int(i)].shape:
+                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} has shape "
+                                     f"{value.shape}, the parameter {self.params[int(i)].shape}")
+        self.lr = float(state_dict["lr"])
+        self.step_count = int(state_dict["step_count"])
+        self.state = {int(i): copy.deepcopy(s) for i, s in state.items()}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr})"
@@ -99,7 +127,234 @@ class SGD(Optimizer):
                 f"weight_decay={self.weight_decay})")
 
 
-OPTIMIZERS = {"sgd": SGD}
+# -- adaptive optimisers: the update rules as small functions -----------------------------
+def adam_direction(grad: np.ndarray, state: dict, beta1: float, beta2: float, eps: float,
+                   amsgrad: bool) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for Adam (torch.optim.Adam), step t ≥ 1:
+
+    ``m ← β₁ m + (1 - β₁) g``,  ``v ← β₂ v + (1 - β₂) g²``  (m = v = 0 before step 1),
+    ``v̂ = max(v̂, v)`` with AMSGrad, else ``v̂ = v``,
+    ``d = m / (1 - β₁ᵗ) / (√v̂ / √(1 - β₂ᵗ) + ε)``.
+
+    ``g`` already contains any L2 term; ``state`` holds ``step``, ``exp_avg`` (m),
+    ``exp_avg_sq`` (v) and ``max_exp_avg_sq``, updated in place.
+    """
+    if "step" not in state:
+        state["step"] = 0
+        state["exp_avg"] = np.zeros_like(grad)
+        state["exp_avg_sq"] = np.zeros_like(grad)
+        if amsgrad:
+            state["max_exp_avg_sq"] = np.zeros_like(grad)
+    state["step"] += 1
+    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
+    m += (1.0 - beta1) * (grad - m)          # β₁ m + (1 - β₁) g, as torch's lerp
+    v *= beta2
+    v += (1.0 - beta2) * (grad * grad)
+    if amsgrad:
+        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
+        v = state["max_exp_avg_sq"]
+    denom = np.sqrt(v)
+    denom /= math.sqrt(1.0 - beta2 ** t)
+    denom += eps
+    return m / denom / (1.0 - beta1 ** t)
+
+
+def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float,
+                      momentum: float, centered: bool) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for RMSprop (torch.optim.RMSprop):
+
+    ``v ← α v + (1 - α) g²`` (v = 0 before step 1); centred: ``ḡ ← α ḡ + (1 - α) g`` and
+    ``s = √(v - ḡ²) + ε``, else ``s = √v + ε``;
+    with momentum μ: ``b ← μ b + g / s`` (b = 0 before step 1), ``d = b``; else ``d = g / s``.
+    (``v - ḡ²`` is clipped at 0 against rounding, where torch would return NaN.)
+
+    ``state`` holds ``step``, ``square_avg`` (v), ``grad_avg`` (ḡ) and
+    ``momentum_buffer`` (b), updated in place.
+    """
+    if "step" not in state:
+        state["step"] = 0
+        state["square_avg"] = np.zeros_like(grad)
+        if centered:
+            state["grad_avg"] = np.zeros_like(grad)
+        if momentum > 0:
+            state["momentum_buffer"] = np.zeros_like(grad)
+    state["step"] += 1
+    v = state["square_avg"]
+    v *= alpha
+    v += (1.0 - alpha) * (grad * grad)
+    if centered:
+        gbar = state["grad_avg"]
+        gbar += (1.0 - alpha) * (grad - gbar)
+        s = np.sqrt(np.maximum(v - gbar * gbar, 0.0))  # ≥ 0 in exact arithmetic
+    else:
+        s = np.sqrt(v)
+    s += eps
+    if momentum > 0:
+        b = state["momentum_buffer"]
+        b *= momentum
+        b += grad / s
+        return b
+    return grad / s
+
+
+def adagrad_direction(grad: np.ndarray, state: dict, lr_decay: float, eps: float,
+                      initial_accumulator_value: float) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for Adagrad (torch.optim.Adagrad), step t ≥ 1:
+
+    ``G ← G + g²`` (G starts at ``initial_accumulator_value``),
+    ``d = g / (√G + ε) / (1 + (t - 1)·lr_decay)``.
+
+    ``state`` holds ``step`` and ``sum`` (G), updated in place.
+    """
+    if "step" not in state:
+        state["step"] = 0
+        state["sum"] = np.full_like(grad, initial_accumulator_value)
+    state["step"] += 1
+    G = state["sum"]
+    G += grad * grad
+    std = np.sqrt(G)
+    std += eps
+    return grad / std / (1.0 + (state["step"] - 1) * lr_decay)
+
+
+def _check_range(name: str, **values) -> None:
+    for key, (value, lo, hi) in values.items():
+        if not lo <= value <= hi:
+            raise ValueError(f"{name}: {key} must lie in [{lo}, {hi}], got {value}")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015) with PyTorch's update rule, see :func:`adam_direction`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    lr : float, default=1e-3
+    betas : (float, float), default=(0.9, 0.999)
+        Decay rates β₁, β₂ of the first and second moment averages.
+    eps : float, default=1e-8
+        Added to ``√v̂`` in the denominator.
+    weight_decay : float, default=0
+        L2 coefficient λ added to the gradient, ``g = ∇ + λθ`` (coupled; see AdamW).
+    amsgrad : bool, default=False
+        Normalise by the running maximum of ``v`` (Reddi et al., 2018).
+    """
+
+    decoupled = False
+
+    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+        super().__init__(params, lr)
+        name = type(self).__name__
+        if len(betas) != 2:
+            raise ValueError(f"{name}: betas must be a pair (β₁, β₂), got {betas}")
+        _check_range(name, beta1=(betas[0], 0.0, 1.0 - 1e-12), beta2=(betas[1], 0.0, 1.0 - 1e-12),
+                     eps=(eps, 0.0, math.inf), weight_decay=(weight_decay, 0.0, math.inf))
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.eps, self.weight_decay, self.amsgrad = float(eps), float(weight_decay), bool(amsgrad)
+
+    def _update(self, p: Parameter, state: dict) -> None:
+        g = p.grad
+        if self.weight_decay:
+            if self.decoupled:
+                p.data *= 1.0 - self.lr * self.weight_decay
+            else:
+                g = g + self.weight_decay * p.data
+        d = adam_direction(g, state, self.betas[0], self.betas[1], self.eps, self.amsgrad)
+        d *= self.lr
+        p.data -= d
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
+                f"weight_decay={self.weight_decay}, amsgrad={self.amsgrad})")
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019; torch.optim.AdamW).
+
+    Before the Adam step, ``θ ← θ (1 - lr·λ)``; the decay never enters m and v.
+    Same parameters as :class:`Adam`, with ``weight_decay`` defaulting to 1e-2.
+    """
+
+    decoupled = True
+
+    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton, 2012) with PyTorch's update rule, see :func:`rmsprop_direction`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    lr : float, default=1e-2
+    alpha : float, default=0.99
+        Decay rate of the squared-gradient average.
+    eps : float, default=1e-8
+        Added to the root in the denominator.
+    weight_decay : float, default=0
+        L2 coefficient λ added to the gradient, ``g = ∇ + λθ``.
+    momentum : float, default=0
+    centered : bool, default=False
+        Normalise by an estimate of the gradient's variance instead of its second moment.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+        super().__init__(params, lr)
+        _check_range("RMSprop", alpha=(alpha, 0.0, 1.0), eps=(eps, 0.0, math.inf),
+                     weight_decay=(weight_decay, 0.0, math.inf), momentum=(momentum, 0.0, math.inf))
+        self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
+        self.momentum, self.centered = float(momentum), bool(centered)
+
+    def _update(self, p: Parameter, state: dict) -> None:
+        g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+        d = rmsprop_direction(g, state, self.alpha, self.eps, self.momentum, self.centered)
+        p.data -= self.lr * d
+
+    def __repr__(self) -> str:
+        return (f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}, weight_decay="
+                f"{self.weight_decay}, momentum={self.momentum}, centered={self.centered})")
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011) with PyTorch's update rule, see :func:`adagrad_direction`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter
+    lr : float, default=1e-2
+    lr_decay : float, default=0
+        The step t uses ``lr / (1 + (t - 1)·lr_decay)``.
+    weight_decay : float, default=0
+        L2 coefficient λ added to the gradient, ``g = ∇ + λθ``.
+    initial_accumulator_value : float, default=0
+        Starting value of the sum of squared gradients.
+    eps : float, default=1e-10
+    """
+
+    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+        super().__init__(params, lr)
+        _check_range("Adagrad", lr_decay=(lr_decay, 0.0, math.inf), eps=(eps, 0.0, math.inf),
+                     weight_decay=(weight_decay, 0.0, math.inf),
+                     initial_accumulator_value=(initial_accumulator_value, 0.0, math.inf))
+        self.lr_decay, self.weight_decay = float(lr_decay), float(weight_decay)
+        self.initial_accumulator_value, self.eps = float(initial_accumulator_value), float(eps)
+
+    def _update(self, p: Parameter, state: dict) -> None:
+        g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
+        d = adagrad_direction(g, state, self.lr_decay, self.eps, self.initial_accumulator_value)
+        p.data -= self.lr * d
+
+    def __repr__(self) -> str:
+        return (f"Adagrad(lr={self.lr}, lr_decay={self.lr_decay}, weight_decay={self.weight_decay}, "
+                f"eps={self.eps})")
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
 def optimizer_by_name(name: str, params, **kwargs) -> Optimizer:
