@@ -1,0 +1,1 @@
+"""Benchmarks: the numpy engine against PyTorch, same model, same data order, interleaved."""
