@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinygrad_mnist.gradcheck import numerical_gradient
 from tinygrad_mnist.layers import Linear
 from tinygrad_mnist.module import Parameter, Sequential
 from tinygrad_mnist.optim import SGD
@@ -16,24 +17,11 @@ from .strategies import batch_shapes, dropout_probabilities, seeds
 
 
 def rel_err(a, b):
-    """max |a - b| relative to max(1, max |b|)."""
+    """max |a - b| relative to max(1, max |b|): the arrays compared here are O(1) by
+    construction, and some are exactly 0 in exact arithmetic (where a relative error
+    against their own size would compare rounding noise with noise)."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b), initial=0.0) / max(1.0, np.max(np.abs(b), initial=0.0)))
-
-
-def numerical_gradient(f, x, h=1e-6):
-    """Central differences ``(f(x + h e_i) - f(x - h e_i)) / 2h`` for every entry of x."""
-    grad = np.zeros_like(x)
-    flat, gflat = x.reshape(-1), grad.reshape(-1)
-    for i in range(flat.size):
-        old = flat[i]
-        flat[i] = old + h
-        fp = f()
-        flat[i] = old - h
-        fm = f()
-        flat[i] = old
-        gflat[i] = (fp - fm) / (2 * h)
-    return grad
 
 
 # -- Dropout: statistics ---------------------------------------------------------------
