@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Dict, Iterable, List, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
@@ -35,6 +35,7 @@ class Optimizer:
         self.lr = float(lr)
         self.state: Dict[int, dict] = {}
         self.step_count = 0
+        self._work: Dict[int, np.ndarray] = {}  # scratch arrays, not state (see _scratch)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -47,6 +48,14 @@ class Optimizer:
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _scratch(self, p: Parameter) -> np.ndarray:
+        """A reusable work array shaped like ``p`` (not part of the optimiser's state):
+        large per-step temporaries would otherwise be allocated, page by page, every step."""
+        buf = self._work.get(id(p))
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            buf = self._work[id(p)] = np.empty_like(p.data)
+        return buf
 
     def state_dict(self) -> dict:
         """A deep copy of the learning rate, the step count and every per-parameter state
@@ -129,7 +138,7 @@ class SGD(Optimizer):
 
 # -- adaptive optimisers: the update rules as small functions -----------------------------
 def adam_direction(grad: np.ndarray, state: dict, beta1: float, beta2: float, eps: float,
-                   amsgrad: bool) -> np.ndarray:
+                   amsgrad: bool, out: Optional[np.ndarray] = None) -> np.ndarray:
     """The step direction d of ``θ ← θ - lr·d`` for Adam (torch.optim.Adam), step t ≥ 1:
 
     ``m ← β₁ m + (1 - β₁) g``,  ``v ← β₂ v + (1 - β₂) g²``  (m = v = 0 before step 1),
@@ -137,7 +146,8 @@ def adam_direction(grad: np.ndarray, state: dict, beta1: float, beta2: float, ep
     ``d = m / (1 - β₁ᵗ) / (√v̂ / √(1 - β₂ᵗ) + ε)``.
 
     ``g`` already contains any L2 term; ``state`` holds ``step``, ``exp_avg`` (m),
-    ``exp_avg_sq`` (v) and ``max_exp_avg_sq``, updated in place.
+    ``exp_avg_sq`` (v) and ``max_exp_avg_sq``, updated in place.  ``out`` (shaped like
+    ``g``) receives d, which saves allocating large temporaries on every step.
     """
     if "step" not in state:
         state["step"] = 0
@@ -147,20 +157,27 @@ def adam_direction(grad: np.ndarray, state: dict, beta1: float, beta2: float, ep
             state["max_exp_avg_sq"] = np.zeros_like(grad)
     state["step"] += 1
     t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-    m += (1.0 - beta1) * (grad - m)          # β₁ m + (1 - β₁) g, as torch's lerp
+    d = np.empty_like(grad) if out is None else out
+    np.subtract(grad, m, out=d)               # m ← m + (1 - β₁)(g - m), torch's lerp
+    d *= 1.0 - beta1
+    m += d
+    np.multiply(grad, grad, out=d)            # v ← β₂ v + (1 - β₂) g²
+    d *= 1.0 - beta2
     v *= beta2
-    v += (1.0 - beta2) * (grad * grad)
+    v += d
     if amsgrad:
         np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
         v = state["max_exp_avg_sq"]
-    denom = np.sqrt(v)
-    denom /= math.sqrt(1.0 - beta2 ** t)
-    denom += eps
-    return m / denom / (1.0 - beta1 ** t)
+    np.sqrt(v, out=d)                         # √v̂ / √(1 - β₂ᵗ) + ε
+    d /= math.sqrt(1.0 - beta2 ** t)
+    d += eps
+    np.divide(m, d, out=d)
+    d /= 1.0 - beta1 ** t
+    return d
 
 
-def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float,
-                      momentum: float, centered: bool) -> np.ndarray:
+def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float, momentum: float,
+                      centered: bool, out: Optional[np.ndarray] = None) -> np.ndarray:
     """The step direction d of ``θ ← θ - lr·d`` for RMSprop (torch.optim.RMSprop):
 
     ``v ← α v + (1 - α) g²`` (v = 0 before step 1); centred: ``ḡ ← α ḡ + (1 - α) g`` and
@@ -169,7 +186,8 @@ def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float,
     (``v - ḡ²`` is clipped at 0 against rounding, where torch would return NaN.)
 
     ``state`` holds ``step``, ``square_avg`` (v), ``grad_avg`` (ḡ) and
-    ``momentum_buffer`` (b), updated in place.
+    ``momentum_buffer`` (b), updated in place; ``out`` is a work array shaped like ``g``.
+    With momentum the returned d *is* the buffer b: do not modify it.
     """
     if "step" not in state:
         state["step"] = 0
@@ -180,41 +198,55 @@ def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float,
             state["momentum_buffer"] = np.zeros_like(grad)
     state["step"] += 1
     v = state["square_avg"]
+    d = np.empty_like(grad) if out is None else out
+    np.multiply(grad, grad, out=d)            # v ← α v + (1 - α) g²
+    d *= 1.0 - alpha
     v *= alpha
-    v += (1.0 - alpha) * (grad * grad)
+    v += d
     if centered:
         gbar = state["grad_avg"]
-        gbar += (1.0 - alpha) * (grad - gbar)
-        s = np.sqrt(np.maximum(v - gbar * gbar, 0.0))  # ≥ 0 in exact arithmetic
+        np.subtract(grad, gbar, out=d)        # ḡ ← ḡ + (1 - α)(g - ḡ), torch's lerp
+        d *= 1.0 - alpha
+        gbar += d
+        np.multiply(gbar, gbar, out=d)        # s = √max(v - ḡ², 0) + ε
+        np.subtract(v, d, out=d)
+        np.maximum(d, 0.0, out=d)
+        np.sqrt(d, out=d)
     else:
-        s = np.sqrt(v)
-    s += eps
+        np.sqrt(v, out=d)
+    d += eps
+    np.divide(grad, d, out=d)
     if momentum > 0:
         b = state["momentum_buffer"]
         b *= momentum
-        b += grad / s
+        b += d
         return b
-    return grad / s
+    return d
 
 
 def adagrad_direction(grad: np.ndarray, state: dict, lr_decay: float, eps: float,
-                      initial_accumulator_value: float) -> np.ndarray:
+                      initial_accumulator_value: float, out: Optional[np.ndarray] = None) -> np.ndarray:
     """The step direction d of ``θ ← θ - lr·d`` for Adagrad (torch.optim.Adagrad), step t ≥ 1:
 
     ``G ← G + g²`` (G starts at ``initial_accumulator_value``),
     ``d = g / (√G + ε) / (1 + (t - 1)·lr_decay)``.
 
-    ``state`` holds ``step`` and ``sum`` (G), updated in place.
+    ``state`` holds ``step`` and ``sum`` (G), updated in place; ``out`` is a work array
+    shaped like ``g`` that receives d.
     """
     if "step" not in state:
         state["step"] = 0
         state["sum"] = np.full_like(grad, initial_accumulator_value)
     state["step"] += 1
     G = state["sum"]
-    G += grad * grad
-    std = np.sqrt(G)
-    std += eps
-    return grad / std / (1.0 + (state["step"] - 1) * lr_decay)
+    d = np.empty_like(grad) if out is None else out
+    np.multiply(grad, grad, out=d)
+    G += d
+    np.sqrt(G, out=d)
+    d += eps
+    np.divide(grad, d, out=d)
+    d /= 1.0 + (state["step"] - 1) * lr_decay
+    return d
 
 
 def _check_range(name: str, **values) -> None:
@@ -260,7 +292,8 @@ class Adam(Optimizer):
                 p.data *= 1.0 - self.lr * self.weight_decay
             else:
                 g = g + self.weight_decay * p.data
-        d = adam_direction(g, state, self.betas[0], self.betas[1], self.eps, self.amsgrad)
+        d = adam_direction(g, state, self.betas[0], self.betas[1], self.eps, self.amsgrad,
+                           out=self._scratch(p))
         d *= self.lr
         p.data -= d
 
@@ -311,8 +344,9 @@ class RMSprop(Optimizer):
 
     def _update(self, p: Parameter, state: dict) -> None:
         g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-        d = rmsprop_direction(g, state, self.alpha, self.eps, self.momentum, self.centered)
-        p.data -= self.lr * d
+        work = self._scratch(p)
+        d = rmsprop_direction(g, state, self.alpha, self.eps, self.momentum, self.centered, out=work)
+        p.data -= np.multiply(d, self.lr, out=work)
 
     def __repr__(self) -> str:
         return (f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}, weight_decay="
@@ -346,8 +380,10 @@ class Adagrad(Optimizer):
 
     def _update(self, p: Parameter, state: dict) -> None:
         g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-        d = adagrad_direction(g, state, self.lr_decay, self.eps, self.initial_accumulator_value)
-        p.data -= self.lr * d
+        d = adagrad_direction(g, state, self.lr_decay, self.eps, self.initial_accumulator_value,
+                              out=self._scratch(p))
+        d *= self.lr
+        p.data -= d
 
     def __repr__(self) -> str:
         return (f"Adagrad(lr={self.lr}, lr_decay={self.lr_decay}, weight_decay={self.weight_decay}, "
