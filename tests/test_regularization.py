@@ -256,3 +256,34 @@ def test_fit_with_a_penalty_shrinks_the_weights():
 def test_dropout_mask_function():
     m = dropout_mask((1000,), 0.3, np.random.default_rng(0), np.float32)
     assert m.dtype == np.float32 and set(np.unique(m)) == {0.0, np.float32(1 / 0.7)}
+
+
+# -- the experiment (quick mode) -------------------------------------------------------
+def test_mlp_dropout_adam_experiment_quick_mode_writes_its_results(tmp_path):
+    """experiments/mlp_dropout_adam.py --quick on real MNIST when it is here, else on the
+    bundled 8x8 digits; checks every written file against the run."""
+    import json
+
+    from experiments.mlp_dropout_adam import Config, layers, main
+
+    from .conftest import mnist_dir
+
+    data = mnist_dir()
+    epochs = 2 if data is not None else 6  # 1,437 digits make fewer steps per epoch
+    argv = ["--quick", "--out", str(tmp_path), "--epochs", str(epochs)]
+    argv += ["--data-dir", str(data)] if data is not None else ["--dataset", "digits"]
+    assert main(argv) == 0
+    out = tmp_path / "mlp_dropout_adam"
+    for name in ("config.json", "history.json", "metrics.json", "epochs.md", "epochs.csv",
+                 "summary.md", "summary.csv", "learning_curves.png"):
+        assert (out / name).stat().st_size > 0, name
+    config = json.loads((out / "config.json").read_text())
+    assert config["hidden"] == [128] and config["epochs"] == epochs and config["dropout"] == 0.3
+    history = json.loads((out / "history.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(history["test_accuracy"]) == epochs == metrics["epochs"]
+    assert metrics["test_accuracy"] == history["test_accuracy"][-1] > 0.5  # well above chance
+    assert len((out / "epochs.csv").read_text().strip().splitlines()) == epochs + 1
+    assert f"{100 * metrics['test_accuracy']:.2f}" in (out / "summary.md").read_text()
+    kinds = [d.kind for d in layers(Config(), 784, 10)]
+    assert kinds == ["linear", "activation", "dropout", "linear", "activation", "dropout", "linear"]
