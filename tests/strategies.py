@@ -95,3 +95,39 @@ def batch_shapes(draw, max_rank: int = 4, n=batch_sizes, d=st.integers(1, 5)):
 
 
 dropout_probabilities = st.floats(0.0, 0.95, allow_nan=False)
+
+
+# -- convolution and pooling ------------------------------------------------------------
+@st.composite
+def conv_configs(draw, n=st.integers(1, 3), channels=st.integers(1, 3), size=st.integers(3, 8),
+                 kernel=st.integers(1, 3), stride=st.integers(1, 2), padding=st.integers(0, 2)):
+    """A small convolution: ``dict(n, c_in, c_out, h, w, kernel, stride, padding, bias)``.
+
+    Kernel, stride and padding are (height, width) pairs drawn independently, so
+    non-square kernels and inputs are covered; the kernel always fits the padded input
+    (sizes ≥ 3 ≥ kernel)."""
+    return dict(n=draw(n), c_in=draw(channels), c_out=draw(channels), h=draw(size), w=draw(size),
+                kernel=(draw(kernel), draw(kernel)), stride=(draw(stride), draw(stride)),
+                padding=(draw(padding), draw(padding)), bias=draw(st.booleans()))
+
+
+@st.composite
+def pool_configs(draw, n=st.integers(1, 3), channels=st.integers(1, 3), size=st.integers(3, 8),
+                 kernel=st.integers(1, 3), stride=st.integers(1, 3)):
+    """A small pooling: ``dict(n, c, h, w, kernel, stride)`` with (height, width) pairs;
+    overlapping (stride < kernel), tiling and gapped (stride > kernel) windows all occur."""
+    return dict(n=draw(n), c=draw(channels), h=draw(size), w=draw(size),
+                kernel=(draw(kernel), draw(kernel)), stride=(draw(stride), draw(stride)))
+
+
+def tied_arrays(shape, values=(-1.0, 0.0, 0.5, 1.0), dtype=np.float64):
+    """Arrays whose entries come from a few values, so max-pool windows hold exact ties."""
+    return arrays(dtype, shape, elements=st.sampled_from(values))
+
+
+def distinct_arrays(shape, spacing: float = 0.1, dtype=np.float64):
+    """Arrays of distinct values at least ``spacing`` apart, in random order: every max-pool
+    window has a clear winner, so central differences (ε ≪ spacing) never cross a tie."""
+    size = int(np.prod(shape))
+    return seeds.map(lambda s: ((np.random.default_rng(s).permutation(size) - size / 2) * spacing)
+                     .reshape(shape).astype(dtype))

@@ -59,7 +59,10 @@ IntPair = Union[int, Tuple[int, int]]
 # -- argument helpers -------------------------------------------------------------------
 def _pair(value, layer: str, what: str, minimum: int) -> Tuple[int, int]:
     """``value`` as a pair of ints ``>= minimum`` (an int means the same for H and W)."""
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if isinstance(value, (int, np.integer)):
+        pair = (value, value)
+    else:
+        pair = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
         raise TypeError(f"{layer}: {what} must be an int or a pair of ints, got {value!r}")
     if min(pair) < minimum:
@@ -408,17 +411,14 @@ def _check_image_input(module: Module, x: np.ndarray, channels: Optional[int],
         raise ValueError(f"{name}: expected {channels} input channels {want}, got shape {x.shape}")
     hp, wp = x.shape[2] + 2 * padding[0], x.shape[3] + 2 * padding[1]
     if hp < kernel[0] or wp < kernel[1]:
-        raise ValueError(
-            f"{name}: kernel {kernel} is larger than the padded input ({hp}, {wp}) "
-            f"(input shape {x.shape}, padding {padding})"
-        )
+        what = "input" if padding == (0, 0) else f"padded input (padding {padding})"
+        raise ValueError(f"{name}: kernel {kernel} is larger than the {what}: spatial size ({hp}, {wp}), "
+                         f"input shape {x.shape}")
     return x
 
 
 def _one_example(module: Module, x: np.ndarray, channels: Optional[int]) -> np.ndarray:
     x = np.asarray(x)
-    if x.ndim == 4 and x.shape[0] == 1:
-        x = x[0]
     if x.ndim != 3 or (channels is not None and x.shape[0] != channels):
         c = channels if channels is not None else "C"
         raise ValueError(f"{type(module).__name__}.jacobian: expected one example of shape ({c}, H, W), got {x.shape}")
@@ -491,7 +491,7 @@ class Conv2d(Module):
         return grad_x
 
     def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
-        """Explicit Jacobians for one example ``x`` of shape (C, H, W) (or (1, C, H, W)).
+        """Explicit Jacobians for one example ``x`` of shape (C, H, W).
 
         Rows follow the flattened output (o, p, q); see :func:`conv2d_jacobians`:
         ``input`` (O·H_out·W_out, C·H·W) is the unrolled convolution matrix built from the
