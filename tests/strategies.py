@@ -97,6 +97,55 @@ def batch_shapes(draw, max_rank: int = 4, n=batch_sizes, d=st.integers(1, 5)):
 dropout_probabilities = st.floats(0.0, 0.95, allow_nan=False)
 
 
+# -- gradient checks: batches, kinks, soft targets, extreme logits, random chains --------
+def batches(feature_shape, low: float = -3.0, high: float = 3.0, dtype=np.float64, n=batch_sizes):
+    """Batches of shape ``(n, *feature_shape)`` with finite entries in [low, high]."""
+    return n.flatmap(lambda n_: float_arrays((n_, *feature_shape), low, high, dtype))
+
+
+@st.composite
+def batches_with_zeros(draw, feature_shape, low: float = -3.0, high: float = 3.0, dtype=np.float64,
+                       n=batch_sizes):
+    """Like :func:`batches`, with at least one entry set to exactly 0 (a ReLU kink)."""
+    x = draw(batches(feature_shape, low, high, dtype, n))
+    flat = x.reshape(-1)
+    for i in draw(st.lists(st.integers(0, flat.size - 1), min_size=1, max_size=flat.size, unique=True)):
+        flat[i] = 0
+    return x
+
+
+@st.composite
+def soft_target_batches(draw, n=batch_sizes, c=st.integers(2, 6), low: float = -5.0, high: float = 5.0,
+                        dtype=np.float64):
+    """``(predictions (n, C) in [low, high], targets (n, C))``: target rows are
+    probabilities (non-negative, summing to 1), e.g. label-smoothed or soft labels."""
+    n_, c_ = draw(n), draw(c)
+    pred = draw(float_arrays((n_, c_), low, high, dtype))
+    raw = draw(float_arrays((n_, c_), 0.0, 1.0, dtype))
+    raw[raw.sum(axis=1) == 0] = 1
+    return pred, raw / raw.sum(axis=1, keepdims=True)
+
+
+@st.composite
+def extreme_logits(draw, n=batch_sizes, c=st.integers(2, 6), bound: float = 1e4, dtype=np.float64):
+    """``(logits (n, C) with entries up to ±bound, labels (n,))``; every row holds at least
+    one entry of magnitude ≥ bound/2 so the exponentials really overflow or underflow."""
+    n_, c_ = draw(n), draw(c)
+    z = draw(float_arrays((n_, c_), -bound, bound, dtype))
+    cols = draw(st.lists(st.integers(0, c_ - 1), min_size=n_, max_size=n_))
+    signs = draw(st.lists(st.sampled_from([-1.0, 1.0]), min_size=n_, max_size=n_))
+    z[np.arange(n_), cols] = np.asarray(signs, dtype=dtype) * bound
+    labels = np.array(draw(st.lists(st.integers(0, c_ - 1), min_size=n_, max_size=n_)), dtype=np.int64)
+    return z, labels
+
+
+@st.composite
+def chain_specs(draw, max_layers: int = 3, max_width: int = 5):
+    """``(sizes, activation name, softmax output?)`` of a small random Sequential."""
+    sizes = draw(mlp_shapes(max_layers=max_layers, max_width=max_width))
+    return sizes, draw(activation_names), draw(st.booleans())
+
+
 # -- convolution and pooling ------------------------------------------------------------
 @st.composite
 def conv_configs(draw, n=st.integers(1, 3), channels=st.integers(1, 3), size=st.integers(3, 8),

@@ -13,8 +13,11 @@ requires float64 and compares the analytic result with the numerical one array b
 
 i.e. the worst absolute difference measured against the array's largest entry, which is
 scale-aware and does not blow up on entries that are zero (a per-entry ratio would
-compare rounding noise with noise there).  ``floor`` (1e-8 by default) treats arrays whose
-entries are all below it as zero.
+compare rounding noise with noise there).  The ``floor`` is the smallest scale a central
+difference can resolve at all: evaluating ``f`` rounds it by about ``u F`` (``F`` the size
+of the terms summed into ``f``), so every estimate carries noise of about ``u F / ε``
+(2e-10·F for ε = 1e-6) and an array whose entries are smaller than ``NOISE · u F / (ε ·
+tol)`` is compared against that instead of against its own (noise-sized) largest entry.
 
 Typical use::
 
@@ -35,13 +38,14 @@ import numpy as np
 
 from .module import Module
 
-__all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "Check", "GradcheckReport",
+__all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "noise_floor", "Check", "GradcheckReport",
            "compare", "check_module", "check_jacobian", "check_loss", "check_model",
            "add_parser", "run_gradcheck"]
 
 DEFAULT_EPS = 1e-6
 DEFAULT_TOL = 1e-6
-DEFAULT_FLOOR = 1e-8
+DEFAULT_FLOOR = 1e-12
+NOISE = 4.0  # central-difference rounding noise, in units of u·F/ε (a few ulps of f per evaluation)
 
 
 # -- central differences ------------------------------------------------------------------
@@ -114,8 +118,29 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = DEF
     a, n = np.asarray(analytic, dtype=np.float64), np.asarray(numeric, dtype=np.float64)
     if a.size == 0:
         return 0.0
-    scale = max(float(np.abs(a).max()), float(np.abs(n).max()), floor)
+    scale = max(float(np.abs(a).max()), float(np.abs(n).max()), floor, np.finfo(np.float64).tiny)
     return float(np.abs(a - n).max() / scale)
+
+
+class _Tracked:
+    """Wrap ``f`` to remember ``F``, the largest magnitude it produced (or was told of)."""
+
+    def __init__(self, f: Callable[[], object]):
+        self.f, self.magnitude = f, 0.0
+
+    def __call__(self):
+        value = self.f()
+        self.magnitude = max(self.magnitude, float(np.max(np.abs(value), initial=0.0)))
+        return value
+
+    def floor(self, floor: float, eps: float, tol: float) -> float:
+        return max(floor, noise_floor(self.magnitude, eps, tol))
+
+
+def noise_floor(magnitude: float, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL) -> float:
+    """``NOISE · u F / (ε · tol)``: the scale below which central differences of a function
+    of magnitude ``F`` are rounding noise at tolerance ``tol`` (u = float64 round-off)."""
+    return NOISE * np.finfo(np.float64).eps * float(magnitude) / (eps * tol)
 
 
 # -- the report --------------------------------------------------------------------------
@@ -240,10 +265,12 @@ def _check_all(title: str, f: Callable[[], float], analytic: Dict[str, np.ndarra
                arrays: Dict[str, np.ndarray], eps: float, tol: float, floor: float,
                max_checks: Optional[int], rng: Optional[np.random.Generator]) -> GradcheckReport:
     report = GradcheckReport(eps=eps, tol=tol, title=title)
+    f = f if isinstance(f, _Tracked) else _Tracked(f)
     for name, arr in arrays.items():
         idx = _indices(arr.size, max_checks, rng)
         numeric = numerical_gradient(f, arr, eps, idx)
-        report.checks.append(compare(name, analytic[name].ravel()[idx], numeric, tol, floor, arr.shape, idx))
+        report.checks.append(compare(name, analytic[name].ravel()[idx], numeric, tol,
+                                     f.floor(floor, eps, tol), arr.shape, idx))
     return report
 
 
@@ -266,7 +293,8 @@ def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] =
     grad_out : ndarray, optional
         The upstream gradient ``g``; standard normal from ``seed`` by default.
     eps, tol, floor : float
-        Step, tolerance on the relative error (see the module docstring), zero floor.
+        Step, tolerance on the relative error, smallest scale compared against (raised
+        to the central differences' noise level, see the module docstring).
     max_checks : int, optional
         Check at most this many randomly chosen entries per array (all by default).
     seed : int, default=0
@@ -286,7 +314,13 @@ def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] =
         analytic = {"input": module.backward(g)}
         analytic.update((name, p.grad.copy()) for name, p in module.named_parameters())
     arrays = {"input": x, **{name: p.data for name, p in module.named_parameters()}}
-    f = lambda: float(np.sum(g * module.forward(x)))  # noqa: E731
+
+    def f_terms():
+        terms = g * module.forward(x)
+        f.magnitude = max(f.magnitude, float(np.abs(terms).sum()))  # F = Σ |g ⊙ y|
+        return float(terms.sum())
+
+    f = _Tracked(f_terms)
     return _check_all(f"check_module {type(module).__name__}", f, analytic, arrays, eps, tol, floor,
                       max_checks, rng)
 
@@ -349,12 +383,13 @@ def check_jacobian(module: Module, x: np.ndarray, target=None, eps: float = DEFA
     if missing:
         raise KeyError(f"{type(module).__name__}.jacobian returned no entry for {sorted(missing)}")
     report = GradcheckReport(eps=eps, tol=tol, title=f"check_jacobian {type(module).__name__}")
+    f = _Tracked(f)
     for name, arr in arrays.items():
         numeric = numerical_jacobian(f, arr, eps)
         if analytic[name].shape != numeric.shape:
             raise ValueError(f"{type(module).__name__}.jacobian[{name!r}] has shape {analytic[name].shape}, "
                              f"expected {numeric.shape} (outputs, entries)")
-        report.checks.append(compare(name, analytic[name], numeric, tol, floor))
+        report.checks.append(compare(name, analytic[name], numeric, tol, f.floor(floor, eps, tol)))
     return report
 
 
