@@ -20,6 +20,21 @@ import numpy as np
 from .module import Parameter
 
 
+def flush_subnormals(arrays) -> None:
+    """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
+    2.2e-308 in float64) to 0, in place.
+
+    Where a gradient stays 0 (the weights of MNIST's always-black border pixels, dead ReLU
+    units) a moment average decays geometrically, ``m ← β m``, into the subnormal range,
+    and stays there: CPUs compute on subnormals 10-100x slower, which made an Adam step on
+    the 1.9M-parameter MLP 55% slower after four epochs.  An update built from such a
+    value is below 1e-30 and cannot move a parameter of normal size, so flushing changes
+    no result (torch does not flush; the trajectories still agree).
+    """
+    for a in arrays:
+        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
+
+
 class Optimizer:
     """Base class: parameter list, learning rate, per-parameter state."""
 
@@ -41,10 +56,16 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
+    #: Every this many steps the state's subnormal entries are set to 0 (see flush_subnormals).
+    flush_every = 64
+
     def step(self) -> None:
         self.step_count += 1
         for i, p in enumerate(self.params):
             self._update(p, self.state.setdefault(i, {}))
+        if self.step_count % self.flush_every == 0:
+            for state in self.state.values():
+                flush_subnormals(v for v in state.values() if isinstance(v, np.ndarray))
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
