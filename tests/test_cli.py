@@ -63,3 +63,21 @@ def test_python_dash_m_entry_point():
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--batch-size" in result.stdout and "--init-std" in result.stdout
+
+
+def test_adam_dropout_and_schedule_flags_reach_the_run(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--hidden", "32", "--activation", "relu", "--output", "logits",
+                 "--reduction", "mean", "--optimizer", "adam", "--lr", "0.01", "--weight-decay", "1e-4",
+                 "--dropout", "0.2", "--schedule", "cosine", "--warmup-epochs", "1", "--epochs", "3",
+                 "--out", str(out), "--no-progress"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "Dropout(p=0.2)" in printed and "Adam(lr=0.005" in printed  # warm-up starts at lr/2
+    h = History.load(out / "history.json")
+    assert h.epochs == 3 and h.test_accuracy[-1] > 0.8
+
+
+def test_gradcheck_subcommand_passes_on_a_correct_model(capsys):
+    assert main(["gradcheck", "--hidden", "6", "--activation", "sigmoid", "--batch", "2"]) == 0
+    assert "PASSED" in capsys.readouterr().out

@@ -11,20 +11,28 @@ The core imports numpy only; matplotlib, scikit-learn and tqdm are imported wher
 __version__ = "0.1.0"
 
 from .activations import ReLU, Sigmoid, Softmax, Tanh, activation
+from .batchnorm import BatchNorm1d, BatchNorm2d
+from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .init import initializer
 from .layers import Flatten, Identity, Linear
 from .losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
 from .models import CLASSIC_MLP, MLPSpec, build_mlp, mlp
 from .module import Module, Parameter, Sequential
-from .optim import SGD, Optimizer, optimizer_by_name
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, optimizer_by_name
+from .regularization import Dropout, L1Penalty, L2Penalty, Penalty
+from .residual import Residual
+from .schedules import CosineAnnealingLR, LinearWarmup, StepLR, schedule_by_name
 
 __all__ = [
     "__version__",
     "Module", "Parameter", "Sequential",
-    "Linear", "Identity", "Flatten",
+    "Linear", "Identity", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
+    "Dropout", "BatchNorm1d", "BatchNorm2d", "Residual",
     "Sigmoid", "ReLU", "Tanh", "Softmax", "activation",
     "SoftmaxCrossEntropy", "CrossEntropy", "MSELoss", "loss_by_name",
     "initializer",
-    "SGD", "Optimizer", "optimizer_by_name",
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "optimizer_by_name",
+    "StepLR", "CosineAnnealingLR", "LinearWarmup", "schedule_by_name",
+    "Penalty", "L1Penalty", "L2Penalty",
     "MLPSpec", "CLASSIC_MLP", "build_mlp", "mlp",
 ]

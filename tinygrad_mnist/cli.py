@@ -17,10 +17,14 @@ import numpy as np
 
 from . import __version__
 from .data import MNISTNotFoundError, load_dataset, train_val_split
+from .gradcheck import add_parser as add_gradcheck_parser
 from .init import INITIALIZERS
 from .losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from .models import MLPSpec, build_mlp
+from .module import Sequential
+from .regularization import Dropout
 from .optim import OPTIMIZERS, optimizer_by_name
+from .schedules import SCHEDULES, schedule_by_name
 from .train import fit
 
 
@@ -49,9 +53,13 @@ def add_train_parser(sub) -> None:
     p.add_argument("--reduction", default="sum", choices=["sum", "mean"],
                    help="'sum' makes --lr apply to gradients summed over the batch")
     p.add_argument("--optimizer", default="sgd", choices=sorted(OPTIMIZERS))
-    p.add_argument("--momentum", type=float, default=0.0)
-    p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--momentum", type=float, default=0.0, help="SGD and RMSprop momentum")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD)")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay of the optimiser")
+    p.add_argument("--schedule", default="none", choices=sorted(SCHEDULES) + ["none"],
+                   help="learning-rate schedule, stepped once per epoch (cosine runs over --epochs)")
+    p.add_argument("--warmup-epochs", type=int, default=0, help="linear warm-up epochs before the schedule")
+    p.add_argument("--dropout", type=float, default=0.0, help="dropout probability after each hidden activation")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default="mnist", help="'mnist', 'digits', or a path (IDX or PNG folders)")
     p.add_argument("--data-dir", default=None, help="directory holding the MNIST IDX files "
@@ -64,6 +72,19 @@ def add_train_parser(sub) -> None:
     p.add_argument("--out", default="results/train", help="output directory")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
+
+
+def with_dropout(model: Sequential, p: float, seed: int = 0) -> Sequential:
+    """The same layers with ``Dropout(p)`` after every hidden activation."""
+    layers, rng = list(model), np.random.default_rng([seed, 1])
+    out = []
+    for i, layer in enumerate(layers):
+        out.append(layer)
+        is_hidden_activation = 0 < i < len(layers) - 1 and not layer.parameters() and any(
+            m.parameters() for m in layers[i + 1:])
+        if is_hidden_activation:
+            out.append(Dropout(p, rng=rng))
+    return Sequential(*out)
 
 
 def _load_data(args):
@@ -88,16 +109,24 @@ def run_train(args) -> int:
                    args.output, args.init, {"std": args.init_std} if args.init == "normal" else {})
     dtype = np.dtype(args.dtype)
     model = build_mlp(spec, seed=args.seed, dtype=dtype)
+    if args.dropout:
+        model = with_dropout(model, args.dropout, seed=args.seed)
     if args.loss == "mse":
         loss = MSELoss(reduction=args.reduction)
     elif args.output == "softmax":
         loss = CrossEntropy(reduction=args.reduction)
     else:
         loss = SoftmaxCrossEntropy(reduction=args.reduction)
-    opt_kwargs = {"lr": args.lr}
+    opt_kwargs = {"lr": args.lr, "weight_decay": args.weight_decay}
     if args.optimizer == "sgd":
-        opt_kwargs.update(momentum=args.momentum, nesterov=args.nesterov, weight_decay=args.weight_decay)
+        opt_kwargs.update(momentum=args.momentum, nesterov=args.nesterov)
+    elif args.optimizer == "rmsprop":
+        opt_kwargs.update(momentum=args.momentum)
     optimizer = optimizer_by_name(args.optimizer, model.parameters(), **opt_kwargs)
+    sched_kwargs = {"T_max": args.epochs} if args.schedule == "cosine" else {}
+    if args.schedule == "step":
+        sched_kwargs = {"step_size": max(1, args.epochs // 3)}
+    scheduler = schedule_by_name(args.schedule, optimizer, warmup_steps=args.warmup_epochs, **sched_kwargs)
     config = {k: v for k, v in vars(args).items() if k != "func"}
     config.update(dataset_used=dataset_name, spec=spec.to_dict(), n_train=len(train),
                   n_val=0 if val is None else len(val), n_test=len(test), version=__version__)
@@ -106,8 +135,8 @@ def run_train(args) -> int:
     print(f"model: {model.num_parameters():,} parameters\n{model}")
     print(f"loss: {loss!r}  optimizer: {optimizer!r}  batch size {args.batch_size}\n")
     history = fit(model, loss, optimizer, train, val=val, test=test, epochs=args.epochs,
-                  batch_size=args.batch_size, seed=args.seed, progress=False if args.no_progress else None,
-                  log=print, config=config)
+                  batch_size=args.batch_size, seed=args.seed, scheduler=scheduler,
+                  progress=False if args.no_progress else None, log=print, config=config)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     add_train_parser(sub)
+    add_gradcheck_parser(sub)
     return parser
 
 
