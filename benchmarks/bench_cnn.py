@@ -11,7 +11,9 @@ Method: both models are built from the same ``CourseCNNSpec().layers()`` descrip
 over), train with SGD + momentum on mini-batches of 64 drawn in the same order from one
 ``tinygrad_mnist.data.DataLoader`` (``set_epoch(e)`` replays epoch ``e`` for each side),
 and alternate: numpy epoch 0, torch epoch 0, numpy epoch 1, torch epoch 1, ...  Torch uses
-as many threads as numpy's BLAS (2 here).  Reported: every epoch's seconds, the medians
+as many threads as numpy's BLAS (2 here).  Neither side computes the gradient with respect
+to the images (torch: they do not require it; numpy: ``needs_input_grad=False`` on the
+first convolution; ``--input-grad`` makes numpy compute it anyway).  Reported: every epoch's seconds, the medians
 and the ratio numpy / torch of the medians.  Each side's time includes turning the uint8
 batch into floats (and, for torch, ``torch.from_numpy``); evaluation is not timed.
 
@@ -52,6 +54,7 @@ class BenchConfig:
     seed: int = 0
     activation: str = "relu"
     warmup_batches: int = 20  # untimed steps on each side first (allocator, thread pools)
+    input_grad: bool = False  # numpy also computes ∂L/∂(images), which torch skips (no requires_grad)
     profile: bool = False
     out: str = ""            # write a JSON of the results here when given
 
@@ -238,7 +241,7 @@ def run(cfg: BenchConfig) -> dict:
     loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, flatten=False)
     spec = CourseCNNSpec(activation=cfg.activation)
 
-    np_model = build_course_cnn(spec, seed=cfg.seed)
+    np_model = build_course_cnn(spec, seed=cfg.seed, needs_input_grad=cfg.input_grad)
     t_model = numpy_to_torch(np_model, torch_build(spec.layers()))
     np_loss, t_loss = SoftmaxCrossEntropy(), torch.nn.CrossEntropyLoss()
     np_opt = SGD(np_model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
@@ -246,7 +249,8 @@ def run(cfg: BenchConfig) -> dict:
 
     print(f"course CNN ({np_model.num_parameters():,} parameters), batch {cfg.batch_size}, "
           f"{len(train):,} training images = {len(loader)} batches per epoch")
-    print(f"numpy {np.__version__}, BLAS: {blas}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"numpy {np.__version__}, BLAS: {blas}; torch {torch.__version__}, {torch.get_num_threads()} threads; "
+          f"numpy computes the input gradient: {cfg.input_grad}")
     # warm-up on epoch 0's first batches, then put the weights back in sync
     numpy_epoch(np_model, np_loss, np_opt, loader, 0, cfg.warmup_batches)
     torch_epoch(t_model, t_loss, t_opt, loader, 0, cfg.warmup_batches)

@@ -187,7 +187,7 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
                 f"{f' + shifts ±{shift}px' if shift else ''}")
     else:
         raise ValueError(f"numpy_cnn: unknown model {name!r}; choose from {MODELS}")
-    model = build(layers, seed=cfg.seed, init=cfg.init)
+    model = build(layers, seed=cfg.seed, init=cfg.init, needs_input_grad=False)  # no ∂L/∂images
     optimizer = _optimizer(cfg, model.parameters(), lr)
     scheduler = _scheduler(cfg, optimizer, epochs)
     loader_cls = ShiftedLoader if shift else DataLoader

@@ -248,6 +248,24 @@ def test_pool_matches_torch_including_ties(kind, dtype, tol, cfg, data):
     assert relative_error(gx, tgx) < tol
 
 
+@pytest.mark.parametrize("kernel, stride, shape", [(2, 2, (2, 3, 4, 6)), (2, 2, (2, 3, 5, 6)), ((2, 3), (2, 3), (1, 2, 6, 9))],
+                         ids=["tiling", "odd-height", "tiling-2x3"])
+def test_maxpool_tiling_fast_path_matches_torch(kernel, stride, shape):
+    """2×2/2 on even sizes writes each pixel's gradient once instead of accumulating."""
+    cfg = {"kernel": _pair2(kernel), "stride": _pair2(stride)}
+    x = np.random.default_rng(0).integers(0, 3, size=shape).astype(np.float64)   # many ties
+    layer = MaxPool2d(kernel, stride)
+    y = layer.forward(x)
+    g = np.random.default_rng(1).standard_normal(y.shape)
+    ty, tgx = _torch_pool("max", cfg, x, g)
+    np.testing.assert_array_equal(y, ty)
+    np.testing.assert_array_equal(layer.backward(g), tgx)
+
+
+def _pair2(v):
+    return (v, v) if isinstance(v, int) else v
+
+
 def test_maxpool_ties_go_to_the_first_maximum():
     x = np.array([[[[1.0, 1.0, 0.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]])
     layer = MaxPool2d(2)
@@ -352,6 +370,19 @@ def test_parameter_gradients_accumulate():
         np.testing.assert_array_equal(p.grad, 2 * g1)
     layer.zero_grad()
     assert all(not p.grad.any() for p in layer.parameters())
+
+
+def test_without_input_grad_backward_skips_dx_but_not_the_parameter_gradients():
+    full = Conv2d(2, 3, 3, padding=1, rng=np.random.default_rng(0), dtype=np.float64)
+    lean = Conv2d(2, 3, 3, padding=1, rng=np.random.default_rng(0), dtype=np.float64, needs_input_grad=False)
+    x = np.random.default_rng(1).standard_normal((2, 2, 5, 5))
+    g = np.random.default_rng(2).standard_normal(full.forward(x).shape)
+    assert full.backward(g) is not None
+    lean.forward(x)
+    assert lean.backward(g) is None
+    for a, b in zip(full.parameters(), lean.parameters()):
+        np.testing.assert_array_equal(a.grad, b.grad)
+    assert "needs_input_grad=False" in repr(lean) and "needs_input_grad" not in repr(full)
 
 
 def test_conv2d_parameters_are_named_and_shaped_like_torch():

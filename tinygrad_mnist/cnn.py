@@ -76,7 +76,8 @@ def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwa
 
 
 def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Generator] = None,
-          dtype=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None) -> Sequential:
+          dtype=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
+          needs_input_grad: bool = True) -> Sequential:
     """A numpy ``Sequential`` made from layer descriptions, one module per description.
 
     Parameters
@@ -93,6 +94,11 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
         Weight initialiser of every ``conv2d`` and ``linear`` (biases start at 0); see
         :mod:`tinygrad_mnist.init`.
     init_kwargs : dict, optional
+    needs_input_grad : bool, default=True
+        False when the model's input is data whose gradient nobody needs (training): a
+        first ``Conv2d`` then skips computing ``∂L/∂x`` and ``model.backward`` returns
+        None, as torch skips it for an input without ``requires_grad``.  Other first
+        layers are unaffected.
 
     Returns
     -------
@@ -103,11 +109,15 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     rng = rng if rng is not None else np.random.default_rng(seed)
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"build: expected rng to be a np.random.Generator, got {type(rng).__name__}")
-    return Sequential(*(_layer(d, rng, dtype, init, dict(init_kwargs or {})) for d in layers))
+    model = Sequential(*(_layer(d, rng, dtype, init, dict(init_kwargs or {})) for d in layers))
+    if not needs_input_grad and len(model) and isinstance(model[0], Conv2d):
+        model[0].needs_input_grad = False
+    return model
 
 
 def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=np.float32,
-                     rng: Optional[np.random.Generator] = None, init: str = "he_uniform") -> Sequential:
+                     rng: Optional[np.random.Generator] = None, init: str = "he_uniform",
+                     needs_input_grad: bool = True) -> Sequential:
     """The course CNN (see :class:`~tinygrad_mnist.models.CourseCNNSpec`) in numpy.
 
     Default spec, 21,578 parameters, input (N, 1, 28, 28) → logits (N, 10)::
@@ -120,4 +130,4 @@ def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=
     spec = CourseCNNSpec() if spec is None else spec
     if not isinstance(spec, CourseCNNSpec):
         raise TypeError(f"build_course_cnn: expected a CourseCNNSpec, got {type(spec).__name__}")
-    return build(spec.layers(), seed=seed, rng=rng, dtype=dtype, init=init)
+    return build(spec.layers(), seed=seed, rng=rng, dtype=dtype, init=init, needs_input_grad=needs_input_grad)

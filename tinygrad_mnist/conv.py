@@ -205,7 +205,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
 
 
 def conv2d_backward(grad_out: np.ndarray, cols: np.ndarray, weight: np.ndarray,
-                    x_shape: Tuple[int, int, int, int], stride: IntPair = 1, padding: IntPair = 0):
+                    x_shape: Tuple[int, int, int, int], stride: IntPair = 1, padding: IntPair = 0,
+                    input_grad: bool = True):
     """Vector-Jacobian products of :func:`conv2d_forward` for ``G = ∂L/∂y``.
 
     With ``G_mat = G.transpose(1, 2, 3, 0).reshape(O, H_out·W_out·N)`` (a view when G is
@@ -213,11 +214,12 @@ def conv2d_backward(grad_out: np.ndarray, cols: np.ndarray, weight: np.ndarray,
 
     - ``∂L/∂W = G_mat colsᵀ``, reshaped to (O, C, k_h, k_w);
     - ``∂L/∂b = Σ_{n,p,q} G[n, o, p, q]``, shape (O,);
-    - ``∂L/∂x = col2im(W_matᵀ G_mat)``, shape (N, C, H, W).
+    - ``∂L/∂x = col2im(W_matᵀ G_mat)``, shape (N, C, H, W); skipped (None) when
+      ``input_grad`` is False.
 
     Returns
     -------
-    grad_x, grad_weight, grad_bias : ndarrays
+    grad_x, grad_weight, grad_bias : ndarrays (grad_x None without ``input_grad``)
     """
     o = weight.shape[0]
     g = grad_out.transpose(1, 2, 3, 0).reshape(o, -1)
@@ -226,7 +228,7 @@ def conv2d_backward(grad_out: np.ndarray, cols: np.ndarray, weight: np.ndarray,
     # operands along their contiguous axis, which is faster here.
     grad_w = (cols @ g.T).T.reshape(weight.shape)
     grad_b = g.sum(axis=1)
-    grad_x = col2im(w_mat.T @ g, x_shape, weight.shape[2:], stride, padding)
+    grad_x = col2im(w_mat.T @ g, x_shape, weight.shape[2:], stride, padding) if input_grad else None
     return grad_x, grad_w, grad_b
 
 
@@ -294,9 +296,15 @@ def maxpool2d_backward(grad_out: np.ndarray, argmax: np.ndarray, x_shape: Tuple[
     """
     kh, kw = kernel_size
     g = as_batch_last(grad_out)
-    dx = batch_last_empty(x_shape, g.dtype, zero=True)
+    # windows that tile the image exactly (2×2/2 on even sizes) cover every pixel once
+    tiling = stride == kernel_size and x_shape[2] % kh == 0 and x_shape[3] % kw == 0
+    dx = batch_last_empty(x_shape, g.dtype, zero=not tiling)
     for k in range(kh * kw):
-        _window(dx, k // kw, k % kw, stride, g.shape[2:])[...] += g * (argmax == k)
+        view = _window(dx, k // kw, k % kw, stride, g.shape[2:])
+        if tiling:   # write, no read-modify-write
+            np.multiply(g, argmax == k, out=view)
+        else:
+            view += g * (argmax == k)
     return dx
 
 
@@ -442,11 +450,16 @@ class Conv2d(Module):
     rng : np.random.Generator, optional
     seed : int, default=0
     dtype : float32 or float64, default=float32
+    needs_input_grad : bool, default=True
+        False for a first layer fed with data: ``backward`` then computes only the
+        parameter gradients and returns None, skipping ``∂L/∂x`` (a GEMM and col2im),
+        which is what torch does for an input that does not require a gradient.
 
     Attributes
     ----------
     weight : Parameter of shape (out_channels, in_channels, k_h, k_w)
     bias : Parameter of shape (out_channels,) or None
+    needs_input_grad : bool
 
     Shapes
     ------
@@ -458,7 +471,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair = 0, bias: bool = True, init="he_uniform",
                  init_kwargs: Optional[dict] = None, rng: Optional[np.random.Generator] = None,
-                 seed: int = 0, dtype=np.float32):
+                 seed: int = 0, dtype=np.float32, needs_input_grad: bool = True):
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
             raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, {out_channels})")
@@ -471,7 +484,8 @@ class Conv2d(Module):
         shape = (self.out_channels, self.in_channels) + self.kernel_size
         self.weight = Parameter(init_fn(shape, _resolve_rng(rng, seed), dtype))
         self.bias = Parameter(zeros((self.out_channels,), dtype=dtype)) if bias else None
-        self._cache = None  # (cols, input shape) of the last forward
+        self.needs_input_grad = bool(needs_input_grad)
+        self._cache = None  # (cols, input shape, output shape) of the last forward
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         _check_image_input(self, x, self.in_channels, self.kernel_size, self.padding)
@@ -480,11 +494,11 @@ class Conv2d(Module):
         self._cache = (cols, x.shape, y.shape)
         return y
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> Optional[np.ndarray]:
         cols, x_shape, y_shape = require_cache(self, self._cache)
         check_grad_out(self, grad_out, y_shape)
         grad_x, grad_w, grad_b = conv2d_backward(grad_out, cols, self.weight.data, x_shape,
-                                                 self.stride, self.padding)
+                                                 self.stride, self.padding, self.needs_input_grad)
         self.weight.grad += grad_w
         if self.bias is not None:
             self.bias.grad += grad_b
@@ -503,7 +517,8 @@ class Conv2d(Module):
 
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}")
+                f"stride={self.stride}, padding={self.padding}, bias={self.bias is not None}"
+                + ("" if self.needs_input_grad else ", needs_input_grad=False"))
 
 
 class _Pool2d(Module):
