@@ -237,7 +237,7 @@ def evaluate(model: nn.Module, loss_fn, data, batch_size: int = 1000, flatten: b
 
 def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=None, test=None,
         epochs: int = 10, batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        l1: float = 0.0, l2: float = 0.0, regularize_biases: bool = False, scheduler=None,
+        l1: float = 0.0, l2: float = 0.0, include_bias: bool = False, scheduler=None,
         progress: Optional[bool] = None, log: Optional[Callable[[str], None]] = None,
         eval_batch_size: int = 1000, callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
         device="cpu", config: Optional[dict] = None) -> History:
@@ -259,7 +259,7 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
         for CNNs.
     l1, l2 : float, default=0
         Penalties ``l1·Σ|w| + l2·Σw²`` added to the loss, over the weights (parameters
-        with two or more dimensions) unless ``regularize_biases``, then over all.
+        with two or more dimensions) unless ``include_bias``, then over all.
     scheduler : object, optional
         Its ``step()`` is called after every epoch (see :func:`scheduler_by_name`).
     progress, log, callbacks, config
@@ -285,7 +285,7 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     loader = _as_loader(train, batch_size, shuffle, seed, flatten, dtype)
     val_loader = None if val is None else _as_loader(val, eval_batch_size, False, seed, flatten, dtype)
     test_loader = None if test is None else _as_loader(test, eval_batch_size, False, seed, flatten, dtype)
-    reg_params = [p for p in model.parameters() if p.requires_grad and (regularize_biases or p.ndim > 1)]
+    reg_params = [p for p in model.parameters() if p.requires_grad and (include_bias or p.ndim > 1)]
     history = History(config=dict(config or {}))
     start = time.perf_counter()
     for epoch in range(1, int(epochs) + 1):
