@@ -138,3 +138,17 @@ def test_module_without_super_init_gets_a_clear_error():
 def test_parameter_rejects_integer_data():
     with pytest.raises(TypeError, match="float32 or float64"):
         Parameter(np.zeros(3, dtype=np.int64))
+
+
+def test_first_layer_can_skip_the_input_gradient_with_identical_parameter_gradients():
+    x = np.random.default_rng(0).normal(size=(5, 4))
+    g = np.random.default_rng(1).normal(size=(5, 2))
+    full, lean = small_model(), small_model()
+    lean[0].needs_input_grad = False
+    full.forward(x)
+    lean.forward(x)
+    assert full.backward(g).shape == (5, 4)
+    assert lean.backward(g) is None
+    for p, q in zip(full.parameters(), lean.parameters()):
+        np.testing.assert_array_equal(p.grad, q.grad)
+    assert "needs_input_grad=False" in repr(lean)

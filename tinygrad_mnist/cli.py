@@ -108,7 +108,7 @@ def run_train(args) -> int:
     spec = MLPSpec((train.n_features, *args.hidden, train.num_classes), args.activation,
                    args.output, args.init, {"std": args.init_std} if args.init == "normal" else {})
     dtype = np.dtype(args.dtype)
-    model = build_mlp(spec, seed=args.seed, dtype=dtype)
+    model = build_mlp(spec, seed=args.seed, dtype=dtype, needs_input_grad=False)
     if args.dropout:
         model = with_dropout(model, args.dropout, seed=args.seed)
     if args.loss == "mse":

@@ -39,12 +39,13 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
     return y
 
 
-def linear_backward(x: np.ndarray, weight: np.ndarray, grad_out: np.ndarray):
+def linear_backward(x: np.ndarray, weight: np.ndarray, grad_out: np.ndarray, input_grad: bool = True):
     """Vector-Jacobian products of ``y = x Wᵀ + b`` for upstream ``G = ∂L/∂y`` (n, out).
 
-    ``∂L/∂x = G W`` (n, in), ``∂L/∂W = Gᵀ x`` (out, in), ``∂L/∂b = Σ_n G`` (out,).
+    ``∂L/∂x = G W`` (n, in; None when ``input_grad`` is False), ``∂L/∂W = Gᵀ x``
+    (out, in), ``∂L/∂b = Σ_n G`` (out,).
     """
-    return grad_out @ weight, grad_out.T @ x, grad_out.sum(axis=0)
+    return (grad_out @ weight if input_grad else None), grad_out.T @ x, grad_out.sum(axis=0)
 
 
 class Linear(Module):
@@ -63,6 +64,10 @@ class Linear(Module):
         Source of randomness; defaults to ``np.random.default_rng(seed)``.
     seed : int, default=0
     dtype : float32 or float64, default=float32
+    needs_input_grad : bool, default=True
+        False for a first layer fed with data: ``backward`` then accumulates only the
+        parameter gradients and returns None, skipping the ``G W`` product, as torch
+        does for an input that does not require a gradient.
 
     Shapes
     ------
@@ -71,7 +76,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init="glorot_uniform", init_kwargs: Optional[dict] = None,
-                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype=np.float32):
+                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype=np.float32,
+                 needs_input_grad: bool = True):
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(
@@ -84,6 +90,7 @@ class Linear(Module):
         init_fn = initializer(init, **(init_kwargs or {}))
         self.weight = Parameter(init_fn((self.out_features, self.in_features), rng, dtype))
         self.bias = Parameter(zeros((self.out_features,), dtype=dtype)) if bias else None
+        self.needs_input_grad = bool(needs_input_grad)
         self._x = None  # cache: the last input
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -91,10 +98,10 @@ class Linear(Module):
         self._x = x
         return linear_forward(x, self.weight.data, None if self.bias is None else self.bias.data)
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+    def backward(self, grad_out: np.ndarray) -> Optional[np.ndarray]:
         x = require_cache(self, self._x)
         check_grad_out(self, grad_out, (x.shape[0], self.out_features))
-        grad_x, grad_w, grad_b = linear_backward(x, self.weight.data, grad_out)
+        grad_x, grad_w, grad_b = linear_backward(x, self.weight.data, grad_out, self.needs_input_grad)
         self.weight.grad += grad_w
         if self.bias is not None:
             self.bias.grad += grad_b
@@ -118,7 +125,8 @@ class Linear(Module):
         return jac
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+        return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
+                + ("" if self.needs_input_grad else ", needs_input_grad=False"))
 
 
 class Identity(Module):

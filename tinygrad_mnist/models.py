@@ -61,10 +61,11 @@ class MLPSpec:
 
 
 def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
-              dtype=np.float32) -> Sequential:
+              dtype=np.float32, needs_input_grad: bool = True) -> Sequential:
     """A ``Sequential`` of ``Linear`` and activation layers following ``spec``.
 
     Layers are drawn in order from one generator, so a seed fixes every weight.
+    ``needs_input_grad=False`` lets the first layer skip ``∂L/∂x`` (the input is data).
     """
     rng = rng if rng is not None else np.random.default_rng(seed)
     layers = []
@@ -75,6 +76,7 @@ def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] =
             layers.append(activation(spec.activation))
     if spec.output == "softmax":
         layers.append(activation("softmax"))
+    layers[0].needs_input_grad = bool(needs_input_grad)
     return Sequential(*layers)
 
 
