@@ -228,9 +228,9 @@ def test_one_epoch_of_the_course_cnn_learns_mnist(mnist):
 
     train, test = mnist
     model = build_course_cnn(seed=0)
-    history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.05, momentum=0.9), train.first(30000),
+    history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.05, momentum=0.9), train.first(20000),
                   test=test.first(5000), epochs=1, batch_size=64, seed=0, flatten=False)
-    assert history.test_accuracy[-1] > 0.96   # 96.9% with these settings (chance: 10%)
+    assert history.test_accuracy[-1] > 0.94   # 95.7% with these settings (chance: 10%)
 
 
 # -- the experiment script (experiments/numpy_cnn.py) ---------------------------------------------
