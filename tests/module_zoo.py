@@ -510,8 +510,19 @@ def worst_summary() -> str:
 
 
 # -- the size of the terms --------------------------------------------------------------
+def _derivative_terms(module: Module, x: np.ndarray) -> np.ndarray:
+    """For σ and tanh, the size of the terms their derivative is computed from:
+    σ' = y − y² → y + y², tanh' = 1 − y² → 1 + y².  Near saturation the derivative is a
+    small difference of O(1) terms, and its rounding error is u times those terms."""
+    y = module.forward(x)
+    return y + y * y if isinstance(module, Sigmoid) else 1.0 + y * y
+
+
 def abs_jacobian(module: Module, x_one: np.ndarray) -> Dict[str, np.ndarray]:
-    """|J| entrywise for one example; for a Sequential |J_L| ⋯ |J_1| (≥ |J_L ⋯ J_1|)."""
+    """|J| entrywise for one example, as a bound on the terms J is computed from: for a
+    Sequential |J_L| ⋯ |J_1| (≥ |J_L ⋯ J_1|), for σ and tanh :func:`_derivative_terms`."""
+    if isinstance(module, (Sigmoid, Tanh)):
+        return {"input": np.diag(_derivative_terms(module, x_one[None]).reshape(-1))}
     if not isinstance(module, Sequential):
         return {k: np.abs(v) for k, v in module.jacobian(x_one).items()}
     from tinygrad_mnist.chain import multiply_out
@@ -526,7 +537,8 @@ def abs_jacobian(module: Module, x_one: np.ndarray) -> Dict[str, np.ndarray]:
 def term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> Dict[str, float]:
     """The size of the terms each result is a sum of, for a batch-independent module.
 
-    ``"input"`` and each parameter: ``max Σ_n |g_n|ᵀ |J(x_n)|`` — a gradient gᵀJ can cancel
+    Each parameter: ``max Σ_n |g_n|ᵀ |J_θ(x_n)|``; ``"input"``: ``max_n max |g_n|ᵀ |J(x_n)|``
+    (example n's input gradient has only example n's terms).  A gradient gᵀJ can cancel
     to ~0 (softmax under a constant g) while its rounding error stays the size of these
     terms, so errors are measured against this, not against the cancelled result.
     ``"output"``: ``max (|J_x| |x| + Σ_θ |J_θ| |θ|)``, the same for the forward pass.
@@ -540,12 +552,57 @@ def term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> Dict[st
         g = g_abs[n].reshape(-1)
         y = J["input"] @ np.abs(x[n]).reshape(-1)
         for name, Jn in J.items():
-            sums[name] = sums.get(name, 0.0) + g @ Jn
-            if name != "input":
+            if name == "input":   # example n's input gradient has example n's terms only
+                sums[name] = np.maximum(sums.get(name, 0.0), g @ Jn)
+            else:                 # parameter gradients sum the terms of all examples
+                sums[name] = sums.get(name, 0.0) + g @ Jn
                 y = y + Jn @ np.abs(params[name].data).reshape(-1)
         out = max(out, float(y.max(initial=0.0)))
     mags = {name: float(v.max(initial=0.0)) for name, v in sums.items()}
     mags["output"] = out
+    return mags
+
+
+def _abs_batch_jacobian(layer: Module, h: np.ndarray):
+    """``(|J_x|, {name: |J_θ|})`` of ``layer`` on the whole batch ``h``, row by row from
+    ``backward`` with unit upstream gradients (works for layers that couple examples);
+    σ and tanh use :func:`_derivative_terms` on the diagonal."""
+    y = layer.forward(h)
+    if isinstance(layer, (Sigmoid, Tanh)):
+        return np.diag(_derivative_terms(layer, h).reshape(-1)), {}
+    rows_x, rows_p = [], {name: [] for name, _ in layer.named_parameters()}
+    saved = {name: p.grad.copy() for name, p in layer.named_parameters()}
+    for i in range(y.size):
+        e = np.zeros(y.size, dtype=y.dtype)
+        e[i] = 1
+        layer.zero_grad()
+        layer.forward(h)
+        rows_x.append(np.abs(layer.backward(e.reshape(y.shape))).reshape(-1))
+        for name, p in layer.named_parameters():
+            rows_p[name].append(np.abs(p.grad).reshape(-1))
+    for name, p in layer.named_parameters():
+        p.grad[...] = saved[name]
+    return np.array(rows_x), {name: np.array(rows) for name, rows in rows_p.items()}
+
+
+def batch_term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> Dict[str, float]:
+    """:func:`term_magnitudes` for a module that couples the examples (BatchNorm in
+    training mode): ``|g|ᵀ |J_L| ⋯ |J_k|`` with every layer's whole-batch Jacobian built by
+    :func:`_abs_batch_jacobian`; ``max`` per result.  Caches are left holding ``x``."""
+    layers = list(module._modules.items()) if isinstance(module, Sequential) else [("", module)]
+    inputs, h = [], x
+    for _, layer in layers:
+        inputs.append(h)
+        h = layer.forward(h)
+    m = g_abs.reshape(-1).astype(np.float64)
+    mags: Dict[str, float] = {}
+    for (prefix, layer), h in reversed(list(zip(layers, inputs))):
+        jx, jp = _abs_batch_jacobian(layer, h)
+        for name, rows in jp.items():
+            mags[f"{prefix}.{name}" if prefix else name] = float((m @ rows).max(initial=0.0))
+        m = m @ jx
+    mags["input"] = float(m.max(initial=0.0))
+    module.forward(x)
     return mags
 
 
@@ -605,16 +662,17 @@ def compare_with_torch(module: Module, torch_module, x: np.ndarray, g: np.ndarra
     """Relative errors of the numpy forward, input gradient and each parameter gradient
     against the torch mirror (keys ``"output"``, ``"input"`` and the parameter names).
 
-    When a plain relative error exceeds ``tolerance`` and the module has per-example
-    Jacobians, all are re-measured against the size of their terms
-    (:func:`term_magnitudes`), which is what rounding errors scale with."""
+    When a plain relative error exceeds ``tolerance``, all are re-measured against the
+    size of their terms (:func:`term_magnitudes`, or :func:`batch_term_magnitudes` for a
+    module that couples examples), which is what rounding errors scale with."""
     y, gx, grads = numpy_forward_backward(module, x, g)
     ty, tgx, tgrads = torch_forward_backward(torch_module, x, g)
     pairs = {"output": (y, ty), "input": (gx, tgx), **{name: (grads[name], tgrads[name]) for name in grads}}
     errors = {name: relative_error(a, b) for name, (a, b) in pairs.items()}
-    if batch_independent and max(errors.values()) > tolerance:
-        # Only now pay for the per-example Jacobians: scaling by the terms only lowers errors.
-        mags = term_magnitudes(module, x, np.abs(g))
+    if max(errors.values()) > tolerance:
+        # Only now pay for the Jacobians: scaling by the terms only lowers errors.
+        measure = term_magnitudes if batch_independent else batch_term_magnitudes
+        mags = measure(module, x, np.abs(g))
         errors = {name: scaled_error(a, b, mags.get(name, 0.0)) for name, (a, b) in pairs.items()}
     return errors
 
