@@ -18,6 +18,8 @@ difference can resolve at all: evaluating ``f`` rounds it by about ``u F`` (``F`
 of the terms summed into ``f``), so every estimate carries noise of about ``u F / ε``
 (2e-10·F for ε = 1e-6) and an array whose entries are smaller than ``NOISE · u F / (ε ·
 tol)`` is compared against that instead of against its own (noise-sized) largest entry.
+Equivalently, a check passes when ``max |a − n| ≤ max(tol · largest entry, NOISE · u F / ε)``:
+no tolerance can ask for more than the differences resolve.
 
 Typical use::
 
