@@ -81,7 +81,7 @@ def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "inpu
     return path
 
 
-def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None):
+def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None, guides: bool = True):
     """Log-log plot of the central-difference error against N (ε = 1/N), one line per dtype.
 
     Parameters
@@ -93,27 +93,39 @@ def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None)
         ``max_i |∇ᴺ_i − ∂L/∂θ_i|`` for each N.  Zeros are drawn at the axis floor.
     path : str or Path
         Where to save the PNG; returned.
+    title : str, optional
+    guides : bool, default=True
+        Dashed reference slopes through the first line's ends: ∝ ε² = N⁻² (truncation)
+        and ∝ 1/ε = N (rounding).
     """
     import numpy as np
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.8))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
     ns = np.asarray(ns, dtype=np.float64)
     for (label, errs), marker in zip(errors.items(), "os^dv"):
         errs = np.asarray(errs, dtype=np.float64)
         positive = errs[errs > 0]
         floor = positive.min() / 10 if positive.size else 1e-20
-        ax.loglog(ns, np.where(errs > 0, errs, floor), marker=marker, label=label)
         k = int(np.argmin(errs))
-        ax.annotate(f"min {errs[k]:.1e}\nN = {int(ns[k]):,}", (ns[k], max(errs[k], floor)),
-                    textcoords="offset points", xytext=(0, -28), ha="center", fontsize=8)
-    ax.set(xlabel="N  (ε = 1/N)", ylabel=r"max$_i$ |∇ᴺ$_i$ − ∂L/∂θ$_i$|",
-           title=title or "Central differences: truncation (∝ ε²) vs rounding (∝ 1/ε)")
+        line, = ax.loglog(ns, np.where(errs > 0, errs, floor), marker=marker,
+                          label=f"{label}: min {errs[k]:.1e} at N = {int(ns[k]):,}")
+        ax.loglog(ns[k], max(errs[k], floor), marker="*", markersize=16, color=line.get_color(),
+                  markeredgecolor="black", zorder=5)
+    if guides and errors:
+        first = np.asarray(next(iter(errors.values())), dtype=np.float64)
+        k = int(np.argmin(first))
+        left, right = ns[: k + 1], ns[k:]
+        ax.loglog(left, first[0] * (left / ns[0]) ** -2.0, "k--", lw=0.8, alpha=0.6, label="∝ ε² (truncation)")
+        if len(right) > 1 and first[-1] > 0:
+            ax.loglog(right, first[-1] * right / ns[-1], "k:", lw=1.0, alpha=0.7, label="∝ 1/ε (rounding)")
+    ax.set(xlabel="N  (ε = 1/N)", ylabel=r"$\max_i\,|\nabla^N_i - \partial L/\partial\theta_i|$")
+    ax.set_title(title or "Central differences: truncation (∝ ε²) vs rounding (∝ 1/ε)", fontsize=10)
     ax.grid(alpha=0.3, which="both")
-    ax.legend()
+    ax.legend(fontsize=9)
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
