@@ -1,6 +1,6 @@
 """The numpy course CNN and a stronger numpy CNN variant, trained from scratch on MNIST.
 
-Run (full: both models, about 10 minutes on 2 cores; under the shared CPU lock):
+Run (full: both models, about 9 minutes on 2 cores; under the shared CPU lock):
 
     flock /tmp/cpu-heavy.lock python -m experiments.numpy_cnn
     flock /tmp/cpu-heavy.lock python -m experiments.numpy_cnn --models course      # one model
