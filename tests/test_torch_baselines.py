@@ -471,11 +471,22 @@ def test_numpy_and_torch_fit_the_same_model_on_the_same_data_in_the_same_order(n
 # -- real MNIST -------------------------------------------------------------------------
 @pytest.mark.slow
 def test_course_cnn_passes_97_percent_on_real_mnist_within_two_epochs(mnist):
+    """All 60,000 training images, 2 epochs of Adam (lr 3e-3, batch 128), the full test set.
+
+    On 2 idle cores this takes about 10 s and reaches 98.7%; it is slower when the cores
+    are shared, since torch's threads then wait on each other.
+    """
     train_set, test_set = mnist
-    utils.seed_everything(0)
-    model = models.build_course_cnn(seed=0)
-    opt = train.optimizer_by_name("adam", model.parameters(), lr=2e-3)
-    h = train.fit(model, nn.CrossEntropyLoss(), opt, train_set.first(30_000), test=test_set, epochs=2,
-                  batch_size=64, flatten=False, progress=False)
-    assert len(test_set) == 10_000
+    assert len(train_set) == 60_000 and len(test_set) == 10_000
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        utils.seed_everything(0)
+        model = models.build_course_cnn(seed=0)
+        opt = train.optimizer_by_name("adam", model.parameters(), lr=3e-3)
+        h = train.fit(model, nn.CrossEntropyLoss(), opt, train_set, test=test_set, epochs=2, batch_size=128,
+                      flatten=False, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    assert h.epochs == 2
     assert h.test_accuracy[-1] >= 0.97, h.test_accuracy

@@ -31,6 +31,7 @@ comparisons.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Iterable, Optional, Sequence, Tuple, Union
 
 import torch
@@ -339,7 +340,7 @@ def _target_count(target) -> int:
         return sum(p.numel() for p in target.parameters() if p.requires_grad)
     if hasattr(target, "num_parameters") and callable(target.num_parameters):
         return int(target.num_parameters())
-    if isinstance(target, (int,)) and not isinstance(target, bool):
+    if isinstance(target, numbers.Integral) and not isinstance(target, bool):
         return int(target)
     raise TypeError(f"param_matched_cnn_spec: expected a count, an MLPSpec or a model, got {type(target).__name__}")
 
