@@ -183,7 +183,7 @@ def test_build_is_seeded_and_takes_an_rng():
     assert build(CourseCNNSpec().layers(), init="normal", init_kwargs={"std": 1e-3})[0].weight.data.std() < 2e-3
 
 
-def test_needs_input_grad_false_only_touches_a_first_conv():
+def test_needs_input_grad_false_only_touches_a_first_conv_or_linear():
     model = build_course_cnn(seed=0, needs_input_grad=False)
     assert not model[0].needs_input_grad and all(m.needs_input_grad for m in model if isinstance(m, Conv2d) and m is not model[0])
     x = np.random.default_rng(0).random((2, 1, 28, 28)).astype(np.float32)
@@ -192,7 +192,10 @@ def test_needs_input_grad_false_only_touches_a_first_conv():
     assert model[0].weight.grad.any()
     mlp = build((LayerDesc.make("linear", in_features=3, out_features=2),), needs_input_grad=False)
     mlp.forward(np.ones((1, 3), np.float32))
-    assert mlp.backward(np.ones((1, 2), np.float32)).shape == (1, 3)   # a first Linear is unaffected
+    assert mlp.backward(np.ones((1, 2), np.float32)) is None and mlp[0].weight.grad.any()
+    dropped = build((LayerDesc.make("dropout", p=0.5), LayerDesc.make("linear", in_features=3, out_features=2)),
+                    needs_input_grad=False)
+    assert dropped[1].needs_input_grad   # only the first layer, and only if it computes ∂L/∂x itself
 
 
 @pytest.mark.parametrize("layers, exc, match", [

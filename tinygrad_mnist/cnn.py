@@ -96,9 +96,9 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     init_kwargs : dict, optional
     needs_input_grad : bool, default=True
         False when the model's input is data whose gradient nobody needs (training): a
-        first ``Conv2d`` then skips computing ``∂L/∂x`` and ``model.backward`` returns
-        None, as torch skips it for an input without ``requires_grad``.  Other first
-        layers are unaffected.
+        first ``Conv2d`` or ``Linear`` then skips computing ``∂L/∂x`` and
+        ``model.backward`` returns None, as torch skips it for an input without
+        ``requires_grad``.  Other first layers (e.g. Dropout) are unaffected.
 
     Returns
     -------
@@ -110,7 +110,7 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"build: expected rng to be a np.random.Generator, got {type(rng).__name__}")
     model = Sequential(*(_layer(d, rng, dtype, init, dict(init_kwargs or {})) for d in layers))
-    if not needs_input_grad and len(model) and isinstance(model[0], Conv2d):
+    if not needs_input_grad and len(model) and isinstance(model[0], (Conv2d, Linear)):
         model[0].needs_input_grad = False
     return model
 
