@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 from .activations import ReLU, Sigmoid, Softmax, Tanh, activation
 from .batchnorm import BatchNorm1d, BatchNorm2d
+from .cnn import build, build_course_cnn
 from .conv import AvgPool2d, Conv2d, MaxPool2d
 from .init import initializer
 from .layers import Flatten, Identity, Linear
@@ -34,5 +35,5 @@ __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "optimizer_by_name",
     "StepLR", "CosineAnnealingLR", "LinearWarmup", "schedule_by_name",
     "Penalty", "L1Penalty", "L2Penalty",
-    "MLPSpec", "CLASSIC_MLP", "build_mlp", "mlp",
+    "MLPSpec", "CLASSIC_MLP", "build_mlp", "mlp", "build", "build_course_cnn",
 ]
