@@ -324,3 +324,16 @@ def test_loss_jacobian_matches_finite_differences_and_backward(case, data):
     # one example's Jacobian row is the backward of a batch of one
     loss.forward(pred[:1], target[:1])
     np.testing.assert_array_equal(loss.jacobian(pred[0], target[0])["input"], loss.backward())
+
+
+def test_plot_jacobian_draws_a_heatmap(tmp_path):
+    pytest.importorskip("matplotlib")
+    from tinygrad_mnist.plots import plot_jacobian
+
+    J = Softmax().jacobian(np.array([0.5, -1.0, 2.0]))["input"]
+    path = plot_jacobian(J, tmp_path / "softmax.png", title="diag(s) - s sᵀ")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    big = Linear(30, 20, dtype=np.float64).jacobian(np.ones(30))["weight"]   # (20, 600): no annotations
+    assert plot_jacobian(big, tmp_path / "kron.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="2-d"):
+        plot_jacobian(np.zeros((2, 2, 2)), tmp_path / "bad.png")
