@@ -9,7 +9,8 @@ identical initial weights and with batches from ONE ``DataLoader`` order.
   ~1e-13 and ~1e-14).
 - float32: per-step losses within 1e-5 · max(L, 1) and final weights within 2e-5
   relative (scale = the largest entry of each array).  Measured after 300 steps: loss
-  differences up to 2.2e-6 (absolute, at L ≈ 0.001) and weights up to 3.1e-6 (tanh).
+  differences 1e-6 to 2.2e-6 (absolute, at L ≈ 0.001) and weights about 3e-6 (tanh),
+  the spread depending on how many threads torch sums with.
   Why these bounds: each library rounds each step differently (matmul blocking, exp/tanh
   implementations, u = 6e-8 per operation) and training feeds every step's rounding into
   the next step's weights, so the two float32 trajectories drift apart slowly.  Each one
