@@ -820,3 +820,6 @@ def torch_loss_and_grad(case: LossCase, pred: np.ndarray, target: np.ndarray):
     value = case.torch_loss(pt, target)
     value.backward()
     return float(value.detach()), pt.grad.numpy().copy()
+
+#: The cases whose examples are independent: per-example Jacobians reproduce backward.
+PER_EXAMPLE_ZOO: List[ModuleCase] = [case for case in ZOO if case.batch_independent]

@@ -20,7 +20,6 @@ from tinygrad_mnist.gradcheck import check_model, relative_error
 from tinygrad_mnist.layers import Flatten, Linear
 from tinygrad_mnist.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
-from tinygrad_mnist.module import Sequential
 
 VARIANTS = [CourseCNNSpec(act, pool_first=pf, residual_depth=rd)
             for act in ("relu", "tanh", "sigmoid") for pf, rd in ((False, 0), (True, 0), (False, 2), (False, 3))]

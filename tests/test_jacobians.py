@@ -24,7 +24,7 @@ from tinygrad_mnist.layers import Linear
 from tinygrad_mnist.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.module import Sequential
 
-from .module_zoo import LOSS_ZOO, ZOO, given_case_data, make_mlp, record, term_magnitudes, worst_summary
+from .module_zoo import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data, make_mlp, record, term_magnitudes, worst_summary
 from .strategies import batches, chain_specs, float_arrays, seeds
 
 EXACT = 1e-12   # identities: only rounding separates the two sides
@@ -102,12 +102,10 @@ def test_softmax_cross_entropy_jacobian_is_yhat_minus_y(z, label):
 
 
 # -- every module of the zoo -----------------------------------------------------------------
-@pytest.mark.parametrize("case", ZOO, ids=repr)
+@pytest.mark.parametrize("case", PER_EXAMPLE_ZOO, ids=repr)
 @given_case_data
 def test_backward_equals_gT_J(case, data):
     """∂L/∂x_n = g_nᵀ J(x_n) and ∂L/∂θ = Σ_n g_nᵀ J_θ(x_n), from the explicit Jacobians."""
-    if not case.batch_independent:
-        pytest.skip("the layer couples examples: no per-example Jacobian reproduces its backward")
     module, x = _build(case, data)
     y = module.forward(x)
     g = data.draw(float_arrays(y.shape), label="g")
@@ -205,12 +203,10 @@ def test_forward_backward_jacobian_never_modify_their_inputs(case, data):
         np.testing.assert_array_equal(x, x_copy)
 
 
-@pytest.mark.parametrize("case", ZOO, ids=repr)
+@pytest.mark.parametrize("case", PER_EXAMPLE_ZOO, ids=repr)
 @given_case_data
 def test_literal_jacobian_mode_equals_fast_mode(case, data):
     """Sequential.backward(mode="jacobian") = mode="vjp": input grads and += into grads."""
-    if not case.batch_independent:
-        pytest.skip("the literal mode multiplies per-example Jacobians")
     module, x = _build(case, data)
     model = Sequential(module)
     y = model.forward(x)
