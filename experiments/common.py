@@ -18,19 +18,18 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
+from tinygrad_mnist.train import json_default
+
 RESULTS_ROOT = Path("results")
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
+def _json_default_with_dataclasses(obj):
     if is_dataclass(obj):
         return asdict(obj)
-    return str(obj)
+    try:
+        return json_default(obj)
+    except TypeError:
+        return str(obj)
 
 
 def output_dir(name: str, root=None) -> Path:
@@ -43,7 +42,7 @@ def output_dir(name: str, root=None) -> Path:
 def write_json(path, obj) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=_json_default))
+    path.write_text(json.dumps(obj, indent=1, default=_json_default_with_dataclasses))
     return path
 
 

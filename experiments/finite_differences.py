@@ -106,6 +106,7 @@ def run(cfg: Config, log=print) -> dict:
     optimizer = SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     history = fit(model, SoftmaxCrossEntropy(), optimizer, train, epochs=cfg.epochs, batch_size=cfg.batch_size,
                   seed=cfg.seed, log=log, progress=False, config=asdict(cfg))
+    history.save(out / "history.json")
     test_loss, test_acc = evaluate(model, SoftmaxCrossEntropy(), test)
     log(f"after {cfg.epochs} epoch(s): test accuracy {100 * test_acc:.2f}%")
 

@@ -75,6 +75,20 @@ class History:
         test = self.test_accuracy[e - 1] if self.test_accuracy else None
         return test, self.val_accuracy[e - 1]
 
+    def record_epoch(self, batch_losses: List[float], batch_accuracies: List[float],
+                     val: Optional[Tuple[float, float]] = None,
+                     test: Optional[Tuple[float, float]] = None) -> None:
+        """Append one epoch: the per-batch lists, their means, and the ``(loss, accuracy)``
+        of the validation and test splits when given."""
+        self.batch_loss.append(list(batch_losses))
+        self.batch_accuracy.append(list(batch_accuracies))
+        self.train_loss.append(float(np.mean(batch_losses)))
+        self.train_accuracy.append(float(np.mean(batch_accuracies)))
+        for split, result in (("val", val), ("test", test)):
+            if result is not None:
+                getattr(self, f"{split}_loss").append(float(result[0]))
+                getattr(self, f"{split}_accuracy").append(float(result[1]))
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["best_epoch"] = self.best_epoch
@@ -89,7 +103,7 @@ class History:
     def save(self, path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1, default=_json_default))
+        path.write_text(json.dumps(self.to_dict(), indent=1, default=json_default))
         return path
 
     @classmethod
@@ -116,7 +130,8 @@ class History:
         return " ".join(cells)
 
 
-def _json_default(obj):
+def json_default(obj):
+    """``json.dumps`` fallback for numpy scalars and arrays and paths."""
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()
     if isinstance(obj, np.ndarray):
@@ -249,26 +264,24 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
             optimizer.step()
             batch_losses.append(mean_per_example(loss, value, out))
             batch_accs.append(accuracy(out, y))
-        history.batch_loss.append(batch_losses)
-        history.batch_accuracy.append(batch_accs)
-        history.train_loss.append(float(np.mean(batch_losses)))
-        history.train_accuracy.append(float(np.mean(batch_accs)))
-        if val_loader is not None:
-            vl, va = evaluate(model, loss, val_loader)
-            history.val_loss.append(vl)
-            history.val_accuracy.append(va)
-        if test_loader is not None:
-            tl, ta = evaluate(model, loss, test_loader)
-            history.test_loss.append(tl)
-            history.test_accuracy.append(ta)
-        if scheduler is not None:
-            scheduler.step()
-        history.epoch_seconds.append(time.perf_counter() - t0)
-        history.total_seconds = time.perf_counter() - start
-        if log is not None:
-            if epoch == 1:
-                log(history.summary_header())
-            log(history.summary_row(epoch))
-        if any(cb(epoch, history) for cb in callbacks):
+        history.record_epoch(batch_losses, batch_accs,
+                             val=None if val_loader is None else evaluate(model, loss, val_loader),
+                             test=None if test_loader is None else evaluate(model, loss, test_loader))
+        if finish_epoch(history, epoch, t0, start, scheduler, log, callbacks):
             break
     return history
+
+
+def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler, log,
+                 callbacks) -> bool:
+    """The end of an epoch shared by every training loop: step the schedule, record the
+    times, print the table row, run the callbacks; returns True when one asks to stop."""
+    if scheduler is not None:
+        scheduler.step()
+    history.epoch_seconds.append(time.perf_counter() - t0)
+    history.total_seconds = time.perf_counter() - start
+    if log is not None:
+        if epoch == 1:
+            log(history.summary_header())
+        log(history.summary_row(epoch))
+    return any(cb(epoch, history) for cb in callbacks)
