@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from tinygrad_mnist.data import Dataset
 from tinygrad_mnist.losses import CrossEntropy, SoftmaxCrossEntropy
 from tinygrad_mnist.models import CLASSIC_MLP, CourseCNNSpec, MLPSpec, build_mlp
-from tinygrad_mnist.optim import SGD as NumpySGD
 from tinygrad_mnist.train import History, TrainingDivergedError
 from tinygrad_mnist.train import fit as numpy_fit
 
@@ -24,6 +23,20 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from torch_baselines import bridge, models, train, utils  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run these small models on one intra-op thread (restored afterwards).
+
+    When another process keeps the cores busy, torch's threads wait on each other at every
+    operation and a multi-threaded run can be tens of times slower; one thread only slows
+    down in proportion to the load.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 # -- architectures and exact parameter counts ------------------------------------------
@@ -473,20 +486,14 @@ def test_numpy_and_torch_fit_the_same_model_on_the_same_data_in_the_same_order(n
 def test_course_cnn_passes_97_percent_on_real_mnist_within_two_epochs(mnist):
     """All 60,000 training images, 2 epochs of Adam (lr 3e-3, batch 128), the full test set.
 
-    On 2 idle cores this takes about 10 s and reaches 98.7%; it is slower when the cores
-    are shared, since torch's threads then wait on each other.
+    About 15 s on one thread of this machine; it reaches 98.2% after one epoch, 98.7% after two.
     """
     train_set, test_set = mnist
     assert len(train_set) == 60_000 and len(test_set) == 10_000
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        utils.seed_everything(0)
-        model = models.build_course_cnn(seed=0)
-        opt = train.optimizer_by_name("adam", model.parameters(), lr=3e-3)
-        h = train.fit(model, nn.CrossEntropyLoss(), opt, train_set, test=test_set, epochs=2, batch_size=128,
-                      flatten=False, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    utils.seed_everything(0)
+    model = models.build_course_cnn(seed=0)
+    opt = train.optimizer_by_name("adam", model.parameters(), lr=3e-3)
+    h = train.fit(model, nn.CrossEntropyLoss(), opt, train_set, test=test_set, epochs=2, batch_size=128,
+                  flatten=False, progress=False)
     assert h.epochs == 2
     assert h.test_accuracy[-1] >= 0.97, h.test_accuracy
