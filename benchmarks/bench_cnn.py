@@ -24,13 +24,11 @@ data) and prints the breakdown; the timers add a little overhead of their own.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List
+from typing import Dict, List
 
 import numpy as np
 

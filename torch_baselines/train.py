@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from tinygrad_mnist.data import DataLoader, Dataset
-from tinygrad_mnist.train import History, TrainingDivergedError
+from tinygrad_mnist.train import History, TrainingDivergedError, finish_epoch
 
 from .utils import resolve_device
 
@@ -310,26 +310,10 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
             optimizer.step()
             batch_losses.append(_mean_per_example(loss_fn, v, out))
             batch_accs.append(int((out.detach().argmax(dim=1) == yt).sum().item()) / len(y))
-        history.batch_loss.append(batch_losses)
-        history.batch_accuracy.append(batch_accs)
-        history.train_loss.append(float(np.mean(batch_losses)))
-        history.train_accuracy.append(float(np.mean(batch_accs)))
-        if val_loader is not None:
-            vl, va = evaluate(model, loss_fn, val_loader, device=device)
-            history.val_loss.append(vl)
-            history.val_accuracy.append(va)
-        if test_loader is not None:
-            tl, ta = evaluate(model, loss_fn, test_loader, device=device)
-            history.test_loss.append(tl)
-            history.test_accuracy.append(ta)
-        if scheduler is not None:
-            scheduler.step()
-        history.epoch_seconds.append(time.perf_counter() - t0)
-        history.total_seconds = time.perf_counter() - start
-        if log is not None:
-            if epoch == 1:
-                log(history.summary_header())
-            log(history.summary_row(epoch))
-        if any(cb(epoch, history) for cb in callbacks):
+        history.record_epoch(
+            batch_losses, batch_accs,
+            val=None if val_loader is None else evaluate(model, loss_fn, val_loader, device=device),
+            test=None if test_loader is None else evaluate(model, loss_fn, test_loader, device=device))
+        if finish_epoch(history, epoch, t0, start, scheduler, log, callbacks):
             break
     return history
