@@ -37,3 +37,18 @@ def mnist():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's torch work on one intra-op thread, restored afterwards.
+
+    The torch tests use tiny tensors: with another process busy on a 2-core machine,
+    several torch threads waiting on each other at every operation run tens of times
+    slower, while one thread only slows in proportion to the load.
+    """
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -37,13 +37,7 @@ TORCH_TOL = 1e-12
 FEW = settings(max_examples=10)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny ops: one thread is ~10x faster than several fighting over a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class TransposedGradLinear(Linear):

@@ -25,18 +25,7 @@ from torch import nn  # noqa: E402
 from torch_baselines import bridge, models, train, utils  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Run these small models on one intra-op thread (restored afterwards).
-
-    When another process keeps the cores busy, torch's threads wait on each other at every
-    operation and a multi-threaded run can be tens of times slower; one thread only slows
-    down in proportion to the load.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # -- architectures and exact parameter counts ------------------------------------------
