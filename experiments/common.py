@@ -85,6 +85,23 @@ def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str 
     return md
 
 
+def epoch_rows(history) -> List[Dict[str, Any]]:
+    """One table row per epoch of a ``History``: train loss and accuracy, validation and
+    test figures when recorded (accuracies in percent), seconds."""
+    rows = []
+    for e in range(history.epochs):
+        row = {"epoch": e + 1, "train_loss": history.train_loss[e],
+               "train_accuracy_pct": 100 * history.train_accuracy[e]}
+        for split in ("val", "test"):
+            losses, accs = getattr(history, f"{split}_loss"), getattr(history, f"{split}_accuracy")
+            if losses:
+                row[f"{split}_loss"] = losses[e]
+                row[f"{split}_accuracy_pct"] = 100 * accs[e]
+        row["seconds"] = history.epoch_seconds[e]
+        rows.append(row)
+    return rows
+
+
 def add_dataclass_args(parser: argparse.ArgumentParser, config_cls) -> None:
     """One ``--flag`` per dataclass field (``foo_bar`` → ``--foo-bar``), defaults kept."""
     for f in fields(config_cls):

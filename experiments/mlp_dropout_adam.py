@@ -21,7 +21,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.cnn import build
 from tinygrad_mnist.data import load_dataset, train_val_split
 from tinygrad_mnist.losses import SoftmaxCrossEntropy
@@ -89,16 +89,7 @@ def run(cfg: Config, log=print) -> dict:
                   config=asdict(cfg))
     history.save(out / "history.json")
 
-    rows = []
-    for e in range(history.epochs):
-        row = {"epoch": e + 1, "train_loss": history.train_loss[e],
-               "train_accuracy_pct": 100 * history.train_accuracy[e]}
-        if val is not None:
-            row.update(val_loss=history.val_loss[e], val_accuracy_pct=100 * history.val_accuracy[e])
-        row.update(test_loss=history.test_loss[e], test_accuracy_pct=100 * history.test_accuracy[e],
-                   seconds=history.epoch_seconds[e])
-        rows.append(row)
-    write_table(out, "epochs", rows)
+    write_table(out, "epochs", epoch_rows(history))
     final = history.test_accuracy[-1]
     metrics = {
         "test_accuracy": final, "test_loss": history.test_loss[-1], "epochs": history.epochs,

@@ -33,7 +33,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.cnn import build
 from tinygrad_mnist.data import DataLoader, load_dataset, train_val_split
 from tinygrad_mnist.losses import SoftmaxCrossEntropy
@@ -201,16 +201,7 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
                   config={**asdict(cfg), "model": name, "layers": [repr(d) for d in layers]})
     wall = time.perf_counter() - t0
     history.save(out / f"{name}_history.json")
-    rows = []
-    for e in range(history.epochs):
-        row = {"epoch": e + 1, "train_loss": history.train_loss[e],
-               "train_accuracy_pct": 100 * history.train_accuracy[e]}
-        if val is not None:
-            row.update(val_accuracy_pct=100 * history.val_accuracy[e])
-        row.update(test_loss=history.test_loss[e], test_accuracy_pct=100 * history.test_accuracy[e],
-                   seconds=history.epoch_seconds[e])
-        rows.append(row)
-    write_table(out, f"{name}_epochs", rows)
+    write_table(out, f"{name}_epochs", epoch_rows(history))
     from tinygrad_mnist.plots import plot_learning_curves
 
     final = history.test_accuracy[-1]

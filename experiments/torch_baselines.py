@@ -40,7 +40,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from experiments.common import output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.data import load_dataset, train_val_split
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec
 
@@ -156,15 +156,7 @@ def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict
                          config={**asdict(cfg), "arch": arch, "description": what, "parameters": n_params})
     wall = time.perf_counter() - t0
     history.save(out / f"{arch}_history.json")
-    epoch_rows = []
-    for e in range(history.epochs):
-        row = {"epoch": e + 1, "train_loss": history.train_loss[e], "train_accuracy_pct": 100 * history.train_accuracy[e]}
-        if val is not None:
-            row.update(val_accuracy_pct=100 * history.val_accuracy[e])
-        row.update(test_loss=history.test_loss[e], test_accuracy_pct=100 * history.test_accuracy[e],
-                   seconds=history.epoch_seconds[e])
-        epoch_rows.append(row)
-    write_table(out, f"{arch}_epochs", epoch_rows)
+    write_table(out, f"{arch}_epochs", epoch_rows(history))
     final = history.test_accuracy[-1]
     plot_learning_curves(history, out / f"{arch}_learning_curves.png",
                          title=f"torch {what}: {100 * final:.2f}% test after {history.epochs} epochs")
