@@ -85,6 +85,23 @@ def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str 
     return md
 
 
+def load_splits(cfg, log=print):
+    """``(train, val, test)`` for an experiment config with ``dataset``, ``data_dir``,
+    ``train_size``, ``test_size``, ``val_size`` and ``seed`` (0 sizes mean all / none)."""
+    from tinygrad_mnist.data import load_dataset, train_val_split
+
+    train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
+    if cfg.train_size:
+        train = train.first(min(cfg.train_size, len(train)))
+    if cfg.test_size:
+        test = test.first(min(cfg.test_size, len(test)))
+    val = None
+    if cfg.val_size:
+        train, val = train_val_split(train, val_size=cfg.val_size, seed=cfg.seed)
+    log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")
+    return train, val, test
+
+
 def epoch_rows(history) -> List[Dict[str, Any]]:
     """One table row per epoch of a ``History``: train loss and accuracy, validation and
     test figures when recorded (accuracies in percent), seconds."""

@@ -33,9 +33,9 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import epoch_rows, load_splits, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.cnn import build
-from tinygrad_mnist.data import DataLoader, load_dataset, train_val_split
+from tinygrad_mnist.data import DataLoader
 from tinygrad_mnist.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
 from tinygrad_mnist.train import fit
@@ -237,15 +237,7 @@ def _plot_comparison(results, path):
 def run(cfg: Config, log=print) -> dict:
     out = output_dir(f"{NAME}/{cfg.run}", cfg.out)
     save_config(out, cfg)
-    train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
-    if cfg.train_size:
-        train = train.first(min(cfg.train_size, len(train)))
-    if cfg.test_size:
-        test = test.first(min(cfg.test_size, len(test)))
-    val = None
-    if cfg.val_size:
-        train, val = train_val_split(train, val_size=cfg.val_size, seed=cfg.seed)
-    log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")
+    train, val, test = load_splits(cfg, log)
     results = [train_model(name, cfg, train, val, test, out, log) for name in cfg.models]
     rows = [{"model": r["model"], "architecture": r["description"], "parameters": r["parameters"],
              "epochs": r["epochs"], "seconds": round(r["seconds"], 1),

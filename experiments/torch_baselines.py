@@ -40,8 +40,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
-from tinygrad_mnist.data import load_dataset, train_val_split
+from experiments.common import epoch_rows, load_splits, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec
 
 NAME = "torch_baselines"
@@ -177,15 +176,7 @@ def run(cfg: Config, log=print) -> dict:
     torch.set_num_threads(cfg.threads)
     out = output_dir(f"{NAME}/{cfg.run}", cfg.out)
     save_config(out, {**asdict(cfg), "torch": torch.__version__})
-    train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
-    if cfg.train_size:
-        train = train.first(min(cfg.train_size, len(train)))
-    if cfg.test_size:
-        test = test.first(min(cfg.test_size, len(test)))
-    val = None
-    if cfg.val_size:
-        train, val = train_val_split(train, val_size=cfg.val_size, seed=cfg.seed)
-    log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")
+    train, val, test = load_splits(cfg, log)
     results = [train_arch(arch, cfg, train, val, test, out, log) for arch in cfg.archs]
     rows = [{"arch": r["arch"], "architecture": r["description"], "parameters": r["parameters"],
              "optimizer": r["optimizer"], "lr": r["lr"], "batch": r["batch_size"], "epochs": r["epochs"],

@@ -149,7 +149,8 @@ def mean_per_example(loss, value: float, out: np.ndarray) -> float:
     return value / per
 
 
-def _as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
+def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
+    """``data`` as a DataLoader: a loader is used as is, a Dataset gets one seeded by ``seed``."""
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, Dataset):
@@ -167,7 +168,7 @@ def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = 
 
     ``data`` is a Dataset or a DataLoader; the model's train/eval mode is restored after.
     """
-    loader = _as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
+    loader = as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0.0, 0
@@ -184,7 +185,8 @@ def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = 
     return total_loss / n, correct / n
 
 
-def _progress(iterable, enabled: Optional[bool], desc: str, total: int):
+def progress_bar(iterable, enabled: Optional[bool], desc: str, total: int):
+    """A tqdm bar over ``iterable`` when enabled (default: stderr is a terminal) and tqdm is installed."""
     if enabled is None:
         enabled = sys.stderr.isatty()
     if not enabled:
@@ -236,9 +238,9 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
     if int(epochs) < 1:
         raise ValueError(f"fit: epochs must be at least 1, got {epochs}")
     dtype = _model_dtype(model)
-    loader = _as_loader(train, batch_size, shuffle, seed, flatten, dtype)
-    val_loader = None if val is None else _as_loader(val, eval_batch_size, False, seed, flatten, dtype)
-    test_loader = None if test is None else _as_loader(test, eval_batch_size, False, seed, flatten, dtype)
+    loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
+    val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
+    test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
     params = model.parameters()
     history = History(config=dict(config or {}))
     start = time.perf_counter()
@@ -247,7 +249,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         model.train()
         loader.set_epoch(epoch - 1)
         batch_losses, batch_accs = [], []
-        for b, (x, y) in enumerate(_progress(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
+        for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
             optimizer.zero_grad()
             out = model.forward(x)
             value = loss.forward(out, y)

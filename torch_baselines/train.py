@@ -21,7 +21,6 @@ whole split, in eval mode, without gradients.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import Callable, Iterable, Optional, Sequence, Tuple
 
@@ -29,8 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinygrad_mnist.data import DataLoader, Dataset
-from tinygrad_mnist.train import History, TrainingDivergedError, finish_epoch
+from tinygrad_mnist.train import History, TrainingDivergedError, as_loader, finish_epoch, progress_bar
 
 from .utils import resolve_device
 
@@ -166,15 +164,6 @@ def penalty(params: Sequence[torch.Tensor], l1: float = 0.0, l2: float = 0.0) ->
 
 
 # -- data -------------------------------------------------------------------------------
-def _as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
-    """The numpy engine's loader, built exactly as ``tinygrad_mnist.train.fit`` builds it."""
-    if isinstance(data, DataLoader):
-        return data
-    if isinstance(data, Dataset):
-        return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed, flatten=flatten, dtype=dtype)
-    raise TypeError(f"expected a tinygrad_mnist Dataset or DataLoader, got {type(data).__name__}")
-
-
 def _model_dtype(model: nn.Module):
     for p in model.parameters():
         if p.dtype not in _NUMPY_DTYPE:
@@ -195,18 +184,6 @@ def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device):
             torch.from_numpy(np.require(y, requirements="W")).to(device))
 
 
-def _progress(iterable, enabled: Optional[bool], desc: str, total: int):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional
-        return iterable
-    return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch")
-
-
 # -- evaluate / fit ---------------------------------------------------------------------
 @torch.no_grad()
 def evaluate(model: nn.Module, loss_fn, data, batch_size: int = 1000, flatten: bool = True,
@@ -217,7 +194,7 @@ def evaluate(model: nn.Module, loss_fn, data, batch_size: int = 1000, flatten: b
     train/eval mode is restored afterwards.
     """
     device = _model_device(model) if device is None else resolve_device(device)
-    loader = _as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
+    loader = as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
@@ -282,9 +259,9 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     device = resolve_device(device)
     model.to(device)
     dtype = _model_dtype(model)
-    loader = _as_loader(train, batch_size, shuffle, seed, flatten, dtype)
-    val_loader = None if val is None else _as_loader(val, eval_batch_size, False, seed, flatten, dtype)
-    test_loader = None if test is None else _as_loader(test, eval_batch_size, False, seed, flatten, dtype)
+    loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
+    val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
+    test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
     reg_params = [p for p in model.parameters() if p.requires_grad and (include_bias or p.ndim > 1)]
     history = History(config=dict(config or {}))
     start = time.perf_counter()
@@ -293,7 +270,7 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
         model.train()
         loader.set_epoch(epoch - 1)
         batch_losses, batch_accs = [], []
-        for b, (x, y) in enumerate(_progress(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
+        for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
             xt, yt = _tensors(x, y, device)
             optimizer.zero_grad()
             out = model(xt)
