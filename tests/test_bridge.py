@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinygrad_mnist import cnn
 from tinygrad_mnist.layers import Linear
 from tinygrad_mnist.losses import CrossEntropy, SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec, build_mlp
@@ -104,11 +105,7 @@ def test_buffers_running_statistics_copy_both_ways(np_dtype, t_dtype):
 
 
 def test_complex_mlp_bridges_with_the_numpy_batchnorm():
-    cnn = pytest.importorskip("tinygrad_mnist.cnn", reason="the numpy layer builder is not in this tree yet")
-    try:
-        np_model = cnn.build(models.complex_mlp_layers(), seed=0, dtype=np.float64)
-    except (ValueError, KeyError, NotImplementedError) as err:
-        pytest.skip(f"the numpy builder cannot build batchnorm1d/dropout yet: {err}")
+    np_model = cnn.build(models.complex_mlp_layers(), seed=0, dtype=np.float64)
     t_model = _torch_randomise(models.ComplexMLP().double(), seed=2)
     with torch.no_grad():
         t_model[1].running_var.abs_()
@@ -198,12 +195,11 @@ def test_mirrored_classic_mlp_float32_matches_within_float32_tolerance():
                       ProbabilityCrossEntropy(reduction="sum"), x, y, rtol=1e-5, atol=1e-6)
 
 
-# -- the course CNN, once the numpy convolution layers exist ---------------------------
+# -- the course CNN ---------------------------------------------------------------------
 @pytest.mark.parametrize("spec", [CourseCNNSpec(), CourseCNNSpec("tanh", pool_first=True),
                                   CourseCNNSpec("sigmoid", residual_depth=2), CourseCNNSpec(residual_depth=3)],
                          ids=["relu", "tanh-pool-first", "sigmoid-residual2", "relu-residual3"])
 def test_course_cnn_numpy_and_torch_agree(spec):
-    cnn = pytest.importorskip("tinygrad_mnist.cnn", reason="the numpy conv layers are not in this tree yet")
     np_model = cnn.build(spec.layers(), seed=0, dtype=np.float64)
     t_model = models.build_course_cnn(spec, seed=1, dtype=torch.float64)
     rng = np.random.default_rng(2)

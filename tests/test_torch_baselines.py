@@ -330,8 +330,7 @@ def test_each_model_trains_and_the_loss_falls(name):
     after, acc = train.evaluate(model, loss_fn, data, flatten=flatten)
     assert after < ratio * before, (before, after)
     assert history.train_loss[-1] < history.train_loss[0]
-    if ratio < 0.9:
-        assert acc > 0.3  # chance is 0.1
+    assert acc > 0.3  # chance is 0.1
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])

@@ -7,19 +7,23 @@ identical initial weights and with batches from ONE ``DataLoader`` order.
 
 - float64: every per-step loss and every final weight agree to 1e-9 relative (measured:
   ~1e-13 and ~1e-14).
-- float32: per-step losses within 1e-5 · max(L, 1) and final weights within 2e-5
-  relative (scale = the largest entry of each array).  Measured after 300 steps: loss
-  differences 1e-6 to 2.2e-6 (absolute, at L ≈ 0.001) and weights about 3e-6 (tanh),
-  the spread depending on how many threads torch sums with.
-  Why these bounds: each library rounds each step differently (matmul blocking, exp/tanh
-  implementations, u = 6e-8 per operation) and training feeds every step's rounding into
-  the next step's weights, so the two float32 trajectories drift apart slowly.  Each one
-  drifts from the exact (float64) trajectory by the same amount — about 1e-5 for the
-  weights of both libraries — and that is what the bound is set from (2x it); the test
-  also asserts that the numpy float32 run is no farther from float64 than torch's float32
-  run is (within a factor 2), i.e. the engine is as accurate as torch in float32.  The
-  loss is compared absolutely once it falls below 1: a loss of 0.001 is the difference of
-  log-sum-exp terms of the size of the logits, and float32 rounds those to ~1e-7 absolute.
+- float32: each library's float32 run drifts from the exact (float64) trajectory, because
+  every step rounds (unit roundoff u = 2⁻²⁴ ≈ 6e-8 per operation) and training feeds each
+  step's rounding into the next step's weights.  The bound comes from that arithmetic:
+  one SGD-with-momentum step rounds each weight through two multiply-adds
+  (v ← μv + g, w ← w − ηv) plus the rounding of g itself, at most GROWTH = 2 units of u
+  relative to the weight scale per step, and T steps add up without cancellation (the
+  worst case), so every float32 run stays within GROWTH · T · u ≈ 3.6e-5 of float64,
+  per tensor (relative to its largest entry) and for the per-step loss (relative to
+  max(L, 1): a loss of 0.001 is a difference of log-sum-exp terms of the logits' size,
+  which float32 rounds to ~1e-7 absolute).  Both libraries are held to the same bound,
+  so the test says "the engine is as accurate as torch" without comparing one rounding-
+  noise sample with another.  Measured (T = 300, Haswell and Prescott kernels, 1 and 2
+  threads): at most 0.48 · T · u per tensor and 0.36 · T · u for the loss, for both
+  libraries.
+- float32 numpy against float32 torch, step by step: per-step losses within
+  1e-5 · max(L, 1) ≈ 0.56 · T · u and final weights within 2e-5 ≈ 1.1 · T · u; measured at
+  most 5.1e-6 and 6.6e-6 over the same four kernel settings.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ from .module_zoo import record, torch_sequential, worst_summary
 torch = pytest.importorskip("torch")
 
 STEPS, BATCH, HIDDEN, LR, MOMENTUM = 300, 16, 32, 0.1, 0.9
+UNIT_ROUNDOFF = float(np.finfo(np.float32).eps) / 2   # u = 2⁻²⁴
+GROWTH = 2.0   # roundings per weight per SGD-momentum step, in units of u (see above)
+FLOAT32_DRIFT_BOUND = GROWTH * STEPS * UNIT_ROUNDOFF
 TOLERANCES = {  # (per-step loss, relative to max(L, 1); final weights, relative)
     np.float64: (1e-9, 1e-9),
     np.float32: (1e-5, 2e-5),
@@ -123,11 +130,18 @@ def test_training_matches_torch_step_by_step(activation, dtype):
         assert err < weight_tol, name
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch"])
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh"])
-def test_float32_training_is_as_accurate_as_torchs(activation):
-    """Both float32 runs drift from the float64 run; ours by at most 2x torch's drift."""
+def test_float32_training_stays_within_the_rounding_bound_of_float64(activation, library):
+    """Each float32 run (ours and torch's) is within GROWTH · T · u of the float64 run."""
     ours, theirs, state, tstate = _run(activation, "float32")
+    losses, final = (ours, state) if library == "numpy" else (theirs, tstate)
     exact, _, exact_state, _ = _run(activation, "float64")
-    assert _loss_error(ours, exact, True) <= 2 * _loss_error(theirs, exact, True)
-    for name in state:
-        assert relative_error(state[name], exact_state[name]) <= 2 * relative_error(tstate[name], exact_state[name])
+    loss_drift = record(f"float32 drift from float64 ({library}): per-step loss",
+                        _loss_error(losses, exact, relative_to_one=True), activation)
+    assert loss_drift <= FLOAT32_DRIFT_BOUND
+    assert set(final) == set(exact_state)
+    for name in final:
+        drift = record(f"float32 drift from float64 ({library}): final weights",
+                       relative_error(final[name], exact_state[name]), f"{activation} {name}")
+        assert drift <= FLOAT32_DRIFT_BOUND, name
