@@ -27,6 +27,10 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int
     labels, predicted = np.asarray(labels), np.asarray(predicted)
     if labels.shape != predicted.shape:
         raise ValueError(f"confusion_matrix: shapes differ, {labels.shape} vs {predicted.shape}")
+    for name, values in (("labels", labels), ("predicted", predicted)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise ValueError(f"confusion_matrix: {name} outside 0..{num_classes - 1}: "
+                             f"found {values.min()}..{values.max()}")
     m = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(m, (labels, predicted), 1)
     return m
