@@ -8,9 +8,12 @@ One step is the classic ``reset_grad / forward / backward / update`` loop::
     optimizer.step()
 
 Per epoch, the train loss and accuracy are the means of the per-batch values (as the
-classic assignments define them); validation and test figures are computed afterwards
-on the whole split in eval mode.  Losses are reported as means per example whatever the
-loss's ``reduction`` (``"sum"`` values are divided back by the batch size).
+classic assignments define them: a running mean over a model that changes during the
+epoch); with ``eval_train=True`` the trained model is also evaluated on the whole
+training set at the end of the epoch (``train_eval_loss``, ``train_eval_accuracy``).
+Validation and test figures are computed afterwards on the whole split in eval mode.
+Losses are reported as means per example whatever the loss's ``reduction`` (``"sum"``
+values are divided back by the batch size).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class History:
     Accuracies are fractions in [0, 1]; losses are means per example; ``batch_loss[e]``
     and ``batch_accuracy[e]`` hold the per-batch values of epoch ``e + 1``.  Validation
     and test lists stay empty when that split was not given.
+
+    The training loss is recorded two ways: ``train_loss`` / ``train_accuracy`` are the
+    running means of the batch values during the epoch; ``train_eval_loss`` /
+    ``train_eval_accuracy`` are the end-of-epoch model's figures on the whole training
+    set in eval mode (filled when the loop is asked for them, e.g. ``fit(eval_train=True)``).
     """
 
     train_loss: List[float] = field(default_factory=list)
@@ -50,6 +58,8 @@ class History:
     test_loss: List[float] = field(default_factory=list)
     test_accuracy: List[float] = field(default_factory=list)
     epoch_seconds: List[float] = field(default_factory=list)
+    train_eval_loss: List[float] = field(default_factory=list)
+    train_eval_accuracy: List[float] = field(default_factory=list)
     batch_loss: List[List[float]] = field(default_factory=list)
     batch_accuracy: List[List[float]] = field(default_factory=list)
     total_seconds: float = 0.0
@@ -77,14 +87,16 @@ class History:
 
     def record_epoch(self, batch_losses: List[float], batch_accuracies: List[float],
                      val: Optional[Tuple[float, float]] = None,
-                     test: Optional[Tuple[float, float]] = None) -> None:
+                     test: Optional[Tuple[float, float]] = None,
+                     train_eval: Optional[Tuple[float, float]] = None) -> None:
         """Append one epoch: the per-batch lists, their means, and the ``(loss, accuracy)``
-        of the validation and test splits when given."""
+        of the validation and test splits, and of the whole training set evaluated after
+        the epoch (``train_eval``), when given."""
         self.batch_loss.append(list(batch_losses))
         self.batch_accuracy.append(list(batch_accuracies))
         self.train_loss.append(float(np.mean(batch_losses)))
         self.train_accuracy.append(float(np.mean(batch_accuracies)))
-        for split, result in (("val", val), ("test", test)):
+        for split, result in (("val", val), ("test", test), ("train_eval", train_eval)):
             if result is not None:
                 getattr(self, f"{split}_loss").append(float(result[0]))
                 getattr(self, f"{split}_accuracy").append(float(result[1]))
@@ -203,7 +215,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         regularizer=None, scheduler=None, progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
-        config: Optional[dict] = None) -> History:
+        config: Optional[dict] = None, eval_train: bool = False) -> History:
     """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
 
     Parameters
@@ -229,6 +241,10 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         ``cb(epoch, history)`` after every epoch; returning True stops training.
     config : dict, optional
         Stored in ``history.config`` (saved with the results).
+    eval_train : bool, default=False
+        Also evaluate the end-of-epoch model on the whole training set (one more forward
+        pass over the loader's dataset, unshuffled and unaugmented, counted in the epoch time), recorded as ``history.train_eval_loss``
+        and ``history.train_eval_accuracy`` next to the running batch means.
 
     Raises
     ------
@@ -268,7 +284,8 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
             batch_accs.append(accuracy(out, y))
         history.record_epoch(batch_losses, batch_accs,
                              val=None if val_loader is None else evaluate(model, loss, val_loader),
-                             test=None if test_loader is None else evaluate(model, loss, test_loader))
+                             test=None if test_loader is None else evaluate(model, loss, test_loader),
+                             train_eval=evaluate(model, loss, loader.dataset, eval_batch_size, flatten) if eval_train else None)
         if finish_epoch(history, epoch, t0, start, scheduler, log, callbacks):
             break
     return history
