@@ -262,15 +262,24 @@ def run_config(cfg: BenchConfig, log=print) -> List[dict]:
     records = []
     for threads in cfg.threads:
         with thread_limit(threads):
+            # the peak: the best GEMM throughput seen in this run on these threads, measured
+            # before every model (a busy neighbour can only lower a measurement)
             peak = max(gemm_gflops(cfg.gemm_n) for _ in range(2))
-            log(f"\n{threads} thread(s): float32 GEMM {cfg.gemm_n}³ peak {peak:.1f} GFLOP/s")
+            log(f"\n{threads} thread(s): float32 GEMM {cfg.gemm_n}³ at {peak:.1f} GFLOP/s")
+            block = []
             for name in cfg.models:
                 for batch in cfg.batch_sizes:
+                    peak = max(peak, gemm_gflops(cfg.gemm_n))
                     log(f"  {name}, batch {batch}, {threads} thread(s)")
                     rec = measure(model_by_name(name), batch, threads, train, test, cfg, peak, machine, log)
-                    records.append(rec)
+                    block.append(rec)
                     log(f"    R = {rec['ratio']:.3f} ({rec['ratio_min']:.3f}–{rec['ratio_max']:.3f}), "
-                        f"{rec['gflops']:.1f} GFLOP/s = {100 * rec['gemm_share']:.0f}% of peak")
+                        f"{rec['gflops']:.1f} GFLOP/s")
+            peak = max(peak, gemm_gflops(cfg.gemm_n))
+            for rec in block:
+                rec["gemm_peak_gflops"], rec["gemm_share"] = peak, rec["gflops"] / peak
+            log(f"  float32 GEMM peak of this run on {threads} thread(s): {peak:.1f} GFLOP/s")
+            records += block
         if cfg.memory:
             for rec in records:
                 if rec["threads"] == threads:

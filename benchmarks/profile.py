@@ -12,10 +12,12 @@ Per layer (median over ``steps`` training steps on the benchmark's batches):
 numpy's step time T is then split three ways:
 
 - GEMM: every matrix product of one step replayed alone at the same shapes, operand
-  layouts and threads (median of repeats), summed;
-- Python overhead: one step of the same model at batch size 1 (where the arithmetic is
-  negligible), minus its own replayed GEMMs: the cost of the calls, checks and loops,
-  which does not grow with the batch;
+  layouts and threads (median of repeats), summed; a weight gradient's product is
+  replayed with its ``+=`` into ``.grad``;
+- Python overhead: one step of the same model at batch size 1, minus its replayed GEMMs
+  and minus its optimiser step (whose work grows with the parameter count, not the
+  batch): the cost of the calls, checks and loops, which does not grow with the batch
+  (an upper bound: batch-1 arithmetic is small, not zero);
 - elementwise: what is left, T - GEMM - overhead (activations, pooling, im2col/col2im
   copies, bias adds, loss, optimiser updates, batch conversion).
 """
@@ -101,7 +103,8 @@ def gemm_calls(layers, shapes, dtype=np.float32):
             n = shape[0]
             x, w, g = rand(n, layer.in_features), rand(layer.out_features, layer.in_features), rand(n, layer.out_features)
             calls.append((f"{i} Linear forward x Wᵀ", lambda x=x, w=w: x @ w.T))
-            calls.append((f"{i} Linear dW = Gᵀ x", lambda x=x, g=g: g.T @ x))
+            acc = np.zeros((layer.out_features, layer.in_features), dtype)
+            calls.append((f"{i} Linear dW += Gᵀ x", lambda x=x, g=g, acc=acc: acc.__iadd__(g.T @ x)))
             if layer.needs_input_grad:
                 calls.append((f"{i} Linear dx = G W", lambda g=g, w=w: g @ w))
         elif isinstance(layer, Conv2d):
@@ -111,7 +114,8 @@ def gemm_calls(layers, shapes, dtype=np.float32):
             k, m, o = c * kh * kw, ho * wo * n, layer.out_channels
             cols, w, g = rand(k, m), rand(o, k), rand(o, m)
             calls.append((f"{i} Conv2d forward W·cols", lambda w=w, cols=cols: w @ cols))
-            calls.append((f"{i} Conv2d dW = (cols Gᵀ)ᵀ", lambda cols=cols, g=g: cols @ g.T))
+            acc = np.zeros((o, k), dtype)
+            calls.append((f"{i} Conv2d dW += (cols Gᵀ)ᵀ", lambda cols=cols, g=g, acc=acc: acc.__iadd__((cols @ g.T).T)))
             if layer.needs_input_grad:
                 calls.append((f"{i} Conv2d dcols = Wᵀ G", lambda w=w, g=g: w.T @ g))
     return calls
@@ -195,7 +199,8 @@ def profile_model(bench_model, sides, loader: DataLoader, steps: int = 30, log=p
     tiny = NumpySide(bench_model.build_numpy(seed=1), lr=1e-3, momentum=0.9)
     tiny_loader = DataLoader(loader.dataset, 1, shuffle=True, seed=0, flatten=loader.flatten)
     t_layers, _, _, t_parts, t_shapes = _numpy_steps(tiny, tiny_loader, max(steps, 50))
-    overhead_ms = max(_median_ms(t_parts["step"]) - sum(time_gemms(gemm_calls(t_layers, t_shapes)).values()), 0.0)
+    overhead_ms = max(_median_ms(t_parts["step"]) - _median_ms(t_parts["optimiser"])
+                      - sum(time_gemms(gemm_calls(t_layers, t_shapes)).values()), 0.0)
     elementwise_ms = max(step_ms - gemm_ms - overhead_ms, 0.0)
     split = {"step_ms": step_ms, "gemm_ms": gemm_ms, "elementwise_ms": elementwise_ms,
              "python_overhead_ms": overhead_ms, "gemms": gemm,
