@@ -23,7 +23,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from tinygrad_mnist import build_course_cnn, build_mlp
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec, mlp_layers
+from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec
 
 Spec = Union[MLPSpec, CourseCNNSpec]
 
@@ -52,7 +52,7 @@ class BenchModel:
         return self.spec.activation
 
     def layers(self) -> Tuple[LayerDesc, ...]:
-        return mlp_layers(self.spec) if isinstance(self.spec, MLPSpec) else self.spec.layers()
+        return self.spec.layers()
 
     def build_numpy(self, seed: int = 0):
         """The numpy ``Sequential``, first layer without input gradient."""

@@ -21,13 +21,14 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import epoch_rows, output_dir, parse_config, save_config, write_json, write_table
-from tinygrad_mnist.cnn import build
+from experiments.common import (epoch_rows, load_splits, output_dir, parse_config, save_config, write_json,
+                                write_table)
+from tinygrad_mnist.models import build
 from tinygrad_mnist.data import load_dataset, train_val_split
-from tinygrad_mnist.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.models import LayerDesc, MLPSpec, mlp_layers
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.models import LayerDesc, MLPSpec
 from tinygrad_mnist.optim import Adam
-from tinygrad_mnist.schedules import schedule_by_name
+from tinygrad_mnist.optim.schedules import schedule_by_name
 from tinygrad_mnist.train import fit
 
 NAME = "mlp_dropout_adam"
@@ -61,7 +62,7 @@ def layers(cfg: Config, n_features: int, num_classes: int) -> Tuple[LayerDesc, .
     out: List[LayerDesc] = []
     if cfg.input_dropout:
         out.append(LayerDesc.make("dropout", p=cfg.input_dropout))
-    for desc in mlp_layers(MLPSpec((n_features, *cfg.hidden, num_classes), "relu")):
+    for desc in MLPSpec((n_features, *cfg.hidden, num_classes), "relu").layers():
         out.append(desc)
         if desc.kind == "activation" and cfg.dropout:
             out.append(LayerDesc.make("dropout", p=cfg.dropout))
@@ -71,12 +72,7 @@ def layers(cfg: Config, n_features: int, num_classes: int) -> Tuple[LayerDesc, .
 def run(cfg: Config, log=print) -> dict:
     out = output_dir(NAME, cfg.out)
     save_config(out, cfg)
-    train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
-    if cfg.train_size:
-        train = train.first(min(cfg.train_size, len(train)))
-    val = None
-    if cfg.val_size:
-        train, val = train_val_split(train, val_size=cfg.val_size, seed=cfg.seed)
+    train, val, test = load_splits(cfg, log=None)  # --train-size selects after the validation split
     model = build(layers(cfg, train.n_features, train.num_classes), seed=cfg.seed, init=cfg.init)
     optimizer = Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
     kwargs = {"T_max": cfg.epochs} if cfg.schedule == "cosine" else {}

@@ -34,9 +34,9 @@ from typing import List, Optional, Tuple
 import numpy as np
 
 from experiments.common import epoch_rows, load_splits, output_dir, parse_config, save_config, write_json, write_table
-from tinygrad_mnist.cnn import build
+from tinygrad_mnist.models import build
 from tinygrad_mnist.data import DataLoader
-from tinygrad_mnist.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
 from tinygrad_mnist.train import fit
 
@@ -169,7 +169,7 @@ def _scheduler(cfg: Config, optimizer, epochs: int):
     if cfg.schedule == "none":
         return None
     if cfg.schedule == "cosine":
-        from tinygrad_mnist.schedules import CosineAnnealingLR
+        from tinygrad_mnist.optim.schedules import CosineAnnealingLR
 
         return CosineAnnealingLR(optimizer, T_max=epochs)
     raise ValueError(f"numpy_cnn: schedule must be 'cosine' or 'none', got {cfg.schedule!r}")

@@ -88,6 +88,9 @@ class Config:
         return replace(self, archs=("course_cnn", "lenet", "mlp", "matched_cnn"), epochs=2, train_size=2000,
                        test_size=1000, run="quick")
 
+    def smoke(self) -> "Config":  # tiny data for the test suite (LeNet needs 28×28 input)
+        return replace(self, archs=("course_cnn", "mlp"), dataset="digits", epochs=1, train_size=0, test_size=0)
+
 
 # -- models ------------------------------------------------------------------------------------
 def build_model(arch: str, cfg: Config, image_size: int, num_classes: int):
@@ -122,19 +125,20 @@ def build_model(arch: str, cfg: Config, image_size: int, num_classes: int):
 def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict:
     import torch
 
+    from tinygrad_mnist.nn.regularization import Penalty
     from tinygrad_mnist.plots import plot_learning_curves
     from torch_baselines import train as ttrain
     from torch_baselines import utils
 
     utils.seed_everything(cfg.seed)
     model, what = build_model(arch, cfg, train.image_shape[0], train.num_classes)
-    rows, n_params = utils.count_parameters(model)
+    n_params = utils.num_parameters(model)
     (out / f"{arch}_parameters.md").write_text("```\n" + utils.parameter_table(model) + "\n```\n")
     opt_kw = {"weight_decay": cfg.weight_decay}
     if cfg.optimizer in ("sgd", "momentum", "nesterov") and cfg.momentum:
         opt_kw["momentum"] = cfg.momentum
     optimizer = ttrain.optimizer_by_name(cfg.optimizer, model.parameters(), cfg.lr, **opt_kw)
-    scheduler = ttrain.scheduler_by_name(cfg.schedule, optimizer, cfg.epochs)
+    scheduler = ttrain.schedule_by_name(cfg.schedule, optimizer, cfg.epochs)
     device = utils.resolve_device(cfg.device)
     reached = []
 
@@ -150,7 +154,8 @@ def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict
     flatten = arch in FLAT
     t0 = time.perf_counter()
     history = ttrain.fit(model, torch.nn.CrossEntropyLoss(), optimizer, train, val=val, test=test, epochs=cfg.epochs,
-                         batch_size=cfg.batch_size, seed=cfg.seed, flatten=flatten, l1=cfg.l1, l2=cfg.l2,
+                         batch_size=cfg.batch_size, seed=cfg.seed, flatten=flatten,
+                         regularizer=Penalty(l1=cfg.l1, l2=cfg.l2) if (cfg.l1 or cfg.l2) else None,
                          scheduler=scheduler, log=log, callbacks=[watch], device=device,
                          config={**asdict(cfg), "arch": arch, "description": what, "parameters": n_params})
     wall = time.perf_counter() - t0

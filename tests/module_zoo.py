@@ -46,10 +46,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.activations import ReLU, Sigmoid, Softmax, Tanh
-from tinygrad_mnist.gradcheck import relative_error
-from tinygrad_mnist.layers import Flatten, Identity, Linear
-from tinygrad_mnist.module import Module, Sequential
+from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, Tanh
+from tinygrad_mnist.check.gradcheck import relative_error
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.reshape import Flatten, Identity
+from tinygrad_mnist.nn.module import Module, Sequential
 
 from .strategies import batches, batches_with_zeros
 
@@ -267,7 +268,7 @@ ZOO: List[ModuleCase] = [
     _mlp_case("mlp_4_3_3_sigmoid_softmax", (4, 3, 3), Sigmoid, softmax=True),
 ]
 
-# -- convolution and pooling (tinygrad_mnist.conv, tinygrad_mnist.cnn) -----------------------
+# -- convolution and pooling (tinygrad_mnist.nn.conv, tinygrad_mnist.models) -----------------------
 def _batch_of(strategy_for_shape, feature_shape, dtype):
     from hypothesis import strategies as st
 
@@ -278,8 +279,8 @@ def kinks_away(module: Module, x: np.ndarray, margin: float = 1e-4) -> bool:
     """``fd_safe`` for conv nets: every ReLU input is ``margin`` from 0 and every max-pool
     window's largest value beats the runner-up by ``margin`` (or the window is all zeros
     after a ReLU whose inputs are safely negative), walking Sequential and Residual."""
-    from tinygrad_mnist.conv import MaxPool2d
-    from tinygrad_mnist.residual import Residual
+    from tinygrad_mnist.nn.pool import MaxPool2d
+    from tinygrad_mnist.nn.residual import Residual
 
     def walk(m, h, after_relu=False):
         if isinstance(m, Sequential):
@@ -311,7 +312,7 @@ def _conv_case(name, c_in, c_out, kernel, in_shape, **kwargs) -> ModuleCase:
     from .strategies import batches
 
     def make(rng, dtype):
-        from tinygrad_mnist.conv import Conv2d
+        from tinygrad_mnist.nn.conv import Conv2d
 
         return Conv2d(c_in, c_out, kernel, rng=rng, dtype=dtype, **kwargs)
 
@@ -326,9 +327,9 @@ def _pool_case(name, kind, kernel, in_shape, stride=None) -> ModuleCase:
     from .strategies import distinct_arrays, tied_arrays
 
     def make(rng, dtype):
-        from tinygrad_mnist import conv
+        from tinygrad_mnist.nn import pool
 
-        return getattr(conv, kind)(kernel, stride)
+        return getattr(pool, kind)(kernel, stride)
 
     return ModuleCase(name, make=make, torch_make=lambda m: getattr(torch_nn(), kind)(kernel, stride),
                       inputs=lambda dtype: _batch_of(tied_arrays, in_shape, dtype),
@@ -336,12 +337,12 @@ def _pool_case(name, kind, kernel, in_shape, stride=None) -> ModuleCase:
 
 
 def _described_case(name, layers, in_shape) -> ModuleCase:
-    """A model given by layer descriptions: numpy via tinygrad_mnist.cnn.build, torch via
+    """A model given by layer descriptions: numpy via tinygrad_mnist.models.build, torch via
     torch_baselines.models.build (imported lazily), weights mirrored by name."""
     from .strategies import batches
 
     def make(rng, dtype):
-        from tinygrad_mnist.cnn import build
+        from tinygrad_mnist.models import build
 
         return build(layers, rng=rng, dtype=dtype)
 
@@ -427,7 +428,7 @@ def _batchnorm_case(name, dims: int, C: int, in_shape, train: bool, n=(1, 3)) ->
     spread = np.linspace(-2.0, 2.0, size).reshape(in_shape)
 
     def make(rng, dtype):
-        from tinygrad_mnist import batchnorm
+        from tinygrad_mnist.nn import batchnorm
 
         bn = _random_affine_and_stats(getattr(batchnorm, f"BatchNorm{dims}d")(C, dtype=dtype), rng)
         return Sequential(bn, Tanh()) if train else bn
@@ -476,7 +477,7 @@ def _normalisation_zoo() -> List[ModuleCase]:
 
 
 def _dropout(p, rng):
-    from tinygrad_mnist.regularization import Dropout
+    from tinygrad_mnist.nn.regularization import Dropout
 
     return Dropout(p, rng=rng)
 
@@ -525,7 +526,7 @@ def abs_jacobian(module: Module, x_one: np.ndarray) -> Dict[str, np.ndarray]:
         return {"input": np.diag(_derivative_terms(module, x_one[None]).reshape(-1))}
     if not isinstance(module, Sequential):
         return {k: np.abs(v) for k, v in module.jacobian(x_one).items()}
-    from tinygrad_mnist.chain import multiply_out
+    from tinygrad_mnist.check.chain import multiply_out
 
     h, per_layer = x_one, []
     for layer in module:
@@ -715,7 +716,7 @@ def _per(reduction: str, n: int) -> float:
 
 def _softmax_ce_scales(z, y, reduction):
     """Value: Σ |y| (|z − max z| + log C); gradient ŷ Σy − y: terms |ŷ| Σ|y| + |y|."""
-    from tinygrad_mnist.activations import softmax
+    from tinygrad_mnist.nn.activations import softmax
 
     per = _per(reduction, z.shape[0])
     shifted = np.abs(z - z.max(axis=1, keepdims=True)) + np.log(z.shape[1])
@@ -777,7 +778,7 @@ def _torch_mse(reduction):
 
 
 def _loss_cases() -> List[LossCase]:
-    from tinygrad_mnist.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+    from tinygrad_mnist.nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 
     from .strategies import classification_batches, probability_batches, soft_target_batches
 

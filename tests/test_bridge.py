@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist import cnn
-from tinygrad_mnist.layers import Linear
-from tinygrad_mnist.losses import CrossEntropy, SoftmaxCrossEntropy
+from tinygrad_mnist.models import build as build_numpy
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec, build_mlp
-from tinygrad_mnist.module import Module, Parameter, Sequential
+from tinygrad_mnist.nn.module import Module, Parameter, Sequential
 
 from .strategies import activation_names, mlp_shapes, seeds
 
@@ -105,7 +105,7 @@ def test_buffers_running_statistics_copy_both_ways(np_dtype, t_dtype):
 
 
 def test_complex_mlp_bridges_with_the_numpy_batchnorm():
-    np_model = cnn.build(models.complex_mlp_layers(), seed=0, dtype=np.float64)
+    np_model = build_numpy(models.complex_mlp_layers(), seed=0, dtype=np.float64)
     t_model = _torch_randomise(models.ComplexMLP().double(), seed=2)
     with torch.no_grad():
         t_model[1].running_var.abs_()
@@ -200,7 +200,7 @@ def test_mirrored_classic_mlp_float32_matches_within_float32_tolerance():
                                   CourseCNNSpec("sigmoid", residual_depth=2), CourseCNNSpec(residual_depth=3)],
                          ids=["relu", "tanh-pool-first", "sigmoid-residual2", "relu-residual3"])
 def test_course_cnn_numpy_and_torch_agree(spec):
-    np_model = cnn.build(spec.layers(), seed=0, dtype=np.float64)
+    np_model = build_numpy(spec.layers(), seed=0, dtype=np.float64)
     t_model = models.build_course_cnn(spec, seed=1, dtype=torch.float64)
     rng = np.random.default_rng(2)
     x = rng.random((3, 1, 28, 28))
@@ -212,6 +212,6 @@ def test_course_cnn_numpy_and_torch_agree(spec):
     with torch.no_grad():
         for p in t_other.parameters():
             p.mul_(0.1)
-    np_other = bridge.torch_to_numpy(t_other, cnn.build(spec.layers(), seed=5, dtype=np.float64))
+    np_other = bridge.torch_to_numpy(t_other, build_numpy(spec.layers(), seed=5, dtype=np.float64))
     np.testing.assert_allclose(np_other.forward(x), t_other(torch.from_numpy(x)).detach().numpy(),
                                rtol=1e-9, atol=1e-11)

@@ -22,10 +22,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from tinygrad_mnist.activations import ReLU, Softmax, Tanh, softmax_jacobian
-from tinygrad_mnist.gradcheck import check_jacobian, check_loss, check_module, relative_error
-from tinygrad_mnist.layers import Linear
-from tinygrad_mnist.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.nn.activations import ReLU, Softmax, softmax_jacobian, Tanh
+from tinygrad_mnist.check.gradcheck import check_jacobian, check_loss, check_module, relative_error
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 
 from .module_zoo import LOSS_ZOO, compare_with_torch, mirror, torch_loss_and_grad, torch_nn
 from .strategies import seeds
@@ -68,7 +68,7 @@ class DiagonalSoftmax(Softmax):
         return self._s * grad_out
 
     def jacobian(self, z):
-        from tinygrad_mnist.activations import softmax
+        from tinygrad_mnist.nn.activations import softmax
 
         return {"input": _diagonal_only(softmax(z))}
 

@@ -2,7 +2,7 @@
 
 Every variant of ``CourseCNNSpec`` (activation relu/tanh/sigmoid, pool before the
 activation, residual blocks of 2 and 3) is built twice from the same description, numpy
-via ``tinygrad_mnist.cnn.build`` and torch via ``torch_baselines.models.build``, with the
+via ``tinygrad_mnist.models.build`` and torch via ``torch_baselines.models.build``, with the
 numpy weights copied over; the logits, the loss, the input gradient and every parameter
 gradient must agree: 1e-10 relative in float64 (only summation order differs, over up to
 ~1,500 terms in the classifier), 1e-5 in float32.
@@ -13,12 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_mnist.activations import ReLU, Sigmoid, Tanh
-from tinygrad_mnist.cnn import KINDS, build, build_course_cnn
-from tinygrad_mnist.conv import AvgPool2d, Conv2d, MaxPool2d
-from tinygrad_mnist.gradcheck import check_model, relative_error
-from tinygrad_mnist.layers import Flatten, Linear
-from tinygrad_mnist.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Tanh
+from tinygrad_mnist.models import build, build_course_cnn, KINDS
+from tinygrad_mnist.nn.conv import Conv2d
+from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d
+from tinygrad_mnist.check.gradcheck import check_model, relative_error
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.reshape import Flatten
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
 
 VARIANTS = [CourseCNNSpec(act, pool_first=pf, residual_depth=rd)
@@ -136,9 +138,9 @@ def _all_kinds():
 
 
 def test_build_makes_one_module_per_description_for_every_kind():
-    from tinygrad_mnist.batchnorm import BatchNorm1d, BatchNorm2d
-    from tinygrad_mnist.regularization import Dropout
-    from tinygrad_mnist.residual import Residual
+    from tinygrad_mnist.nn.batchnorm import BatchNorm1d, BatchNorm2d
+    from tinygrad_mnist.nn.regularization import Dropout
+    from tinygrad_mnist.nn.residual import Residual
 
     layers = _all_kinds()
     assert {d.kind for d in layers} == set(KINDS)

@@ -7,7 +7,7 @@ Tolerances (relative error = max |a − b| / max(max |a|, max |b|)):
 
 - identities that only rounding separates (adjoint, gᵀJ = backward, float64 vs torch
   float64): 1e-12;
-- central differences in float64, ε = 1e-6: 1e-6 (``tinygrad_mnist.gradcheck``);
+- central differences in float64, ε = 1e-6: 1e-6 (``tinygrad_mnist.check.gradcheck``);
 - float32 vs torch float32: 1e-5.  Each output is a sum of at most C·k_h·k_w = 27
   products (dW: up to N·H_out·W_out = 3·10·10 = 300), each rounded at u = 6e-8, in a
   different order on the two sides; 1e-5 leaves room for that and no more.
@@ -20,9 +20,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.conv import (AvgPool2d, Conv2d, MaxPool2d, col2im, conv2d_forward, conv_output_size,
-                                 im2col, im2col_index_map, maxpool2d_forward)
-from tinygrad_mnist.gradcheck import check_jacobian, check_module, relative_error
+from tinygrad_mnist.nn.conv import col2im, Conv2d, conv2d_forward, im2col, im2col_index_map
+from tinygrad_mnist.nn.image import conv_output_size
+from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d, maxpool2d_forward
+from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
 
 from .strategies import conv_configs, distinct_arrays, float_arrays, pool_configs, seeds, tied_arrays
 

@@ -379,7 +379,7 @@ def test_download_uses_patched_md5_for_tiny_files(monkeypatch, tmp_path):
     files = {n: (tmp_path / "src" / n).read_bytes() for n in MNIST_FILES.values()}
     md5 = {role: hashlib.md5(gzip.decompress(files[n])).hexdigest()
            for role, n in MNIST_FILES.items()}
-    monkeypatch.setattr(data, "MNIST_MD5", md5)
+    monkeypatch.setattr(data.mnist, "MNIST_MD5", md5)
     monkeypatch.setattr(urllib.request, "urlopen", FakeServer(files))
     (tmp_path / "dl").mkdir()
     (tmp_path / "dl" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b broken leftover")

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 
-from tinygrad_mnist.gradcheck import relative_error
+from tinygrad_mnist.check.gradcheck import relative_error
 
 from .module_zoo import (LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, compare_with_torch, given_case_data, record, torch_jacobians,
                          torch_loss_and_grad, worst_summary)

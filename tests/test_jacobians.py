@@ -4,7 +4,7 @@ Every property runs over every case of ``tests/module_zoo.py`` (float64).  Toler
 identities that hold exactly in real arithmetic (gᵀJ = backward, linearity, literal chain
 = fast chain) are checked to 1e-12 relative (rounding only); comparisons with central
 differences (ε = 1e-6) to 1e-6 relative, the scale of their truncation + rounding error.
-Relative error = max |a − b| / max(max |a|, max |b|), see ``tinygrad_mnist.gradcheck``.
+Relative error = max |a − b| / max(max |a|, max |b|), see ``tinygrad_mnist.check.gradcheck``.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.activations import ReLU, Sigmoid, Softmax, Tanh, softmax
-from tinygrad_mnist.chain import multiply_out
-from tinygrad_mnist.gradcheck import (check_jacobian, check_loss, check_module, noise_floor, numerical_jacobian,
-                                      relative_error)
-from tinygrad_mnist.layers import Linear
-from tinygrad_mnist.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.module import Sequential
+from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, softmax, Tanh
+from tinygrad_mnist.check.chain import multiply_out
+from tinygrad_mnist.check.gradcheck import check_jacobian, check_loss, check_module, noise_floor, numerical_jacobian, relative_error
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.nn.module import Sequential
 
 from .module_zoo import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data, make_mlp, record, term_magnitudes, worst_summary
 from .strategies import batches, chain_specs, float_arrays, seeds

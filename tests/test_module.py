@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tinygrad_mnist import Linear, Parameter, ReLU, Sequential, Sigmoid, Softmax, Tanh
-from tinygrad_mnist.module import Module
+from tinygrad_mnist.nn.module import Module
 
 
 def small_model(dtype=np.float64):

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.gradcheck import numerical_gradient
-from tinygrad_mnist.layers import Linear
-from tinygrad_mnist.module import Parameter, Sequential
+from tinygrad_mnist.check.gradcheck import numerical_gradient
+from tinygrad_mnist.nn.linear import Linear
+from tinygrad_mnist.nn.module import Parameter, Sequential
 from tinygrad_mnist.optim import SGD
-from tinygrad_mnist.regularization import Dropout, L1Penalty, L2Penalty, Penalty, dropout_mask
+from tinygrad_mnist.nn.regularization import Dropout, dropout_mask, L1Penalty, L2Penalty, Penalty
 
 from .strategies import batch_shapes, dropout_probabilities, seeds
 
@@ -239,7 +239,7 @@ def test_bad_penalty_arguments_raise(kwargs):
 
 def test_fit_with_a_penalty_shrinks_the_weights():
     from tinygrad_mnist.data import Dataset
-    from tinygrad_mnist.losses import SoftmaxCrossEntropy
+    from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
     from tinygrad_mnist.train import fit
 
     rng = np.random.default_rng(0)

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from tinygrad_mnist.module import Parameter
+from tinygrad_mnist.nn.module import Parameter
 from tinygrad_mnist.optim import SGD, Adam
-from tinygrad_mnist.schedules import CosineAnnealingLR, LinearWarmup, StepLR, schedule_by_name
+from tinygrad_mnist.optim.schedules import CosineAnnealingLR, LinearWarmup, schedule_by_name, StepLR
 
 
 def opt(lr=0.1):
@@ -152,9 +152,9 @@ def test_the_optimiser_steps_with_the_scheduled_rate():
 
 def test_fit_steps_the_schedule_once_per_epoch():
     from tinygrad_mnist.data import Dataset
-    from tinygrad_mnist.layers import Linear
-    from tinygrad_mnist.losses import SoftmaxCrossEntropy
-    from tinygrad_mnist.module import Sequential
+    from tinygrad_mnist.nn.linear import Linear
+    from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
+    from tinygrad_mnist.nn.module import Sequential
     from tinygrad_mnist.train import fit
 
     rng = np.random.default_rng(0)

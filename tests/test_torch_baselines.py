@@ -14,7 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_mnist.data import Dataset
-from tinygrad_mnist.losses import CrossEntropy, SoftmaxCrossEntropy
+from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy
+from tinygrad_mnist.nn.regularization import Penalty
 from tinygrad_mnist.models import CLASSIC_MLP, CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.train import History, TrainingDivergedError
 from tinygrad_mnist.train import fit as numpy_fit
@@ -63,7 +64,8 @@ INPUTS = {"simple-mlp": (64,), "complex-mlp": (64,), "classic-mlp": (784,)}
 def test_parameter_counts_and_output_shape(name):
     build, total, per_layer = COUNTS[name]
     model = build()
-    rows, counted = utils.count_parameters(model)
+    rows, counted = utils.parameter_rows(model)
+    assert utils.num_parameters(model) == counted
     assert counted == total == sum(p.numel() for p in model.parameters())
     if per_layer is not None:
         assert [r["parameters"] for r in rows] == per_layer
@@ -236,8 +238,8 @@ def test_unknown_optimizer_and_schedule():
         train.optimizer_by_name("lbfgs2", nn.Linear(2, 2).parameters(), lr=0.1)
     opt = train.optimizer_by_name("sgd", nn.Linear(2, 2).parameters(), lr=0.1)
     with pytest.raises(ValueError, match="unknown schedule 'cyclic'"):
-        train.scheduler_by_name("cyclic", opt, epochs=3)
-    assert train.scheduler_by_name("none", opt, epochs=3) is None
+        train.schedule_by_name("cyclic", opt, epochs=3)
+    assert train.schedule_by_name("none", opt, epochs=3) is None
 
 
 @pytest.mark.parametrize("name,kwargs,expected", [
@@ -252,7 +254,7 @@ def test_unknown_optimizer_and_schedule():
 def test_schedules_per_epoch(name, kwargs, expected):
     opt = train.optimizer_by_name("sgd", nn.Linear(2, 2).parameters(), lr=1.0)
     epochs = 4 if name == "cosine" else 5
-    sched = train.scheduler_by_name(name, opt, epochs=epochs, **kwargs)
+    sched = train.schedule_by_name(name, opt, epochs=epochs, **kwargs)
     lrs = []
     for _ in range(5):
         lrs.append(opt.param_groups[0]["lr"])
@@ -278,7 +280,7 @@ def test_loss_by_name_matches_the_numpy_losses():
     assert train.loss_by_name("cross_entropy")(zt, yt).item() == pytest.approx(SoftmaxCrossEntropy().forward(z, y), rel=1e-12)
     assert train.loss_by_name("cross_entropy_probs", "sum")(pt, yt).item() == pytest.approx(
         CrossEntropy(reduction="sum").forward(p, y), rel=1e-12)
-    from tinygrad_mnist.losses import MSELoss
+    from tinygrad_mnist.nn.losses import MSELoss
 
     assert train.loss_by_name("mse")(pt, yt).item() == pytest.approx(MSELoss().forward(p, y), rel=1e-12)
     with pytest.raises(ValueError, match="unknown loss"):
@@ -298,28 +300,24 @@ def _synthetic(n, size=28, seed=0, classes=10):
     return Dataset(images, labels, f"synthetic{size}")
 
 
-TRAINABLE = {  # name: (builder, image size, flatten, Adam learning rate, epochs, required loss ratio)
-    "course-relu": (lambda: models.build_course_cnn(seed=0), 28, False, 3e-3, 3, 0.7),
+TRAINABLE = {  # name: (builder, image size, flatten, Adam learning rate, epochs)
+    "course-relu": (lambda: models.build_course_cnn(seed=0), 28, False, 3e-3, 3),
     "course-tanh-pool-first": (lambda: models.build_course_cnn(CourseCNNSpec("tanh", pool_first=True), seed=0),
-                               28, False, 3e-3, 3, 0.7),
-    # Three stacked sigmoid convolutions sit on the chance plateau (loss ≈ ln 10 = 2.30) for
-    # many steps, the vanishing-gradient effect the course studies; here it only must fall.
-    "course-sigmoid": (lambda: models.build_course_cnn(CourseCNNSpec("sigmoid"), seed=0), 28, False, 1e-3, 30, 0.98),
+                               28, False, 3e-3, 3),
     "course-tanh-residual2": (lambda: models.build_course_cnn(CourseCNNSpec("tanh", residual_depth=2), seed=0),
-                              28, False, 3e-3, 3, 0.7),
+                              28, False, 3e-3, 3),
     "course-residual3": (lambda: models.build_course_cnn(CourseCNNSpec(residual_depth=3), seed=0), 28, False,
-                         3e-3, 3, 0.7),
-    "lenet": (lambda: models.LeNet(seed=0), 28, False, 3e-3, 3, 0.7),
-    "classic-mlp": (lambda: models.build_mlp(MLPSpec((784, 64, 10), "sigmoid")), 28, True, 3e-3, 3, 0.7),
-    "matched-cnn": (lambda: models.build_param_matched_cnn(CLASSIC_MLP, seed=0), 28, False, 3e-3, 3, 0.7),
-    "simple-mlp": (lambda: models.SimpleMLP(seed=0), 8, True, 1e-2, 5, 0.7),
-    "complex-mlp": (lambda: models.ComplexMLP(seed=0), 8, True, 3e-3, 3, 0.7),
+                         3e-3, 3),
+    "lenet": (lambda: models.LeNet(seed=0), 28, False, 3e-3, 3),
+    "classic-mlp": (lambda: models.build_mlp(MLPSpec((784, 64, 10), "sigmoid")), 28, True, 3e-3, 3),
+    "matched-cnn": (lambda: models.build_param_matched_cnn(CLASSIC_MLP, seed=0), 28, False, 3e-3, 3),
+    "simple-mlp": (lambda: models.SimpleMLP(seed=0), 8, True, 1e-2, 5),
+    "complex-mlp": (lambda: models.ComplexMLP(seed=0), 8, True, 3e-3, 3),
 }
 
 
-@pytest.mark.parametrize("name", list(TRAINABLE))
-def test_each_model_trains_and_the_loss_falls(name):
-    build, size, flatten, lr, epochs, ratio = TRAINABLE[name]
+def _train_synthetic(build, size, flatten, lr, epochs):
+    """Adam on 192 synthetic images; returns (loss before, loss after, accuracy after, history)."""
     utils.seed_everything(0)
     data = _synthetic(192, size=size)
     model = build()
@@ -328,9 +326,26 @@ def test_each_model_trains_and_the_loss_falls(name):
     opt = train.optimizer_by_name("adam", model.parameters(), lr=lr)
     history = train.fit(model, loss_fn, opt, data, epochs=epochs, batch_size=32, flatten=flatten, progress=False)
     after, acc = train.evaluate(model, loss_fn, data, flatten=flatten)
-    assert after < ratio * before, (before, after)
+    return before, after, acc, history
+
+
+@pytest.mark.parametrize("name", list(TRAINABLE))
+def test_each_model_trains_and_the_loss_falls(name):
+    before, after, acc, history = _train_synthetic(*TRAINABLE[name])
+    assert after < 0.7 * before, (before, after)
     assert history.train_loss[-1] < history.train_loss[0]
-    assert acc > 0.3  # chance is 0.1
+    assert acc > 0.3, acc  # chance is 0.1
+
+
+def test_stacked_sigmoid_cnn_leaves_the_chance_plateau_only_slowly():
+    """Three stacked sigmoid convolutions sit on the chance plateau (loss ≈ ln 10 = 2.30)
+    for many steps, the vanishing-gradient effect the course studies: after 30 epochs the
+    loss has only begun to fall (measured: accuracy still 12.5%)."""
+    build = lambda: models.build_course_cnn(CourseCNNSpec("sigmoid"), seed=0)  # noqa: E731
+    before, after, acc, history = _train_synthetic(build, 28, False, 1e-3, 30)
+    assert after < 0.98 * before, (before, after)
+    assert history.train_loss[-1] < history.train_loss[0]
+    assert acc < 0.5, acc  # far from what the ReLU CNN reaches in 3 epochs
 
 
 @pytest.mark.parametrize("act", ["relu", "tanh", "sigmoid"])
@@ -380,7 +395,8 @@ def test_penalties_raise_the_reported_loss_and_shrink_weights():
     for l2 in (0.0, 0.1):
         model = models.build_mlp(spec, seed=0)
         opt = train.optimizer_by_name("sgd", model.parameters(), lr=0.05)
-        h = train.fit(model, nn.CrossEntropyLoss(), opt, data, epochs=2, batch_size=64, l2=l2, progress=False)
+        h = train.fit(model, nn.CrossEntropyLoss(), opt, data, epochs=2, batch_size=64,
+                      regularizer=Penalty(l2=l2) if l2 else None, progress=False)
         runs[l2] = (h, model)
     first_plain, first_l2 = runs[0.0][0].batch_loss[0][0], runs[0.1][0].batch_loss[0][0]
     w0 = models.build_mlp(spec, seed=0)
@@ -444,18 +460,18 @@ MIRRORED_RUNS = {
 def test_numpy_and_torch_fit_the_same_model_on_the_same_data_in_the_same_order(name):
     """Same weights, same batches in the same order, same update rule: the same history (float64)."""
     from tinygrad_mnist.optim import optimizer_by_name as numpy_optimizer
-    from tinygrad_mnist.regularization import Penalty
 
     spec, np_loss, t_loss, opt_name, opt_kw, l1, l2 = MIRRORED_RUNS[name]
+    regularizer = Penalty(l1=l1, l2=l2) if (l1 or l2) else None  # the same object on both sides
     data, test = _synthetic(96, seed=9), _synthetic(40, seed=10)
     np_model = build_mlp(spec, seed=0, dtype=np.float64)
     t_model = bridge.numpy_to_torch(np_model, models.build_mlp(spec, dtype=torch.float64))
     h_np = numpy_fit(np_model, np_loss, numpy_optimizer(opt_name, np_model.parameters(), **opt_kw), data,
                      test=test, epochs=3, batch_size=32, seed=5, progress=False,
-                     regularizer=Penalty(l1=l1, l2=l2) if (l1 or l2) else None)
+                     regularizer=regularizer)
     kw = dict(opt_kw)
     h_t = train.fit(t_model, t_loss, train.optimizer_by_name(opt_name, t_model.parameters(), kw.pop("lr"), **kw),
-                    data, test=test, epochs=3, batch_size=32, seed=5, l1=l1, l2=l2, progress=False)
+                    data, test=test, epochs=3, batch_size=32, seed=5, regularizer=regularizer, progress=False)
     np.testing.assert_allclose(np.concatenate(h_t.batch_loss), np.concatenate(h_np.batch_loss), rtol=1e-9)
     assert h_t.batch_accuracy == h_np.batch_accuracy
     np.testing.assert_allclose(h_t.test_loss, h_np.test_loss, rtol=1e-9)
@@ -465,7 +481,7 @@ def test_numpy_and_torch_fit_the_same_model_on_the_same_data_in_the_same_order(n
     fresh = bridge.numpy_to_torch(build_mlp(spec, seed=0, dtype=np.float64), models.build_mlp(spec, dtype=torch.float64))
     kw = dict(opt_kw)
     other = train.fit(fresh, t_loss, train.optimizer_by_name(opt_name, fresh.parameters(), kw.pop("lr"), **kw),
-                      data, epochs=1, batch_size=32, seed=6, l1=l1, l2=l2, progress=False)
+                      data, epochs=1, batch_size=32, seed=6, regularizer=regularizer, progress=False)
     assert other.batch_loss[0] != h_t.batch_loss[0]
 
 

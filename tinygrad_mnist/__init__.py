@@ -2,6 +2,20 @@
 
 The core imports numpy only; matplotlib, scikit-learn and tqdm are imported where used.
 
+==============  ==================================================================
+package/module  what it holds
+==============  ==================================================================
+nn/             the module contract and every layer, loss and initialiser
+optim/          optimisers and learning-rate schedules
+data/           IDX format, MNIST, other datasets, the DataLoader
+check/          gradient checking: central differences, the literal chain rule
+models.py       layer descriptions (LayerDesc, MLPSpec, CourseCNNSpec) and ``build``
+train.py        ``fit`` / ``evaluate`` / ``History``
+metrics.py      accuracy, confusion matrix
+plots.py        matplotlib figures (imported lazily)
+cli/            the ``tinygrad-mnist`` command
+==============  ==================================================================
+
 >>> import numpy as np
 >>> from tinygrad_mnist import Linear, ReLU, Sequential, SoftmaxCrossEntropy, SGD
 >>> model = Sequential(Linear(784, 64, seed=0), ReLU(), Linear(64, 10, seed=1))
@@ -10,19 +24,13 @@ The core imports numpy only; matplotlib, scikit-learn and tqdm are imported wher
 
 __version__ = "0.1.0"
 
-from .activations import ReLU, Sigmoid, Softmax, Tanh, activation
-from .batchnorm import BatchNorm1d, BatchNorm2d
-from .cnn import build, build_course_cnn
-from .conv import AvgPool2d, Conv2d, MaxPool2d
-from .init import initializer
-from .layers import Flatten, Identity, Linear
-from .losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
-from .models import CLASSIC_MLP, MLPSpec, build_mlp, mlp
-from .module import Module, Parameter, Sequential
-from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, optimizer_by_name
-from .regularization import Dropout, L1Penalty, L2Penalty, Penalty
-from .residual import Residual
-from .schedules import CosineAnnealingLR, LinearWarmup, StepLR, schedule_by_name
+from .models import (CLASSIC_MLP, CourseCNNSpec, LayerDesc, MLPSpec, build, build_course_cnn, build_mlp, mlp,
+                     num_parameters)
+from .nn import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropy, Dropout, Flatten, Identity,
+                 L1Penalty, L2Penalty, Linear, MaxPool2d, Module, MSELoss, Parameter, Penalty, ReLU, Residual,
+                 Sequential, Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, activation, initializer, loss_by_name)
+from .optim import (SGD, Adagrad, Adam, AdamW, CosineAnnealingLR, LinearWarmup, Optimizer, RMSprop, StepLR,
+                    optimizer_by_name, schedule_by_name)
 
 __all__ = [
     "__version__",
@@ -36,4 +44,5 @@ __all__ = [
     "StepLR", "CosineAnnealingLR", "LinearWarmup", "schedule_by_name",
     "Penalty", "L1Penalty", "L2Penalty",
     "MLPSpec", "CLASSIC_MLP", "build_mlp", "mlp", "build", "build_course_cnn",
+    "LayerDesc", "CourseCNNSpec", "num_parameters",
 ]

@@ -1,20 +1,35 @@
-"""Model descriptions that build numpy models (and, in ``torch_baselines``, torch twins).
+"""Model descriptions and the one ``build`` that turns them into numpy models.
 
-An :class:`MLPSpec` is the single description of a multi-layer perceptron: the same
-spec builds :func:`build_mlp` here and ``torch_baselines.models.build_mlp`` there, so both
-frameworks train literally the same architecture.
+A model is described once, framework-neutrally, as a tuple of :class:`LayerDesc`
+(``MLPSpec(...).layers()``, ``CourseCNNSpec(...).layers()``, ...).  :func:`build` turns the
+description into a numpy :class:`~tinygrad_mnist.nn.Sequential` here and
+``torch_baselines.build`` into a ``torch.nn.Sequential`` there: one module per description,
+parameters in the same order with the same shapes and names (``weight``
+``(out, in[, kh, kw])``, ``bias``), so ``torch_baselines.bridge`` copies weights across by
+position and both frameworks compute the same function.  :func:`build_mlp` and
+:func:`build_course_cnn` are :func:`build` applied to a spec's layers.
+
+>>> model = build_course_cnn(CourseCNNSpec(), seed=0)
+>>> model.num_parameters()
+21578
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Optional, Sequence, Tuple
+from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .activations import ACTIVATIONS, activation
-from .layers import Linear
-from .module import Sequential
+from .nn.activations import ACTIVATIONS, activation
+from .nn.batchnorm import BatchNorm1d, BatchNorm2d
+from .nn.conv import Conv2d
+from .nn.linear import Linear
+from .nn.module import Module, Sequential, resolve_dtype, resolve_rng
+from .nn.pool import AvgPool2d, MaxPool2d
+from .nn.regularization import Dropout
+from .nn.reshape import Flatten
+from .nn.residual import Residual
 
 OUTPUTS = ("logits", "softmax")
 
@@ -59,31 +74,17 @@ class MLPSpec:
     def num_parameters(self) -> int:
         return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
 
-
-def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
-              dtype=np.float32, needs_input_grad: bool = True) -> Sequential:
-    """A ``Sequential`` of ``Linear`` and activation layers following ``spec``.
-
-    Layers are drawn in order from one generator, so a seed fixes every weight.
-    ``needs_input_grad=False`` lets the first layer skip ``∂L/∂x`` (the input is data).
-    """
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    layers = []
-    pairs = list(zip(spec.sizes[:-1], spec.sizes[1:]))
-    for i, (n_in, n_out) in enumerate(pairs):
-        layers.append(Linear(n_in, n_out, init=spec.init, init_kwargs=spec.init_kwargs, rng=rng, dtype=dtype))
-        if i < len(pairs) - 1:
-            layers.append(activation(spec.activation))
-    if spec.output == "softmax":
-        layers.append(activation("softmax"))
-    layers[0].needs_input_grad = bool(needs_input_grad)
-    return Sequential(*layers)
-
-
-def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",
-        init: str = "glorot_uniform", seed: int = 0, dtype=np.float32, **init_kwargs) -> Sequential:
-    """Shortcut: ``mlp((784, 64, 10), "sigmoid", init="normal", std=0.1)``."""
-    return build_mlp(MLPSpec(tuple(sizes), activation, output, init, init_kwargs), seed=seed, dtype=dtype)
+    def layers(self) -> Tuple["LayerDesc", ...]:
+        """The layer description: Linear, activation, ..., Linear [, Softmax]."""
+        out = []
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        for i, (n_in, n_out) in enumerate(pairs):
+            out.append(LayerDesc.make("linear", in_features=n_in, out_features=n_out))
+            if i < len(pairs) - 1:
+                out.append(LayerDesc.make("activation", name=self.activation))
+        if self.output == "softmax":
+            out.append(LayerDesc.make("activation", name="softmax"))
+        return tuple(out)
 
 
 #: The classic assignment's network: 784-64-10, sigmoid, softmax output, N(0, 0.1²) weights.
@@ -91,7 +92,7 @@ CLASSIC_MLP = MLPSpec((784, 64, 10), "sigmoid", "softmax", "normal", {"std": 0.1
 
 
 # -- framework-neutral layer descriptions ---------------------------------------------
-# A model is described as a list of ``LayerDesc``; ``tinygrad_mnist.cnn.build`` turns it
+# A model is described as a list of ``LayerDesc``; :func:`build` turns it
 # into numpy modules and ``torch_baselines.models.build`` into torch modules, with the
 # same parameters in the same order, so weights copy over by position.
 @dataclass(frozen=True)
@@ -197,14 +198,141 @@ class CourseCNNSpec:
         return tuple(out)
 
 
-def mlp_layers(spec: MLPSpec) -> Tuple[LayerDesc, ...]:
-    """The layer description of an MLP spec (the same structure ``build_mlp`` makes)."""
-    out = []
-    pairs = list(zip(spec.sizes[:-1], spec.sizes[1:]))
-    for i, (n_in, n_out) in enumerate(pairs):
-        out.append(LayerDesc.make("linear", in_features=n_in, out_features=n_out))
-        if i < len(pairs) - 1:
-            out.append(LayerDesc.make("activation", name=spec.activation))
-    if spec.output == "softmax":
-        out.append(LayerDesc.make("activation", name="softmax"))
-    return tuple(out)
+def num_parameters(layers: Iterable[LayerDesc]) -> int:
+    """Learnable scalars of a described model, counted from the descriptions alone.
+
+    conv2d: ``C_out·C_in·k² + C_out``; linear: ``out·in + out``; batchnorm: ``2·C``;
+    residual: its block plus its projection; everything else: 0.
+    """
+    total = 0
+    for d in layers:
+        a = d.kwargs
+        if d.kind == "conv2d":
+            k = a["kernel_size"]
+            kh, kw = (k, k) if isinstance(k, int) else k
+            total += a["out_channels"] * a["in_channels"] * kh * kw + (a["out_channels"] if a.get("bias", True) else 0)
+        elif d.kind == "linear":
+            total += a["out_features"] * a["in_features"] + (a["out_features"] if a.get("bias", True) else 0)
+        elif d.kind in ("batchnorm1d", "batchnorm2d"):
+            total += 2 * a["num_features"]
+        elif d.kind == "residual":
+            total += num_parameters(a["block"])
+            if a.get("projection") is not None:
+                total += num_parameters((a["projection"],))
+    return total
+
+
+# -- numpy models from descriptions ------------------------------------------------------
+#: The layer kinds :func:`build` understands (see :class:`LayerDesc`).
+KINDS = ("conv2d", "maxpool2d", "avgpool2d", "activation", "flatten", "linear", "dropout",
+         "batchnorm1d", "batchnorm2d", "residual")
+
+
+def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwargs: dict) -> Module:
+    """One numpy module for one description; parameters drawn from ``rng`` in order."""
+    if not isinstance(desc, LayerDesc):
+        raise TypeError(f"build: expected a LayerDesc, got {type(desc).__name__}")
+    kind, a = desc.kind, desc.kwargs
+    try:
+        if kind == "conv2d":
+            return Conv2d(a["in_channels"], a["out_channels"], a["kernel_size"], stride=a.get("stride", 1),
+                          padding=a.get("padding", 0), bias=a.get("bias", True), init=init,
+                          init_kwargs=init_kwargs, rng=rng, dtype=dtype)
+        if kind == "maxpool2d":
+            return MaxPool2d(a["kernel_size"], stride=a.get("stride"))
+        if kind == "avgpool2d":
+            return AvgPool2d(a["kernel_size"], stride=a.get("stride"))
+        if kind == "activation":
+            return activation(a["name"])
+        if kind == "flatten":
+            return Flatten()
+        if kind == "linear":
+            return Linear(a["in_features"], a["out_features"], bias=a.get("bias", True), init=init,
+                          init_kwargs=init_kwargs, rng=rng, dtype=dtype)
+        if kind == "dropout":
+            return Dropout(a.get("p", 0.5), rng=np.random.default_rng(rng.integers(2**63)))
+        if kind in ("batchnorm1d", "batchnorm2d"):
+            cls = BatchNorm1d if kind == "batchnorm1d" else BatchNorm2d
+            return cls(a["num_features"], eps=a.get("eps", 1e-5), momentum=a.get("momentum", 0.1), dtype=dtype)
+        if kind == "residual":
+            block = Sequential(*(_layer(d, rng, dtype, init, init_kwargs) for d in a["block"]))
+            proj = a.get("projection")
+            return Residual(block, None if proj is None else _layer(proj, rng, dtype, init, init_kwargs))
+    except KeyError as err:
+        raise ValueError(f"build: layer {kind!r} is missing the argument {err.args[0]!r} ({desc})") from None
+    raise ValueError(f"build: unknown layer kind {kind!r}; choose one of {KINDS}")
+
+
+def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Generator] = None,
+          dtype=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
+          needs_input_grad: bool = True) -> Sequential:
+    """A numpy ``Sequential`` made from layer descriptions, one module per description.
+
+    Parameters
+    ----------
+    layers : iterable of LayerDesc
+        E.g. ``CourseCNNSpec().layers()``.
+    seed : int, default=0
+        Seeds the generator when ``rng`` is not given.
+    rng : np.random.Generator, optional
+        Every weight (and each Dropout layer's own generator) is drawn from it, layer by
+        layer in order, so one seed fixes the whole model.
+    dtype : float32 or float64, default=float32
+    init : str, default="he_uniform"
+        Weight initialiser of every ``conv2d`` and ``linear`` (biases start at 0); see
+        :mod:`tinygrad_mnist.nn.init`.
+    init_kwargs : dict, optional
+    needs_input_grad : bool, default=True
+        False when the model's input is data whose gradient nobody needs (training): a
+        first ``Conv2d`` or ``Linear`` then skips computing ``∂L/∂x`` and
+        ``model.backward`` returns None, as torch skips it for an input without
+        ``requires_grad``.  Other first layers (e.g. Dropout) are unaffected.
+
+    Returns
+    -------
+    Sequential
+        Children ``"0"``, ``"1"``, ... matching ``torch_baselines.models.build(layers)``.
+    """
+    dtype = resolve_dtype(dtype, "build")
+    rng = resolve_rng(rng, seed, "build")
+    model = Sequential(*(_layer(d, rng, dtype, init, dict(init_kwargs or {})) for d in layers))
+    if not needs_input_grad and len(model) and isinstance(model[0], (Conv2d, Linear)):
+        model[0].needs_input_grad = False
+    return model
+
+
+def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=np.float32,
+                     rng: Optional[np.random.Generator] = None, init: str = "he_uniform",
+                     needs_input_grad: bool = True) -> Sequential:
+    """The course CNN (see :class:`CourseCNNSpec`) in numpy.
+
+    Default spec, 21,578 parameters, input (N, 1, 28, 28) → logits (N, 10)::
+
+        Conv2d(1, 8, 3, padding=1)   → ReLU → MaxPool2d(2, 2)          80
+        Conv2d(8, 16, 3, padding=1)  → ReLU → MaxPool2d(2, 2)       1,168
+        Conv2d(16, 32, 3, padding=1) → ReLU → Flatten               4,640
+        Linear(32·7·7, 10)                                         15,690
+    """
+    spec = CourseCNNSpec() if spec is None else spec
+    if not isinstance(spec, CourseCNNSpec):
+        raise TypeError(f"build_course_cnn: expected a CourseCNNSpec, got {type(spec).__name__}")
+    return build(spec.layers(), seed=seed, rng=rng, dtype=dtype, init=init, needs_input_grad=needs_input_grad)
+
+
+def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
+              dtype=np.float32, needs_input_grad: bool = True) -> Sequential:
+    """The MLP ``spec`` describes: ``build(spec.layers(), init=spec.init, ...)``.
+
+    Layers are drawn in order from one generator, so a seed fixes every weight.
+    ``needs_input_grad=False`` lets the first layer skip ``∂L/∂x`` (the input is data).
+    """
+    if not isinstance(spec, MLPSpec):
+        raise TypeError(f"build_mlp: expected an MLPSpec, got {type(spec).__name__}")
+    return build(spec.layers(), seed=seed, rng=rng, dtype=dtype, init=spec.init,
+                 init_kwargs=spec.init_kwargs, needs_input_grad=needs_input_grad)
+
+
+def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",
+        init: str = "glorot_uniform", seed: int = 0, dtype=np.float32, **init_kwargs) -> Sequential:
+    """Shortcut: ``mlp((784, 64, 10), "sigmoid", init="normal", std=0.1)``."""
+    return build_mlp(MLPSpec(tuple(sizes), activation, output, init, init_kwargs), seed=seed, dtype=dtype)

@@ -30,7 +30,7 @@ import numpy as np
 
 from .data import DataLoader, Dataset
 from .metrics import accuracy
-from .module import Module
+from .nn.module import Module
 
 
 class TrainingDivergedError(FloatingPointError):

@@ -7,23 +7,23 @@
 - :mod:`torch_baselines.train`: ``fit`` / ``evaluate`` with the engine's signature,
   ``History`` and data order;
 - :mod:`torch_baselines.utils`: ``seed_everything``, ``resolve_device``,
-  ``count_parameters``.
+  ``num_parameters``, ``parameter_table``.
 
 Importing this package imports torch (``pip install torch==2.13.0``).
 """
 
 from .bridge import numpy_to_torch, pair_parameters, torch_to_numpy
 from .models import (ComplexMLP, LeNet, Residual, SimpleMLP, build, build_course_cnn, build_mlp,
-                     build_param_matched_cnn, complex_mlp_layers, lenet_layers, num_parameters,
-                     param_matched_cnn_spec, simple_mlp_layers)
-from .train import evaluate, fit, loss_by_name, optimizer_by_name, penalty, scheduler_by_name
-from .utils import count_parameters, parameter_table, resolve_device, seed_everything
+                     build_param_matched_cnn, complex_mlp_layers, lenet_layers, param_matched_cnn_spec,
+                     simple_mlp_layers)
+from .train import evaluate, fit, loss_by_name, optimizer_by_name, penalty, schedule_by_name
+from .utils import num_parameters, parameter_rows, parameter_table, resolve_device, seed_everything
 
 __all__ = [
-    "build", "build_mlp", "build_course_cnn", "Residual", "num_parameters",
+    "build", "build_mlp", "build_course_cnn", "Residual",
     "lenet_layers", "LeNet", "simple_mlp_layers", "SimpleMLP", "complex_mlp_layers", "ComplexMLP",
     "param_matched_cnn_spec", "build_param_matched_cnn",
     "numpy_to_torch", "torch_to_numpy", "pair_parameters",
-    "fit", "evaluate", "optimizer_by_name", "scheduler_by_name", "loss_by_name", "penalty",
-    "seed_everything", "resolve_device", "count_parameters", "parameter_table",
+    "fit", "evaluate", "optimizer_by_name", "schedule_by_name", "loss_by_name", "penalty",
+    "seed_everything", "resolve_device", "num_parameters", "parameter_rows", "parameter_table",
 ]

@@ -1,7 +1,7 @@
 """Copy weights between a numpy model and its torch twin, exactly, in either direction.
 
 Models built from the same description (:func:`torch_baselines.models.build` and
-``tinygrad_mnist.cnn.build`` / ``tinygrad_mnist.models.build_mlp``) hold the same
+``tinygrad_mnist.models.build`` / ``tinygrad_mnist.models.build_mlp``) hold the same
 parameters in the same order with the same shapes, so the bridge pairs them **by
 position** and checks each pair: the role (the last part of the name: ``weight``,
 ``bias``, ``running_mean``, ``running_var``), the shape and the dtype must agree, or a
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinygrad_mnist.module import Module
+from tinygrad_mnist.nn.module import Module
 
 __all__ = ["Pair", "pair_parameters", "numpy_to_torch", "torch_to_numpy"]
 

@@ -1,9 +1,9 @@
 """PyTorch twins of the numpy models, built from the same framework-neutral descriptions.
 
 A model is described once, as a tuple of :class:`~tinygrad_mnist.models.LayerDesc`
-(``MLPSpec`` → ``mlp_layers(spec)``, ``CourseCNNSpec(...).layers()``, ``lenet_layers()``
+(``MLPSpec(...).layers()``, ``CourseCNNSpec(...).layers()``, ``lenet_layers()``
 ...).  :func:`build` turns that description into a ``torch.nn.Sequential`` here, and
-``tinygrad_mnist.cnn.build`` turns it into a numpy ``Sequential`` there, with the same
+``tinygrad_mnist.models.build`` turns it into a numpy ``Sequential`` there, with the same
 parameters in the same order and the same shapes (weights ``(out, in)`` and
 ``(out, in, kh, kw)`` on both sides), so :mod:`torch_baselines.bridge` copies weights
 across by position.
@@ -37,11 +37,11 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from tinygrad_mnist import init as np_init
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec, mlp_layers
+from tinygrad_mnist.nn import init as np_init
+from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec, num_parameters
 
 __all__ = [
-    "Residual", "build", "build_mlp", "build_course_cnn", "num_parameters",
+    "Residual", "build", "build_mlp", "build_course_cnn",
     "lenet_layers", "LeNet", "simple_mlp_layers", "SimpleMLP", "complex_mlp_layers",
     "ComplexMLP", "param_matched_cnn_spec", "build_param_matched_cnn",
 ]
@@ -125,7 +125,7 @@ def build(layers: Iterable[LayerDesc], seed: Optional[int] = None,
     Parameters
     ----------
     layers : iterable of LayerDesc
-        E.g. ``CourseCNNSpec().layers()`` or ``mlp_layers(spec)``.
+        E.g. ``CourseCNNSpec().layers()`` or ``MLPSpec(...).layers()``.
     seed : int, optional
         Seed torch's default initialisation (drawn on a forked RNG, so the global torch
         RNG is left untouched); ``None`` draws from the global RNG.
@@ -144,30 +144,6 @@ def build(layers: Iterable[LayerDesc], seed: Optional[int] = None,
             torch.manual_seed(int(seed))
             model = nn.Sequential(*(_layer(d) for d in layers))
     return model.to(dtype)
-
-
-def num_parameters(layers: Iterable[LayerDesc]) -> int:
-    """Learnable scalars of a described model, counted from the descriptions alone.
-
-    conv2d: ``C_out·C_in·k² + C_out``; linear: ``out·in + out``; batchnorm: ``2·C``;
-    residual: its block plus its projection; everything else: 0.
-    """
-    total = 0
-    for d in layers:
-        a = d.kwargs
-        if d.kind == "conv2d":
-            k = a["kernel_size"]
-            kh, kw = (k, k) if isinstance(k, int) else k
-            total += a["out_channels"] * a["in_channels"] * kh * kw + (a["out_channels"] if a.get("bias", True) else 0)
-        elif d.kind == "linear":
-            total += a["out_features"] * a["in_features"] + (a["out_features"] if a.get("bias", True) else 0)
-        elif d.kind in ("batchnorm1d", "batchnorm2d"):
-            total += 2 * a["num_features"]
-        elif d.kind == "residual":
-            total += num_parameters(a["block"])
-            if a.get("projection") is not None:
-                total += num_parameters((a["projection"],))
-    return total
 
 
 # -- MLPs -------------------------------------------------------------------------------
@@ -205,7 +181,7 @@ def build_mlp(spec: MLPSpec, seed: int = 0, dtype: torch.dtype = torch.float32) 
     """
     if not isinstance(spec, MLPSpec):
         raise TypeError(f"build_mlp: expected an MLPSpec, got {type(spec).__name__}")
-    model = build(mlp_layers(spec), dtype=dtype)
+    model = build(spec.layers(), dtype=dtype)
     init = _torch_initializer(spec.init, spec.init_kwargs)
     gen = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():

@@ -32,7 +32,7 @@ from tinygrad_mnist.train import History, TrainingDivergedError, as_loader, fini
 
 from .utils import resolve_device
 
-__all__ = ["fit", "evaluate", "optimizer_by_name", "scheduler_by_name", "loss_by_name",
+__all__ = ["fit", "evaluate", "optimizer_by_name", "schedule_by_name", "loss_by_name",
            "penalty", "ProbabilityCrossEntropy", "OneHotMSELoss", "OPTIMIZERS", "SCHEDULERS"]
 
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
@@ -117,7 +117,7 @@ def optimizer_by_name(name: str, params: Iterable, lr: float, **kwargs) -> torch
 SCHEDULERS = ("none", "step", "exponential", "cosine", "warmup", "warmup_cosine")
 
 
-def scheduler_by_name(name: Optional[str], optimizer: torch.optim.Optimizer, epochs: int,
+def schedule_by_name(name: Optional[str], optimizer: torch.optim.Optimizer, epochs: int,
                       step_size: int = 10, gamma: float = 0.1, warmup_epochs: int = 1,
                       warmup_start: float = 0.1, min_lr: float = 0.0):
     """A per-epoch learning-rate schedule (``fit`` calls ``step()`` after every epoch).
@@ -145,7 +145,7 @@ def scheduler_by_name(name: Optional[str], optimizer: torch.optim.Optimizer, epo
         warm = S.LinearLR(optimizer, start_factor=warmup_start, total_iters=max(1, warmup_epochs))
         cos = S.CosineAnnealingLR(optimizer, T_max=max(1, epochs - warmup_epochs), eta_min=min_lr)
         return S.SequentialLR(optimizer, [warm, cos], milestones=[max(1, warmup_epochs)])
-    raise ValueError(f"scheduler_by_name: unknown schedule {name!r}; choose one of {SCHEDULERS}")
+    raise ValueError(f"schedule_by_name: unknown schedule {name!r}; choose one of {SCHEDULERS}")
 
 
 def penalty(params: Sequence[torch.Tensor], l1: float = 0.0, l2: float = 0.0) -> torch.Tensor:
@@ -214,7 +214,7 @@ def evaluate(model: nn.Module, loss_fn, data, batch_size: int = 1000, flatten: b
 
 def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=None, test=None,
         epochs: int = 10, batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        l1: float = 0.0, l2: float = 0.0, include_bias: bool = False, scheduler=None,
+        regularizer=None, scheduler=None,
         progress: Optional[bool] = None, log: Optional[Callable[[str], None]] = None,
         eval_batch_size: int = 1000, callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
         device="cpu", config: Optional[dict] = None) -> History:
@@ -234,11 +234,12 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     epochs, batch_size, seed, shuffle, flatten, eval_batch_size
         As in ``tinygrad_mnist.train.fit``; ``flatten=False`` gives (b, 1, H, W) batches
         for CNNs.
-    l1, l2 : float, default=0
-        Penalties ``l1·Σ|w| + l2·Σw²`` added to the loss, over the weights (parameters
-        with two or more dimensions) unless ``include_bias``, then over all.
+    regularizer : tinygrad_mnist.Penalty, optional
+        The same object the numpy ``fit`` takes: ``l1·Σ|w| + l2·Σw²`` is added to the
+        loss, over the weights (parameters with two or more dimensions) unless its
+        ``include_bias``, then over all.
     scheduler : object, optional
-        Its ``step()`` is called after every epoch (see :func:`scheduler_by_name`).
+        Its ``step()`` is called after every epoch (see :func:`schedule_by_name`).
     progress, log, callbacks, config
         As in ``tinygrad_mnist.train.fit``.
     device : {"cpu", "cuda", "auto"} or torch.device, default="cpu"
@@ -262,6 +263,8 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
     val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
     test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
+    l1, l2 = (0.0, 0.0) if regularizer is None else (regularizer.l1, regularizer.l2)
+    include_bias = regularizer is not None and regularizer.include_bias
     reg_params = [p for p in model.parameters() if p.requires_grad and (include_bias or p.ndim > 1)]
     history = History(config=dict(config or {}))
     start = time.perf_counter()

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["seed_everything", "resolve_device", "count_parameters", "parameter_table"]
+__all__ = ["seed_everything", "resolve_device", "num_parameters", "parameter_rows", "parameter_table"]
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
@@ -63,7 +63,13 @@ def resolve_device(device="auto") -> torch.device:
     return torch.device(name)
 
 
-def count_parameters(model: nn.Module) -> Tuple[List[Dict[str, object]], int]:
+def num_parameters(model: nn.Module) -> int:
+    """Learnable scalars of a torch model (shared parameters once), like the numpy
+    ``Module.num_parameters()``."""
+    return parameter_rows(model)[1]
+
+
+def parameter_rows(model: nn.Module) -> Tuple[List[Dict[str, object]], int]:
     """Learnable parameters per layer and in total.
 
     Returns
@@ -91,8 +97,8 @@ def count_parameters(model: nn.Module) -> Tuple[List[Dict[str, object]], int]:
 
 
 def parameter_table(model: nn.Module) -> str:
-    """A readable table of :func:`count_parameters`, one line per layer and a total."""
-    rows, total = count_parameters(model)
+    """A readable table of :func:`parameter_rows`, one line per layer and a total."""
+    rows, total = parameter_rows(model)
     header = ("layer", "type", "shapes", "parameters")
     cells = [header] + [(r["layer"], r["type"], r["shapes"], f"{r['parameters']:,}") for r in rows]
     cells.append(("total", "", "", f"{total:,}"))

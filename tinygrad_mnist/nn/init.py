@@ -28,6 +28,8 @@ from typing import Callable, Sequence, Tuple
 
 import numpy as np
 
+from .module import check_rng
+
 Initializer = Callable[..., np.ndarray]
 
 
@@ -42,15 +44,6 @@ def fans(shape: Sequence[int]) -> Tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def _check_rng(rng, name: str) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(
-            f"{name}: expected a np.random.Generator (e.g. np.random.default_rng(0)), "
-            f"got {type(rng).__name__}"
-        )
-    return rng
-
-
 def zeros(shape, rng=None, dtype=np.float32) -> np.ndarray:
     """All zeros; ``rng`` is accepted for a uniform signature and unused."""
     return np.zeros(shape, dtype=dtype)
@@ -60,12 +53,12 @@ def normal(shape, rng, dtype=np.float32, std: float = 0.1, mean: float = 0.0) ->
     """Samples of N(mean, std²)."""
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
-    return _check_rng(rng, "normal").normal(mean, std, size=shape).astype(dtype)
+    return check_rng(rng, "normal").normal(mean, std, size=shape).astype(dtype)
 
 
 def uniform(shape, rng, dtype=np.float32, bound: float = 0.05) -> np.ndarray:
     """Samples of U(-bound, bound)."""
-    return _check_rng(rng, "uniform").uniform(-bound, bound, size=shape).astype(dtype)
+    return check_rng(rng, "uniform").uniform(-bound, bound, size=shape).astype(dtype)
 
 
 def glorot_uniform(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:

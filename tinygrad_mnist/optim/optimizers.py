@@ -1,106 +1,23 @@
 """Optimisers with PyTorch's update rules and names: SGD, Adam, AdamW, RMSprop, Adagrad.
 
-An optimiser holds a list of :class:`~tinygrad_mnist.module.Parameter` and updates
+An optimiser holds a list of :class:`~tinygrad_mnist.nn.module.Parameter` and updates
 ``p.data`` in place from ``p.grad`` on ``step()``; ``zero_grad()`` clears the gradients.
 Each rule is a small function ``*_direction`` returning the direction ``d`` of
 ``θ ← θ - lr·d`` (its formula in the docstring); the classes only add weight decay and
-the learning rate, which a schedule (:mod:`tinygrad_mnist.schedules`) may change
+the learning rate, which a schedule (:mod:`tinygrad_mnist.optim.schedules`) may change
 between steps through ``optimizer.lr``.  The rules are checked step by step against
 ``torch.optim`` in ``tests/test_optim.py``.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from typing import Dict, Iterable, List, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-from .module import Parameter
-
-
-def flush_subnormals(arrays) -> None:
-    """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
-    2.2e-308 in float64) to 0, in place.
-
-    Where a gradient stays 0 (the weights of MNIST's always-black border pixels, dead ReLU
-    units) a moment average decays geometrically, ``m ← β m``, into the subnormal range,
-    and stays there: CPUs compute on subnormals 10-100x slower, which made an Adam step on
-    the 1.9M-parameter MLP 55% slower after four epochs.  An update built from such a
-    value is below 1e-30 and cannot move a parameter of normal size, so flushing changes
-    no result (torch does not flush; the trajectories still agree).
-    """
-    for a in arrays:
-        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
-
-
-class Optimizer:
-    """Base class: parameter list, learning rate, per-parameter state."""
-
-    def __init__(self, params: Iterable[Parameter], lr: float):
-        self.params: List[Parameter] = list(params)
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: got an empty parameter list")
-        for p in self.params:
-            if not isinstance(p, Parameter):
-                raise TypeError(f"{type(self).__name__}: expected Parameters, got {type(p).__name__}")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
-        self.lr = float(lr)
-        self.state: Dict[int, dict] = {}
-        self.step_count = 0
-        self._work: Dict[int, np.ndarray] = {}  # scratch arrays, not state (see _scratch)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.zero_grad()
-
-    #: Every this many steps the state's subnormal entries are set to 0 (see flush_subnormals).
-    flush_every = 64
-
-    def step(self) -> None:
-        self.step_count += 1
-        for i, p in enumerate(self.params):
-            self._update(p, self.state.setdefault(i, {}))
-        if self.step_count % self.flush_every == 0:
-            for state in self.state.values():
-                flush_subnormals(v for v in state.values() if isinstance(v, np.ndarray))
-
-    def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _scratch(self, p: Parameter) -> np.ndarray:
-        """A reusable work array shaped like ``p`` (not part of the optimiser's state):
-        large per-step temporaries would otherwise be allocated, page by page, every step."""
-        buf = self._work.get(id(p))
-        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
-            buf = self._work[id(p)] = np.empty_like(p.data)
-        return buf
-
-    def state_dict(self) -> dict:
-        """A deep copy of the learning rate, the step count and every per-parameter state
-        (moment averages, buffers), keyed by the parameter's position in ``params``."""
-        return {"lr": self.lr, "step_count": self.step_count, "state": copy.deepcopy(self.state)}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        """Restore what :meth:`state_dict` saved, checking parameter positions and shapes."""
-        name = type(self).__name__
-        state = state_dict["state"]
-        for i, s in state.items():
-            if not 0 <= int(i) < len(self.params):
-                raise ValueError(f"{name}.load_state_dict: state for parameter {i}, but the "
-                                 f"optimiser holds {len(self.params)} parameters")
-            for key, value in s.items():
-                if isinstance(value, np.ndarray) and value.shape != self.params[int(i)].shape:
-                    raise ValueError(f"{name}.load_state_dict: {key} of parameter {i} has shape "
-                                     f"{value.shape}, the parameter {self.params[int(i)].shape}")
-        self.lr = float(state_dict["lr"])
-        self.step_count = int(state_dict["step_count"])
-        self.state = {int(i): copy.deepcopy(s) for i, s in state.items()}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(lr={self.lr})"
+from ..nn.module import Parameter
+from .optimizer import Optimizer, check_range
 
 
 def sgd_direction(grad: np.ndarray, data: np.ndarray, state: dict, momentum: float,
@@ -270,12 +187,6 @@ def adagrad_direction(grad: np.ndarray, state: dict, lr_decay: float, eps: float
     return d
 
 
-def _check_range(name: str, **values) -> None:
-    for key, (value, lo, hi) in values.items():
-        if not lo <= value <= hi:
-            raise ValueError(f"{name}: {key} must lie in [{lo}, {hi}], got {value}")
-
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with PyTorch's update rule, see :func:`adam_direction`.
 
@@ -301,7 +212,7 @@ class Adam(Optimizer):
         name = type(self).__name__
         if len(betas) != 2:
             raise ValueError(f"{name}: betas must be a pair (β₁, β₂), got {betas}")
-        _check_range(name, beta1=(betas[0], 0.0, 1.0 - 1e-12), beta2=(betas[1], 0.0, 1.0 - 1e-12),
+        check_range(name, beta1=(betas[0], 0.0, 1.0 - 1e-12), beta2=(betas[1], 0.0, 1.0 - 1e-12),
                      eps=(eps, 0.0, math.inf), weight_decay=(weight_decay, 0.0, math.inf))
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps, self.weight_decay, self.amsgrad = float(eps), float(weight_decay), bool(amsgrad)
@@ -358,7 +269,7 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         super().__init__(params, lr)
-        _check_range("RMSprop", alpha=(alpha, 0.0, 1.0), eps=(eps, 0.0, math.inf),
+        check_range("RMSprop", alpha=(alpha, 0.0, 1.0), eps=(eps, 0.0, math.inf),
                      weight_decay=(weight_decay, 0.0, math.inf), momentum=(momentum, 0.0, math.inf))
         self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
         self.momentum, self.centered = float(momentum), bool(centered)
@@ -393,7 +304,7 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10):
         super().__init__(params, lr)
-        _check_range("Adagrad", lr_decay=(lr_decay, 0.0, math.inf), eps=(eps, 0.0, math.inf),
+        check_range("Adagrad", lr_decay=(lr_decay, 0.0, math.inf), eps=(eps, 0.0, math.inf),
                      weight_decay=(weight_decay, 0.0, math.inf),
                      initial_accumulator_value=(initial_accumulator_value, 0.0, math.inf))
         self.lr_decay, self.weight_decay = float(lr_decay), float(weight_decay)

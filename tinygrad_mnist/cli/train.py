@@ -1,4 +1,5 @@
-"""The ``tinygrad-mnist`` command (also ``python -m tinygrad_mnist``).
+"""``tinygrad-mnist train``: train a numpy MLP on MNIST (or digits, an IDX or PNG folder)
+and write its history, learning curves, weights and config.
 
     tinygrad-mnist train                      # the classic 784-64-10 sigmoid MLP on MNIST
     tinygrad-mnist train --hidden 512 512 --activation relu --init glorot_uniform \\
@@ -9,28 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
-from typing import List, Optional
 
 import numpy as np
 
-from . import __version__
-from .data import MNISTNotFoundError, load_dataset, train_val_split
-from .gradcheck import add_parser as add_gradcheck_parser
-from .init import INITIALIZERS
-from .losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
-from .models import MLPSpec, build_mlp
-from .module import Sequential
-from .regularization import Dropout
-from .optim import OPTIMIZERS, optimizer_by_name
-from .schedules import SCHEDULES, schedule_by_name
-from .train import fit
-
-
-def _warn(msg: str) -> None:
-    bar = "!" * 78
-    print(f"{bar}\n{msg}\n{bar}", file=sys.stderr)
+from .. import __version__
+from ..data import MNISTNotFoundError, load_dataset, train_val_split
+from ..models import MLPSpec, build_mlp
+from ..nn.init import INITIALIZERS
+from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+from ..nn.module import Sequential
+from ..nn.regularization import Dropout
+from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
+from ..train import fit
+from .common import warn
 
 
 def add_train_parser(sub) -> None:
@@ -93,7 +86,7 @@ def _load_data(args):
     except MNISTNotFoundError as err:
         if args.dataset != "mnist":
             raise
-        _warn(f"MNIST IS NOT AVAILABLE, so this run uses scikit-learn's 8x8 digits instead.\n\n{err}")
+        warn(f"MNIST IS NOT AVAILABLE, so this run uses scikit-learn's 8x8 digits instead.\n\n{err}")
         return load_dataset("digits"), "digits"
 
 
@@ -146,40 +139,14 @@ def run_train(args) -> int:
     title = (f"{dataset_name} MLP {'-'.join(map(str, spec.sizes))} {args.activation}: batch {args.batch_size}, "
              f"lr {args.lr:g}, {history.epochs} epochs, {history.total_seconds:.1f} s")
     try:
-        from .plots import plot_learning_curves
+        from ..plots import plot_learning_curves
         fig = plot_learning_curves(history, out / "learning_curves.png", title=title)
     except ImportError:
         fig = None
-        _warn("matplotlib is not installed: no figure (pip install matplotlib)")
+        warn("matplotlib is not installed: no figure (pip install matplotlib)")
     final = history.test_accuracy[-1]
     print(f"\nfinal test accuracy {100 * final:.2f}%  ({history.total_seconds:.1f} s, "
           f"{np.mean(history.epoch_seconds):.2f} s/epoch)")
     print(f"wrote {out / 'history.json'}, {out / 'model.npz'}, {out / 'config.json'}"
           + (f", {fig}" if fig else ""))
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-mnist", description="A from-scratch numpy neural-network engine for MNIST.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_train_parser(sub)
-    add_gradcheck_parser(sub)
-    return parser
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
-        print(f"tinygrad-mnist: error: {err}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -13,21 +13,21 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["IDXFormatError", "read_idx", "write_idx"]
+__all__ = ["IDXFormatError", "read_idx", "write_idx", "parse_idx", "read_bytes", "GZIP_MAGIC"]
 
 _IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
-_GZIP_MAGIC = b"\x1f\x8b"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class IDXFormatError(ValueError):
     """An IDX file is malformed (bad magic, truncated, trailing bytes, corrupt gzip)."""
 
 
-def _read_bytes(path):
+def read_bytes(path):
     """Return the decompressed bytes of ``path`` (gzip detected by its magic bytes)."""
     data = Path(path).read_bytes()
-    if data[:2] == _GZIP_MAGIC:
+    if data[:2] == GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as err:
@@ -35,7 +35,7 @@ def _read_bytes(path):
     return data
 
 
-def _parse_idx(data, path):
+def parse_idx(data, path):
     """Decode IDX bytes into a native-endian ndarray; ``path`` is used in messages."""
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise IDXFormatError(f"{path}: bad magic: expected 4 bytes starting 00 00, found "
@@ -79,7 +79,7 @@ def read_idx(path):
         Bad magic, unknown dtype code, truncated header or payload, trailing bytes or
         corrupt gzip; the message names the file, what was expected and what was found.
     """
-    return _parse_idx(_read_bytes(path), path)
+    return parse_idx(read_bytes(path), path)
 
 
 def write_idx(path, array):

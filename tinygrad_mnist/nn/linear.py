@@ -1,6 +1,6 @@
-"""Layers with parameters or reshaping: Linear, Identity, Flatten.
+"""The affine layer: Linear, ``y = x Wᵀ + b``.
 
-Every layer follows the contract of :mod:`tinygrad_mnist.module`: ``forward`` caches,
+Every layer follows the contract of :mod:`tinygrad_mnist.nn.module`: ``forward`` caches,
 ``backward`` returns ``∂L/∂x`` and accumulates ``∂L/∂θ`` with ``+=``, ``jacobian(x)``
 gives the explicit per-example matrices.
 """
@@ -12,22 +12,7 @@ from typing import Dict, Optional
 import numpy as np
 
 from .init import initializer, zeros
-from .module import FLOAT_DTYPES, Module, Parameter, check_float_input, check_grad_out, require_cache
-
-
-def _resolve_rng(rng, seed) -> np.random.Generator:
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"expected rng to be a np.random.Generator, got {type(rng).__name__}")
-        return rng
-    return np.random.default_rng(seed)
-
-
-def _resolve_dtype(dtype, name: str) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype not in FLOAT_DTYPES:
-        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
-    return dtype
+from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_dtype, resolve_rng
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -57,7 +42,7 @@ class Linear(Module):
     out_features : int
     bias : bool, default=True
     init : str or callable, default="glorot_uniform"
-        Weight initialiser (see :mod:`tinygrad_mnist.init`); biases start at zero.
+        Weight initialiser (see :mod:`tinygrad_mnist.nn.init`); biases start at zero.
     init_kwargs : dict, optional
         Extra arguments for the initialiser, e.g. ``{"std": 0.1}`` for ``"normal"``.
     rng : np.random.Generator, optional
@@ -85,8 +70,8 @@ class Linear(Module):
                 f"({in_features}, {out_features})"
             )
         self.in_features, self.out_features = int(in_features), int(out_features)
-        dtype = _resolve_dtype(dtype, "Linear")
-        rng = _resolve_rng(rng, seed)
+        dtype = resolve_dtype(dtype, "Linear")
+        rng = resolve_rng(rng, seed, "Linear")
         init_fn = initializer(init, **(init_kwargs or {}))
         self.weight = Parameter(init_fn((self.out_features, self.in_features), rng, dtype))
         self.bias = Parameter(zeros((self.out_features,), dtype=dtype)) if bias else None
@@ -127,42 +112,3 @@ class Linear(Module):
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
                 + ("" if self.needs_input_grad else ", needs_input_grad=False"))
-
-
-class Identity(Module):
-    """``y = x``; Jacobian ``I``."""
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        check_float_input(self, x)
-        return x
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return grad_out
-
-    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
-        x = np.asarray(x)
-        return {"input": np.eye(x.size, dtype=x.dtype)}
-
-
-class Flatten(Module):
-    """Reshape ``(n, d1, d2, ...)`` to ``(n, d1·d2·...)`` (``torch.nn.Flatten``); Jacobian ``I``."""
-
-    def __init__(self):
-        super().__init__()
-        self._shape = None  # cache: the input shape
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        check_float_input(self, x)
-        if x.ndim < 2:
-            raise ValueError(f"Flatten: expected an input of shape (n, ...), got {x.shape}")
-        self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
-
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        shape = require_cache(self, self._shape)
-        check_grad_out(self, grad_out, (shape[0], int(np.prod(shape[1:]))))
-        return grad_out.reshape(shape)
-
-    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
-        x = np.asarray(x)
-        return {"input": np.eye(x.size, dtype=x.dtype)}

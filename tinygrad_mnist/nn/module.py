@@ -18,6 +18,35 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
+# -- shared conventions: one place for every layer, loader and builder ----------------
+def resolve_dtype(dtype, name: str) -> np.dtype:
+    """``dtype`` as a float32/float64 ``np.dtype``; anything else raises ``TypeError``."""
+    try:
+        resolved = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype!r}") from None
+    if resolved not in FLOAT_DTYPES:
+        raise TypeError(f"{name}: dtype must be float32 or float64, got {resolved}")
+    return resolved
+
+
+def resolve_rng(rng: Optional[np.random.Generator], seed, name: str) -> np.random.Generator:
+    """The generator to draw from: ``rng`` itself, else ``np.random.default_rng(seed)``.
+
+    Randomness only ever comes from an explicit generator; there is no global state.
+    A non-Generator ``rng`` raises ``TypeError`` naming ``name``.
+    """
+    return np.random.default_rng(seed) if rng is None else check_rng(rng, name)
+
+
+def check_rng(rng, name: str) -> np.random.Generator:
+    """``rng`` itself when it is a ``np.random.Generator``; otherwise ``TypeError``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{name}: expected rng to be a np.random.Generator "
+                        f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}")
+    return rng
+
+
 class Parameter:
     """A learnable array and the gradient accumulated for it.
 
@@ -305,10 +334,10 @@ class Sequential(Module):
         ``mode="vjp"`` (default) calls each layer's efficient ``backward``;
         ``mode="jacobian"`` materialises every per-example Jacobian and multiplies them
         out literally (slow; for teaching and for checking the fast path), see
-        :func:`tinygrad_mnist.chain.backward_by_jacobians`.
+        :func:`tinygrad_mnist.check.chain.backward_by_jacobians`.
         """
         if mode == "jacobian":
-            from .chain import backward_by_jacobians
+            from ..check.chain import backward_by_jacobians
 
             return backward_by_jacobians(self, grad_out)
         if mode != "vjp":
@@ -318,7 +347,7 @@ class Sequential(Module):
         return grad_out
 
     def jacobian(self, x: np.ndarray):
-        """Explicit Jacobians of the whole chain for one example (see :mod:`tinygrad_mnist.chain`)."""
-        from .chain import sequential_jacobian
+        """Explicit Jacobians of the whole chain for one example (see :mod:`tinygrad_mnist.check.chain`)."""
+        from ..check.chain import sequential_jacobian
 
         return sequential_jacobian(self, x)

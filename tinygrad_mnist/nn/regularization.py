@@ -13,18 +13,9 @@ from typing import Dict, Iterable, List, Optional, Union
 
 import numpy as np
 
-from .module import Module, Parameter, check_float_input, check_grad_out, require_cache
+from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_rng
 
 
-def _resolve_rng(rng, seed, name: str) -> np.random.Generator:
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"{name}: expected rng to be a np.random.Generator, got {type(rng).__name__}")
-        return rng
-    return np.random.default_rng(seed)
-
-
-# -- the math, as pure functions --------------------------------------------------------
 def dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray:
     """The scaled mask ``m = b / (1 - p)`` with ``b ~ Bernoulli(1 - p)`` independently.
 
@@ -68,7 +59,7 @@ class Dropout(Module):
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
-        self.rng = _resolve_rng(rng, seed, "Dropout")
+        self.rng = resolve_rng(rng, seed, "Dropout")
         self._cache = None  # (input shape, scaled mask or None for the identity)
 
     @property

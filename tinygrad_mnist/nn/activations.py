@@ -11,7 +11,7 @@ from typing import Dict
 
 import numpy as np
 
-from .layers import Identity
+from .reshape import Identity
 from .module import Module, check_float_input, check_grad_out, require_cache
 
 

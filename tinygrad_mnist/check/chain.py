@@ -32,7 +32,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .module import Parameter, Sequential, check_grad_out
+from ..nn.module import Parameter, Sequential, check_grad_out
 
 __all__ = ["layer_inputs", "multiply_out", "sequential_jacobian", "backward_by_jacobians"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Dict, List, Optional
 
-from .optim import Optimizer
+from .optimizer import Optimizer
 
 
 class LRScheduler:

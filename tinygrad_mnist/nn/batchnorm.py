@@ -30,7 +30,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .module import FLOAT_DTYPES, Module, Parameter, check_grad_out, require_cache
+from .module import Module, Parameter, check_grad_out, require_cache, resolve_dtype
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -108,9 +108,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: eps must be positive, got {eps}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{name}: momentum must lie in [0, 1] or be None, got {momentum}")
-        dtype = np.dtype(dtype)
-        if dtype not in FLOAT_DTYPES:
-            raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype}")
+        dtype = resolve_dtype(dtype, name)
         self.num_features, self.eps, self.affine = int(num_features), float(eps), bool(affine)
         self.momentum = None if momentum is None else float(momentum)
         C = self.num_features

@@ -1,0 +1,231 @@
+"""MNIST and any dataset in its IDX layout: find, download, verify, load; and
+:func:`load_dataset`, which resolves every source by name or folder.
+
+An explicit ``data_dir`` is the only place searched; otherwise ``$TINYGRAD_MNIST_DATA``,
+then the cache directory.  With internet the four files are downloaded and checked by MD5;
+offline the error says which files were looked for, where, and how to supply them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import http.client
+import os
+import tempfile
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .datasets import Dataset, load_digits, load_png_folder
+from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
+
+__all__ = ["MNIST_FILES", "MNIST_MD5", "MNIST_MIRRORS", "load_idx_dir", "MNISTNotFoundError",
+           "default_cache_dir", "find_mnist", "download_mnist", "load_mnist", "load_dataset"]
+
+
+MNIST_FILES = {"train_images": "train-images-idx3-ubyte.gz",
+               "train_labels": "train-labels-idx1-ubyte.gz",
+               "test_images": "t10k-images-idx3-ubyte.gz",
+               "test_labels": "t10k-labels-idx1-ubyte.gz"}
+"""dict: role -> standard file name; the name without ``.gz`` is accepted too."""
+MNIST_MD5 = {"train_images": "6bbc9ace898e44ae57da46a324031adb",
+             "train_labels": "a25bea736e30d166cdddb491f175f624",
+             "test_images": "2646ac647ad5339dbf082846283269ea",
+             "test_labels": "27ae3e4e09519cfbb04c329615203637"}
+"""dict: role -> MD5 of the *decompressed* file."""
+MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
+                 "https://storage.googleapis.com/cvdf-datasets/mnist/")
+_DATA_ENV, _CACHE_ENV = "TINYGRAD_MNIST_DATA", "TINYGRAD_MNIST_CACHE"
+_MNIST_CACHE = {}  # resolved dir -> {"arrays": (4 read-only arrays), "verified": bool}
+
+
+def _locate(directory):
+    """Return ``(found, missing)``: role -> Path of the files present, names absent."""
+    found, missing = {}, []
+    for role, name in MNIST_FILES.items():
+        for candidate in (name, name[:-3]):
+            if (Path(directory) / candidate).is_file():
+                found[role] = Path(directory) / candidate
+                break
+        else:
+            missing.append(name)
+    return found, missing
+
+
+def _datasets(arrays, paths, name):
+    """Build (train, test) Datasets from the four arrays, naming the file on a problem."""
+    for role, arr in arrays.items():
+        images = role.endswith("images")
+        if arr.ndim != (3 if images else 1) or (images and arr.dtype != np.uint8):
+            want = "uint8 images of shape (n, H, W)" if images else "labels of shape (n,)"
+            raise ValueError(f"{paths[role]}: expected {want}, got {arr.dtype} {arr.shape}")
+    k = max(10, 1 + max(int(arrays[r].max(initial=0)) for r in ("train_labels", "test_labels")))
+    return (Dataset(arrays["train_images"], arrays["train_labels"], f"{name}-train", k),
+            Dataset(arrays["test_images"], arrays["test_labels"], f"{name}-test", k))
+
+
+def load_idx_dir(path, name="idx"):
+    """Load a directory in the MNIST file layout (any IDX drop-in, e.g. Fashion-MNIST).
+
+    Returns
+    -------
+    train, test : Dataset
+        Named ``f"{name}-train"`` and ``f"{name}-test"``; ``num_classes`` is
+        ``max(10, largest label + 1)``.
+    """
+    found, missing = _locate(path)
+    if missing:
+        raise MNISTNotFoundError(_not_found_message([(Path(path), "given directory", missing)],
+                                                    what="IDX files"))
+    return _datasets({role: read_idx(p) for role, p in found.items()}, found, name)
+
+
+class MNISTNotFoundError(FileNotFoundError):
+    """The MNIST files are in none of the searched directories (and could not be downloaded)."""
+
+
+def _not_found_message(searched, what="MNIST files"):
+    """``searched``: (directory, how it was chosen, missing file names) per place looked."""
+    lines = [f"{what} not found. Looked for (each also accepted without .gz): "
+             + ", ".join(MNIST_FILES.values()) + "\nin:"]
+    for directory, how, missing in searched:
+        state = "missing " + ", ".join(missing) if directory.is_dir() else "does not exist"
+        lines.append(f"  {directory} ({how}): {state}")
+    lines.append(f"Supply them by passing data_dir=... (or --data-dir on the command line), "
+                 f"setting ${_DATA_ENV}, or placing the files in the cache dir "
+                 f"{default_cache_dir()} (set by ${_CACHE_ENV}). With internet access "
+                 "load_mnist(download=True) downloads them there automatically.")
+    return "\n".join(lines)
+
+
+def default_cache_dir():
+    """Return ``Path($TINYGRAD_MNIST_CACHE)`` or ``~/.cache/tinygrad_mnist/mnist``."""
+    env = os.environ.get(_CACHE_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tinygrad_mnist" / "mnist"
+
+
+def find_mnist(data_dir=None):
+    """Return the first directory holding all four MNIST files, resolved.
+
+    An explicit ``data_dir`` is the only place searched (a user who names a directory
+    never silently gets another copy); otherwise ``$TINYGRAD_MNIST_DATA``, then
+    :func:`default_cache_dir`.  Raises :class:`MNISTNotFoundError` naming every missing
+    file and directory.
+    """
+    if data_dir is not None:
+        places = [(data_dir, "data_dir argument")]
+    else:
+        places = [(os.environ.get(_DATA_ENV), f"${_DATA_ENV}"), (default_cache_dir(), "cache dir")]
+    searched = []
+    for directory, how in ((Path(d).expanduser(), how) for d, how in places if d):
+        if not (missing := _locate(directory)[1]):
+            return directory.resolve()
+        searched.append((directory, how, missing))
+    raise MNISTNotFoundError(_not_found_message(searched))
+
+
+def _md5(data):
+    return hashlib.md5(data).hexdigest()
+
+
+def download_mnist(dest, mirrors=MNIST_MIRRORS, timeout=30):
+    """Download the four MNIST ``.gz`` files into ``dest`` and return ``Path(dest)``.
+
+    Files already there with the right MD5 are kept.  Each download is checked against
+    the MD5 of its decompressed bytes, written to a temporary file in ``dest`` and renamed
+    into place; on a network error or a mismatch the next mirror is tried.  Raises
+    ``OSError`` listing every attempt if a file cannot be had from any mirror.
+    """
+    dest = Path(dest).expanduser()
+    dest.mkdir(parents=True, exist_ok=True)
+    found = _locate(dest)[0]
+    for role, name in MNIST_FILES.items():
+        try:
+            if role in found and _md5(read_bytes(found[role])) == MNIST_MD5[role]:
+                continue
+        except IDXFormatError:
+            pass  # a corrupt gzip left over: fetch it again
+        errors = []
+        for mirror in mirrors:
+            url = mirror + name
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response:
+                    body = response.read()
+                raw = gzip.decompress(body) if body[:2] == GZIP_MAGIC else body
+            except (OSError, EOFError, ValueError, zlib.error, http.client.HTTPException) as err:
+                errors.append(f"{url}: {type(err).__name__}: {err}")
+                continue
+            if _md5(raw) != MNIST_MD5[role]:
+                errors.append(f"{url}: MD5 mismatch, expected {MNIST_MD5[role]}, got {_md5(raw)}")
+                continue
+            fd, tmp = tempfile.mkstemp(dir=dest, prefix=f".{name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(body)
+                os.replace(tmp, dest / name)
+            except BaseException:
+                os.unlink(tmp)
+                raise
+            break
+        else:
+            raise OSError(f"could not download {name} into {dest}:\n  " + "\n  ".join(errors))
+    return dest
+
+
+def load_mnist(data_dir=None, download=True, verify=False):
+    """Load MNIST as ``(train, test)`` Datasets: images uint8 of shape (60000, 28, 28)
+    and (10000, 28, 28), labels int64.
+
+    ``data_dir`` (if given, the only place searched), else ``$TINYGRAD_MNIST_DATA`` and
+    the cache dir (see :func:`find_mnist`); if the files are not there and ``download``
+    is true they are downloaded into ``data_dir`` or :func:`default_cache_dir`.  ``verify``
+    checks each decompressed file's MD5 (``ValueError`` on mismatch).  The decoded arrays
+    are cached per resolved directory for the life of the process and marked read-only;
+    each call returns new Datasets sharing them.
+    """
+    try:
+        root = find_mnist(data_dir)
+    except MNISTNotFoundError as err:  # offline: say where we looked and why download failed
+        if not download:
+            raise
+        try:
+            root = download_mnist(data_dir if data_dir is not None else default_cache_dir()).resolve()
+        except OSError as dl_err:
+            raise MNISTNotFoundError(f"{err}\nDownload failed: {dl_err}") from dl_err
+    entry = _MNIST_CACHE.get(root)
+    if entry is None or (verify and not entry["verified"]):
+        found, arrays = _locate(root)[0], {}
+        for role, path in found.items():
+            raw = read_bytes(path)
+            if verify and _md5(raw) != MNIST_MD5[role]:
+                raise ValueError(f"{path}: MD5 of decompressed data is {_md5(raw)}, expected "
+                                 f"{MNIST_MD5[role]} (corrupt file or not the original MNIST)")
+            arr = parse_idx(raw, path)
+            arrays[role] = arr.astype(np.int64) if role.endswith("labels") else arr
+            arrays[role].flags.writeable = False
+        entry = _MNIST_CACHE[root] = {"arrays": arrays, "found": found, "verified": verify}
+    return _datasets(entry["arrays"], entry["found"], "mnist")
+
+
+def load_dataset(name_or_path="mnist", data_dir=None, download=True):
+    """Return ``(train, test)`` Datasets for ``"mnist"``, ``"digits"`` or a directory in
+    the IDX layout (see :func:`load_idx_dir`) or else the PNG-folder layout."""
+    key = name_or_path.lower() if isinstance(name_or_path, str) else None
+    if key == "mnist":
+        return load_mnist(data_dir=data_dir, download=download)
+    if key == "digits":
+        return load_digits()
+    path = Path(name_or_path).expanduser()
+    if not path.is_dir():
+        raise FileNotFoundError(f"load_dataset: {name_or_path!r} is neither 'mnist', "
+                                "'digits' nor an existing directory")
+    if not (missing := _locate(path)[1]):
+        return load_idx_dir(path, name=path.name)
+    if any((path / s).is_dir() for s in ("Train", "train")):
+        return load_png_folder(path)
+    raise FileNotFoundError(f"load_dataset: {path} is neither an IDX directory (missing "
+                            f"{', '.join(missing)}) nor a PNG folder (no Train/ subdirectory)")
