@@ -1,0 +1,77 @@
+"""Mini-batches: :class:`DataLoader` turns a uint8 :class:`~.datasets.Dataset` into float
+batches ``(x, y)``, one seeded permutation per epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..nn.module import resolve_dtype
+from .datasets import Dataset, check_int
+
+__all__ = ["DataLoader"]
+
+
+class DataLoader:
+    """Iterate over a Dataset in float mini-batches ``(x, y)``, one epoch per ``iter()``.
+
+    Parameters
+    ----------
+    dataset : Dataset
+    batch_size : int, default=256
+    shuffle : bool, default=True
+        Epoch ``e`` uses the permutation ``np.random.default_rng([seed, e]).permutation(n)``,
+        so the order depends only on ``(seed, epoch)``: two loaders with the same seed
+        agree epoch by epoch, consecutive epochs differ, and :meth:`set_epoch` replays any.
+    seed : int, default=0
+    drop_last : bool, default=False
+        Drop the final batch if it is smaller than ``batch_size``.
+    flatten : bool, default=True
+        ``x`` has shape (b, H*W) if True, else (b, 1, H, W).
+    dtype : {np.float32, np.float64}, default=np.float32
+    scale : float, default=1/255
+        ``x = images * scale``, computed per batch (images stay uint8 in memory).
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch the next ``iter()`` will produce; it advances by one on each ``iter()``.
+    """
+
+    def __init__(self, dataset, batch_size=256, shuffle=True, seed=0, drop_last=False,
+                 flatten=True, dtype=np.float32, scale=1 / 255):
+        if not isinstance(dataset, Dataset):
+            raise TypeError(f"DataLoader: expected a Dataset, got {type(dataset).__name__}")
+        if not np.isfinite(scale):
+            raise ValueError(f"DataLoader: scale must be finite, got {scale}")
+        self.dataset, self.shuffle, self.drop_last = dataset, bool(shuffle), bool(drop_last)
+        self.batch_size = check_int(batch_size, "DataLoader: batch_size", 1)
+        self.seed = check_int(seed, "DataLoader: seed", 0)
+        self.flatten, self.dtype, self.scale = bool(flatten), resolve_dtype(dtype, "DataLoader"), float(scale)
+        self.epoch = 0
+
+    def set_epoch(self, epoch):
+        """Make the next ``iter()`` produce epoch ``epoch`` (>= 0)."""
+        self.epoch = check_int(epoch, "DataLoader.set_epoch: epoch", 0)
+
+    def __len__(self):
+        n, b = len(self.dataset), self.batch_size
+        return n // b if self.drop_last else -(-n // b)
+
+    def __iter__(self):
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        n = len(self.dataset)
+        order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
+        return self._batches(order)
+
+    def _batches(self, order):
+        d = self.dataset
+        images, labels = d.images, d.labels
+        shape = (-1, d.n_features) if self.flatten else (-1, 1, *d.image_shape)
+        for i in range(len(self)):
+            sel = slice(i * self.batch_size, (i + 1) * self.batch_size)
+            idx = sel if order is None else order[sel]
+            x = np.multiply(images[idx], self.scale, dtype=self.dtype)
+            yield x.reshape(shape), labels[idx]
+
+    def __repr__(self):
+        return f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed})"
