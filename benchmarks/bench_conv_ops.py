@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from tinygrad_mnist import conv
+from tinygrad_mnist.nn import conv, image, pool
 
 LAYERS = ((1, 8, 28), (8, 16, 14), (16, 32, 7))   # (C_in, C_out, H = W) of the course CNN
 
@@ -73,7 +73,7 @@ def maxpool_masked(x):
 
 
 def maxpool_backward_masked(g, argmax, shape):
-    dx = conv.batch_last_empty(shape, g.dtype, zero=True)
+    dx = image.batch_last_empty(shape, g.dtype, zero=True)
     for k in range(4):
         view = dx[:, :, k // 2::2, k % 2::2]
         np.add(view, g, out=view, where=argmax == k)
@@ -86,12 +86,12 @@ def run(batch: int = 64, repeats: int = 200, seed: int = 0) -> list:
     rows = []
     for c_in, c_out, size in LAYERS:
         shape = (batch, c_in, size, size)
-        x = conv.batch_last_empty(shape, np.float32)
+        x = image.batch_last_empty(shape, np.float32)
         x[...] = rng.standard_normal(shape, dtype=np.float32)
         w = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
         b = rng.standard_normal(c_out, dtype=np.float32)
         y, cols = conv.conv2d_forward(x, w, b, 1, 1)
-        g = conv.batch_last_empty(y.shape, np.float32)
+        g = image.batch_last_empty(y.shape, np.float32)
         g[...] = rng.standard_normal(y.shape, dtype=np.float32)
         g_mat = g.transpose(1, 2, 3, 0).reshape(c_out, -1)
         w_mat = w.reshape(c_out, -1)
@@ -111,15 +111,15 @@ def run(batch: int = 64, repeats: int = 200, seed: int = 0) -> list:
             "ReLU backward, NCHW grad vs batch-last": median_ms(lambda: g_nchw * (y > 0).astype(np.float32), repeats),
         }
         if size % 2 == 0:
-            p, argmax = conv.maxpool2d_forward(y, (2, 2), (2, 2))
-            gp = conv.batch_last_empty(p.shape, np.float32)
+            p, argmax = pool.maxpool2d_forward(y, (2, 2), (2, 2))
+            gp = image.batch_last_empty(p.shape, np.float32)
             gp[...] = 1.0
             _, argmax_m = maxpool_masked(y)
             t.update({
-                "maxpool forward (used)": median_ms(lambda: conv.maxpool2d_forward(y, (2, 2), (2, 2)), repeats),
+                "maxpool forward (used)": median_ms(lambda: pool.maxpool2d_forward(y, (2, 2), (2, 2)), repeats),
                 "maxpool forward, masked ops (not used)": median_ms(lambda: maxpool_masked(y), repeats),
                 "maxpool backward (used)": median_ms(
-                    lambda: conv.maxpool2d_backward(gp, argmax, y.shape, (2, 2), (2, 2)), repeats),
+                    lambda: pool.maxpool2d_backward(gp, argmax, y.shape, (2, 2), (2, 2)), repeats),
                 "maxpool backward, masked add (not used)": median_ms(
                     lambda: maxpool_backward_masked(gp, argmax_m, y.shape), repeats),
             })
@@ -134,11 +134,14 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (via threadpoolctl)")
     args = parser.parse_args(argv)
-    from benchmarks.bench_cnn import set_blas_threads
+    from threadpoolctl import threadpool_limits
 
-    print(f"numpy {np.__version__}, BLAS: {set_blas_threads(args.threads)}; batch {args.batch}, "
-          f"median of {args.repeats} calls")
-    rows = run(args.batch, args.repeats)
+    from benchmarks.machine import blas_description
+
+    with threadpool_limits(args.threads, user_api="blas"):
+        print(f"numpy {np.__version__}, BLAS: {blas_description()}; batch {args.batch}, "
+              f"median of {args.repeats} calls")
+        rows = run(args.batch, args.repeats)
     layer = None
     for r in rows:
         if r["layer"] != layer:
