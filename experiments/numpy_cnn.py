@@ -216,9 +216,9 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
 
 
 def _plot_comparison(results, path):
-    from tinygrad_mnist.plots import _pyplot
+    from tinygrad_mnist.plots import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for r in results:
         h = r["history"]
