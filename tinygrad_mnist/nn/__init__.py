@@ -25,8 +25,8 @@ from .conv import Conv2d
 from .init import INITIALIZERS, initializer
 from .linear import Linear
 from .losses import LOSSES, CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
-from .module import (FLOAT_DTYPES, Module, Parameter, Sequential, check_rng, resolve_dtype,
-                     resolve_rng)
+from .module import (FLOAT_DTYPES, Module, NonFiniteError, Parameter, Sequential, check_rng,
+                     resolve_dtype, resolve_rng)
 from .pool import AvgPool2d, MaxPool2d
 from .regularization import Dropout, L1Penalty, L2Penalty, Penalty
 from .reshape import Flatten, Identity
@@ -34,6 +34,7 @@ from .residual import Residual
 
 __all__ = [
     "Module", "Parameter", "Sequential", "FLOAT_DTYPES", "resolve_dtype", "resolve_rng", "check_rng",
+    "NonFiniteError",
     "Linear", "Identity", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "Residual", "Penalty", "L1Penalty", "L2Penalty",
     "Sigmoid", "ReLU", "Tanh", "Softmax", "activation", "ACTIVATIONS",

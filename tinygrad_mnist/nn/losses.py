@@ -15,7 +15,7 @@ from typing import Dict
 
 import numpy as np
 
-from .module import Module, check_float_input, require_cache
+from .module import Module, check_finite, check_float_input, require_cache
 
 REDUCTIONS = ("mean", "sum")
 
@@ -37,6 +37,9 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
 class Loss(Module):
     """Base class: validates targets and applies the reduction."""
 
+    #: Row targets must be probability distributions (cross-entropies); MSE takes any reals.
+    probability_targets = True
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
         if reduction not in REDUCTIONS:
@@ -50,6 +53,8 @@ class Loss(Module):
         check_float_input(self, pred, ndim=2)
         target = np.asarray(target)
         n, c = pred.shape
+        if n == 0:
+            raise ValueError(f"{name}: empty batch: prediction of shape {pred.shape} holds no examples")
         if target.ndim == 1:
             if not np.issubdtype(target.dtype, np.integer):
                 raise TypeError(f"{name}: integer labels expected for a 1-d target, got {target.dtype}")
@@ -60,8 +65,19 @@ class Loss(Module):
             return one_hot(target, c, dtype=pred.dtype)
         if target.shape != pred.shape:
             raise ValueError(f"{name}: expected target of shape {pred.shape} or ({n},), got {target.shape}")
+        if target.dtype.kind not in "biuf":
+            raise TypeError(f"{name}: targets must be numbers, got dtype {target.dtype}")
         if target.dtype != pred.dtype:
             target = target.astype(pred.dtype)
+        check_finite(f"{name} target", target)
+        if self.probability_targets:
+            sums = target.sum(axis=1)
+            tol = 1e-3 if target.dtype == np.float32 else 1e-6
+            if target.min() < 0 or np.abs(sums - 1).max() > tol:
+                i = int(np.argmax(np.abs(sums - 1) + (target < 0).any(axis=1)))
+                raise ValueError(f"{name}: soft targets must be probabilities (rows >= 0 that sum "
+                                 f"to one); row {i} sums to {float(sums[i]):.6g} with minimum "
+                                 f"{float(target[i].min()):.6g}")
         return target
 
     def _scale(self, pred: np.ndarray) -> float:
@@ -131,6 +147,8 @@ class MSELoss(Loss):
 
     ``L = Σ_ic (ŷ_ic - y_ic)²`` (÷ n·C for mean); ``∂L/∂ŷ = 2(ŷ - y)`` (÷ n·C).
     """
+
+    probability_targets = False
 
     def forward(self, pred: np.ndarray, target) -> float:
         y = self._target_matrix(pred, target)

@@ -272,6 +272,26 @@ def check_float_input(module: Module, x: np.ndarray, ndim: Optional[int] = None,
         raise ValueError(
             f"{name}: expected input of shape (n, {last_dim}), got shape {x.shape}"
         )
+    check_finite(name, x)
+    return x
+
+
+class NonFiniteError(ValueError):
+    """An input holds NaN or ±inf (raised by every layer and loss instead of propagating it)."""
+
+
+def check_finite(name: str, x: np.ndarray) -> np.ndarray:
+    """Raise :class:`NonFiniteError` naming ``name`` when ``x`` holds NaN or ±inf.
+
+    Cheap: one vectorised ``max`` and ``min`` pass (NaN and inf propagate through both),
+    no temporary array; the full ``np.isfinite`` scan only runs to describe a failure.
+    """
+    if x.size and not (np.isfinite(x.max()) and np.isfinite(x.min())):
+        bad = ~np.isfinite(x)
+        kinds = [k for k, f in (("NaN", np.isnan), ("inf", np.isinf)) if f(x).any()]
+        raise NonFiniteError(f"{name}: input of shape {x.shape} holds {int(bad.sum())} non-finite "
+                             f"value(s) ({' and '.join(kinds)}), first at index "
+                             f"{tuple(int(i) for i in np.argwhere(bad)[0])}")
     return x
 
 

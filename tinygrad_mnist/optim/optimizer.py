@@ -36,8 +36,10 @@ class Optimizer:
         for p in self.params:
             if not isinstance(p, Parameter):
                 raise TypeError(f"{type(self).__name__}: expected Parameters, got {type(p).__name__}")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: learning rate must be positive, got {lr}")
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{type(self).__name__}: learning rate must be a number, got {lr!r}")
+        if not (lr > 0 and np.isfinite(lr)):
+            raise ValueError(f"{type(self).__name__}: learning rate must be positive and finite, got {lr}")
         self.lr = float(lr)
         self.state: Dict[int, dict] = {}
         self.step_count = 0

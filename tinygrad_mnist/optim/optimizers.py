@@ -57,8 +57,10 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0):
         super().__init__(params, lr)
-        if momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD: momentum and weight_decay must be non-negative, got {momentum}, {weight_decay}")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"SGD: momentum must be non-negative and below 1 (in [0, 1)), got {momentum}")
+        if not 0 <= weight_decay < math.inf:
+            raise ValueError(f"SGD: weight_decay must be non-negative and finite, got {weight_decay}")
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
         self.momentum, self.dampening = float(momentum), float(dampening)
@@ -270,7 +272,9 @@ class RMSprop(Optimizer):
                  weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
         super().__init__(params, lr)
         check_range("RMSprop", alpha=(alpha, 0.0, 1.0), eps=(eps, 0.0, math.inf),
-                     weight_decay=(weight_decay, 0.0, math.inf), momentum=(momentum, 0.0, math.inf))
+                     weight_decay=(weight_decay, 0.0, math.inf))
+        if not 0 <= momentum < 1:
+            raise ValueError(f"RMSprop: momentum must be non-negative and below 1 (in [0, 1)), got {momentum}")
         self.alpha, self.eps, self.weight_decay = float(alpha), float(eps), float(weight_decay)
         self.momentum, self.centered = float(momentum), bool(centered)
 
