@@ -110,7 +110,9 @@ def load_png_folder(root):
     from PIL import Image
 
     root = Path(root)
-    out, size, first = [], None, None
+    if not root.is_dir():
+        raise FileNotFoundError(f"PNG folder {root}: the directory does not exist")
+    out, size, first, classes = [], None, None, {}
     for split in ("Train", "Test"):
         base = next((root / s for s in (split, split.lower()) if (root / s).is_dir()), None)
         if base is None:
@@ -120,9 +122,16 @@ def load_png_folder(root):
                             key=lambda d: int(d.name))
         images, labels = [], []
         for d in class_dirs:
-            for f in sorted(p for p in d.iterdir() if p.suffix.lower() == ".png"):
-                with Image.open(f) as im:
-                    img = np.asarray(im.convert("L"), dtype=np.uint8)
+            files = sorted(p for p in d.iterdir() if p.suffix.lower() == ".png")
+            if not files:
+                raise ValueError(f"PNG folder {root}: class {d.name} is missing: {d} holds no .png files")
+            classes.setdefault(int(d.name), set()).add(base.name)
+            for f in files:
+                try:
+                    with Image.open(f) as im:
+                        img = np.asarray(im.convert("L"), dtype=np.uint8)
+                except (OSError, ValueError, SyntaxError) as err:  # PIL's UnidentifiedImageError is an OSError
+                    raise ValueError(f"PNG folder {root}: unreadable image {f}: {err}") from None
                 if size is None:
                     size, first = img.shape, f
                 elif img.shape != size:
@@ -134,6 +143,12 @@ def load_png_folder(root):
         if not images:
             raise ValueError(f"PNG folder {base}: no .png files in digit-named class folders")
         out.append((np.stack(images), np.array(labels, dtype=np.int64)))
+    splits = {b for seen in classes.values() for b in seen}
+    lopsided = {c: sorted(splits - seen) for c, seen in classes.items() if seen != splits}
+    if lopsided:
+        raise ValueError(f"PNG folder {root}: missing classes: "
+                         + "; ".join(f"class {c} has no folder in {', '.join(m)}/" for c, m in sorted(lopsided.items()))
+                         + " (Train/ and Test/ must hold the same class folders)")
     k = max(10, max(int(lab.max()) for _, lab in out) + 1)
     return (Dataset(*out[0], name=f"{root.name}-train", num_classes=k),
             Dataset(*out[1], name=f"{root.name}-test", num_classes=k))

@@ -24,7 +24,8 @@ from .datasets import Dataset, load_digits, load_png_folder
 from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
 
 __all__ = ["MNIST_FILES", "MNIST_MD5", "MNIST_MIRRORS", "load_idx_dir", "MNISTNotFoundError",
-           "default_cache_dir", "find_mnist", "download_mnist", "load_mnist", "load_dataset"]
+           "default_cache_dir", "find_mnist", "download_mnist", "load_mnist", "load_dataset",
+           "torchvision_dirs", "dataset_name", "source_name", "is_mnist", "TORCHVISION_FOLDERS"]
 
 
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte.gz",
@@ -54,6 +55,29 @@ def _locate(directory):
         else:
             missing.append(name)
     return found, missing
+
+
+#: torchvision's download layout: ``ROOT/<folder>/raw/`` holds the IDX files.
+TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
+
+
+def torchvision_dirs(root):
+    """The directories an IDX dataset may sit in under ``root``: ``root`` itself, then
+    torchvision's ``root/MNIST/raw`` and ``root/FashionMNIST/raw``."""
+    root = Path(root)
+    return [root] + [root / folder / "raw" for folder in TORCHVISION_FOLDERS.values()]
+
+
+def dataset_name(directory):
+    """A dataset's name from its folder: torchvision's ``X/raw`` is named ``X``, any other
+    folder by its own name (``".../fashion/"`` → ``"fashion"``)."""
+    directory = Path(directory).resolve()
+    return directory.parent.name if directory.name == "raw" and directory.parent.name else directory.name
+
+
+def is_mnist(found):
+    """True when both label files are byte for byte MNIST's (MD5 of 70 KB: cheap)."""
+    return all(_md5(read_bytes(found[r])) == MNIST_MD5[r] for r in ("train_labels", "test_labels"))
 
 
 def _datasets(arrays, paths, name):
@@ -94,7 +118,8 @@ def _not_found_message(searched, what="MNIST files"):
              + ", ".join(MNIST_FILES.values()) + "\nin:"]
     for directory, how, missing in searched:
         state = "missing " + ", ".join(missing) if directory.is_dir() else "does not exist"
-        lines.append(f"  {directory} ({how}): {state}")
+        lines.append(f"  {directory} ({how}): {state}; also looked in its torchvision "
+                     f"subfolders {', '.join(f'{f}/raw/' for f in TORCHVISION_FOLDERS.values())}")
     lines.append(f"Supply them by passing data_dir=... (or --data-dir on the command line), "
                  f"setting ${_DATA_ENV}, or placing the files in the cache dir "
                  f"{default_cache_dir()} (set by ${_CACHE_ENV}). With internet access "
@@ -122,9 +147,10 @@ def find_mnist(data_dir=None):
         places = [(os.environ.get(_DATA_ENV), f"${_DATA_ENV}"), (default_cache_dir(), "cache dir")]
     searched = []
     for directory, how in ((Path(d).expanduser(), how) for d, how in places if d):
-        if not (missing := _locate(directory)[1]):
-            return directory.resolve()
-        searched.append((directory, how, missing))
+        for candidate in torchvision_dirs(directory):
+            if not _locate(candidate)[1]:
+                return candidate.resolve()
+        searched.append((directory, how, _locate(directory)[1]))
     raise MNISTNotFoundError(_not_found_message(searched))
 
 
@@ -211,20 +237,38 @@ def load_mnist(data_dir=None, download=True, verify=False):
     return _datasets(entry["arrays"], entry["found"], "mnist")
 
 
+def source_name(data_dir=None):
+    """What :func:`load_mnist` with this ``data_dir`` really loads, by name: ``"mnist"`` when
+    the label files are MNIST's (MD5), else the folder's name (:func:`dataset_name`), so a
+    drop-in such as Fashion-MNIST is never reported as MNIST."""
+    root = find_mnist(data_dir)
+    return "mnist" if is_mnist(_locate(root)[0]) else dataset_name(root)
+
+
 def load_dataset(name_or_path="mnist", data_dir=None, download=True):
     """Return ``(train, test)`` Datasets for ``"mnist"``, ``"digits"`` or a directory in
     the IDX layout (see :func:`load_idx_dir`) or else the PNG-folder layout."""
-    key = name_or_path.lower() if isinstance(name_or_path, str) else None
+    key = name_or_path.lower().replace("_", "-") if isinstance(name_or_path, str) else None
     if key == "mnist":
         return load_mnist(data_dir=data_dir, download=download)
     if key == "digits":
         return load_digits()
+    if key in ("fashion-mnist", "fashionmnist"):
+        root = Path(data_dir if data_dir is not None else os.environ.get(_DATA_ENV) or ".").expanduser()
+        for candidate in (root / "FashionMNIST" / "raw", root):
+            if not _locate(candidate)[1]:
+                return load_idx_dir(candidate, name=dataset_name(candidate))
+        raise MNISTNotFoundError(_not_found_message([(root / "FashionMNIST" / "raw", "Fashion-MNIST under data_dir",
+                                                      _locate(root / "FashionMNIST" / "raw")[1])],
+                                                    what="Fashion-MNIST IDX files"))
     path = Path(name_or_path).expanduser()
     if not path.is_dir():
-        raise FileNotFoundError(f"load_dataset: {name_or_path!r} is neither 'mnist', "
-                                "'digits' nor an existing directory")
-    if not (missing := _locate(path)[1]):
-        return load_idx_dir(path, name=path.name)
+        raise FileNotFoundError(f"load_dataset: {name_or_path!r} is neither 'mnist', 'digits', "
+                                "'fashion-mnist' nor an existing directory")
+    for candidate in torchvision_dirs(path):
+        if not _locate(candidate)[1]:
+            return load_idx_dir(candidate, name=dataset_name(candidate))
+    missing = _locate(path)[1]
     if any((path / s).is_dir() for s in ("Train", "train")):
         return load_png_folder(path)
     raise FileNotFoundError(f"load_dataset: {path} is neither an IDX directory (missing "
