@@ -145,6 +145,13 @@ class CourseCNNSpec:
     channels : tuple of int, default=(8, 16, 32)
     in_channels, image_size, num_classes : int
     output : {"logits", "softmax"}, default="logits"
+    skip : bool, default=True
+        With ``residual_depth`` 2 or 3: False gives the plain deep control, the same
+        blocks of pairs one after the other without the skip (and without projections).
+    batch_norm : bool, default=False
+        A ``batchnorm2d`` after every convolution, before its activation (and pooling).
+    dropout : float, default=0
+        A ``dropout`` of this rate before the final linear layer (0: none).
     """
 
     activation: str = "relu"
@@ -155,6 +162,9 @@ class CourseCNNSpec:
     image_size: int = 28
     num_classes: int = 10
     output: str = "logits"
+    skip: bool = True
+    batch_norm: bool = False
+    dropout: float = 0.0
 
     def __post_init__(self):
         self.channels = tuple(int(c) for c in self.channels)
@@ -164,9 +174,18 @@ class CourseCNNSpec:
             raise ValueError(f"CourseCNNSpec: activation must be relu, tanh or sigmoid, got {self.activation!r}")
         if self.output not in OUTPUTS:
             raise ValueError(f"CourseCNNSpec: output must be one of {OUTPUTS}, got {self.output!r}")
+        if not self.skip and self.residual_depth == 0:
+            raise ValueError("CourseCNNSpec: skip=False is the plain control of residual blocks; "
+                             "give residual_depth 2 or 3")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"CourseCNNSpec: dropout must be in [0, 1), got {self.dropout}")
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def _conv(self, c_in: int, c_out: int) -> Tuple[LayerDesc, ...]:
+        conv = LayerDesc.make("conv2d", in_channels=c_in, out_channels=c_out, kernel_size=3, stride=1, padding=1)
+        return (conv, LayerDesc.make("batchnorm2d", num_features=c_out)) if self.batch_norm else (conv,)
 
     def layers(self) -> Tuple[LayerDesc, ...]:
         act = LayerDesc.make("activation", name=self.activation)
@@ -177,22 +196,25 @@ class CourseCNNSpec:
             if self.residual_depth >= 2:
                 block = []
                 for j in range(self.residual_depth):
-                    block += [LayerDesc.make("conv2d", in_channels=c_in if j == 0 else c_out,
-                                             out_channels=c_out, kernel_size=3, stride=1, padding=1), act]
-                proj = None if c_in == c_out else LayerDesc.make(
-                    "conv2d", in_channels=c_in, out_channels=c_out, kernel_size=1, stride=1, padding=0)
-                out.append(LayerDesc.make("residual", block=tuple(block), projection=proj))
+                    block += [*self._conv(c_in if j == 0 else c_out, c_out), act]
+                if self.skip:
+                    proj = None if c_in == c_out else LayerDesc.make(
+                        "conv2d", in_channels=c_in, out_channels=c_out, kernel_size=1, stride=1, padding=0)
+                    out.append(LayerDesc.make("residual", block=tuple(block), projection=proj))
+                else:
+                    out += block
                 if pooled:
                     out.append(pool)
             else:
-                out.append(LayerDesc.make("conv2d", in_channels=c_in, out_channels=c_out,
-                                          kernel_size=3, stride=1, padding=1))
+                out += self._conv(c_in, c_out)
                 out += [pool, act] if (pooled and self.pool_first) else [act] + ([pool] if pooled else [])
             if pooled:
                 size //= 2
             c_in = c_out
-        out += [LayerDesc.make("flatten"),
-                LayerDesc.make("linear", in_features=c_in * size * size, out_features=self.num_classes)]
+        out.append(LayerDesc.make("flatten"))
+        if self.dropout:
+            out.append(LayerDesc.make("dropout", p=float(self.dropout)))
+        out.append(LayerDesc.make("linear", in_features=c_in * size * size, out_features=self.num_classes))
         if self.output == "softmax":
             out.append(LayerDesc.make("activation", name="softmax"))
         return tuple(out)

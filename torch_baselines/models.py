@@ -16,6 +16,9 @@ model                                  params    builder
 course CNN                             21,578    ``build_course_cnn(CourseCNNSpec())``
 course CNN, residual blocks of 2       34,434    ``CourseCNNSpec(residual_depth=2)``
 course CNN, residual blocks of 3       46,586    ``CourseCNNSpec(residual_depth=3)``
+plain (no-skip) blocks of 2 / of 3     33,730    ``CourseCNNSpec(residual_depth=2, skip=False)``
+                                       45,882    ``CourseCNNSpec(residual_depth=3, skip=False)``
+course CNN + batch norm + dropout      21,690    ``CourseCNNSpec(batch_norm=True, dropout=0.3)``
 tutorial LeNet (no padding)            44,426    ``LeNet()``
 tutorial LeNet (padding 2, 32×32 map)  61,706    ``LeNet(padding=2)``
 classic MLP 784-64-10                  50,890    ``build_mlp(CLASSIC_MLP)``
@@ -26,6 +29,13 @@ ComplexMLP (8×8 digits)                17,610    ``ComplexMLP()``
 :func:`param_matched_cnn_spec` picks the widths of a course-style CNN whose parameter
 count is within 10% of a target (e.g. an MLP's), for "similar number of parameters"
 comparisons.
+
+Dropout, batch norm and augmentation are the numpy engine's own: ``CourseCNNSpec``'s
+``dropout`` and ``batch_norm`` (and any ``dropout`` / ``batchnorm1d`` / ``batchnorm2d``
+description) build ``nn.Dropout`` / ``nn.BatchNorm*d`` here with the numpy defaults
+(``eps=1e-5``, ``momentum=0.1``), and random shifts and rotations come from the batches of
+``tinygrad_mnist.data.augment.AugmentedLoader``, which ``torch_baselines.fit`` reads like
+the numpy ``fit``: both engines train on the same augmented images.
 """
 
 from __future__ import annotations
