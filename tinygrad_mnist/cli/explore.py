@@ -1,0 +1,130 @@
+"""``tinygrad-mnist explore``: a web page that steps through one example's backward pass,
+layer by layer, against PyTorch.
+
+    tinygrad-mnist explore                                   # the MLP, fresh weights
+    tinygrad-mnist explore --model course-cnn --train-images 5000 --out results/explore/cnn
+    tinygrad-mnist explore --checkpoint results/train/model.npz --serve
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..data import MNISTNotFoundError, load_dataset
+from .common import warn
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``explore`` on an ``argparse`` sub-parser collection; returns the parser."""
+    from ..explore.models import PRESETS
+
+    p = subparsers.add_parser(
+        "explore", help="write (or serve) a page that steps through the backward pass against PyTorch",
+        description="Trace a few test images through a small model in float64: each layer's activations, "
+                    "the incoming gradient g, the local Jacobian J, J^T g and PyTorch autograd's value for the "
+                    "same tensor, the parameter gradients, and per-layer numpy/torch times for a batch. Writes "
+                    "one self-contained HTML page (no network needed) to OUT/index.html.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="mlp", choices=PRESETS,
+                   help="mlp: 784-64-32-10 tanh; classic-mlp: 784-64-10 sigmoid + softmax; course-cnn: "
+                        "3 convolutions (8, 16, 32); small-cnn: 2 convolutions (4, 8)")
+    p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the MLP presets")
+    p.add_argument("--activation", default=None, choices=["sigmoid", "tanh", "relu"],
+                   help="hidden activation (default: the preset's)")
+    p.add_argument("--checkpoint", default=None,
+                   help="a .npz state dict (e.g. results/train/model.npz from `tinygrad-mnist train`; its "
+                        "config.json beside it gives the MLP's shape)")
+    p.add_argument("--train-images", type=int, default=0,
+                   help="first train the model for one epoch (Adam, lr 1e-3, batch 64) on this many training "
+                        "images; 0 keeps the fresh (or checkpoint) weights")
+    p.add_argument("--example", type=int, default=None,
+                   help="test-set index of the example shown first (default: the first of --examples, else 0)")
+    p.add_argument("--examples", type=int, nargs="+", default=None,
+                   help="test-set indices precomputed into the page (default: --example and the next 3)")
+    p.add_argument("--timing-batch", type=int, default=128, help="batch size of the per-layer timings (0: none)")
+    p.add_argument("--repeats", type=int, default=5, help="timing repeats per layer (median reported)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="numpy BLAS and torch threads while timing (0: leave them as they are)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the fresh initialisation and the training order")
+    p.add_argument("--dataset", default="mnist", help="'mnist', 'digits', or a path (IDX or PNG folders)")
+    p.add_argument("--data-dir", default=None, help="directory holding the MNIST IDX files "
+                   "(else $TINYGRAD_MNIST_DATA, else the cache directory)")
+    p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
+    p.add_argument("--out", default=None, help="output directory (default results/explore/MODEL)")
+    p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 until Ctrl-C")
+    p.add_argument("--port", type=int, default=8000, help="port of --serve (0: any free port)")
+    p.set_defaults(func=run_explore)
+    return p
+
+
+def _load(args):
+    try:
+        return load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download), args.dataset
+    except MNISTNotFoundError as err:
+        if args.dataset != "mnist":
+            raise
+        warn(f"MNIST IS NOT AVAILABLE, so the page uses scikit-learn's 8x8 digits instead.\n\n{err}")
+        return load_dataset("digits"), "digits"
+
+
+def example_indices(example, examples, n_test: int) -> list:
+    """The test-set indices to precompute, the one shown first leading, each once.
+
+    ``examples`` given: those, with ``example`` moved (or added) to the front when given.
+    Otherwise ``example`` (default 0) and the next three that exist.
+    """
+    if examples:
+        order = ([example] if example is not None else []) + [i for i in examples if i != example]
+    else:
+        start = 0 if example is None else example
+        order = [i for i in range(start, start + 4) if i < n_test] or [start]
+    order = list(dict.fromkeys(int(i) for i in order))
+    bad = [i for i in order if not 0 <= i < n_test]
+    if bad:
+        raise ValueError(f"explore: example indices must lie in [0, {n_test}) (the test set), got {bad}")
+    return order
+
+
+def run_explore(args) -> int:
+    """Generate the page the parsed ``args`` describe; with ``--serve`` serve it until interrupted."""
+    try:
+        import torch  # noqa: F401  (the page compares against torch autograd)
+    except ImportError:
+        warn("explore compares every gradient with PyTorch: install it first (pip install torch==2.13.0)")
+        return 1
+    from ..explore import generate, make_model, start_server, stop_server, train_briefly, write_page
+
+    if args.train_images < 0:
+        raise ValueError(f"explore: --train-images must be >= 0, got {args.train_images}")
+    t0 = time.perf_counter()
+    (train, test), dataset_name = _load(args)
+    indices = example_indices(args.example, args.examples, len(test))
+    em = make_model(args.model, image_shape=test.image_shape, num_classes=test.num_classes, hidden=args.hidden,
+                    activation=args.activation, checkpoint=args.checkpoint, seed=args.seed)
+    if args.train_images:
+        train_briefly(em, train, args.train_images, seed=args.seed)
+    print(f"model {em.name}: {em.model.num_parameters():,} parameters; weights: {em.source}")
+    data = generate(em, test, indices, timing_batch=args.timing_batch, repeats=args.repeats,
+                    threads=args.threads or None, dataset_name=dataset_name)
+    out = Path(args.out) if args.out else Path("results") / "explore" / args.model
+    path = write_page(data, out)
+    size_mb = path.stat().st_size / 1e6
+    print(f"wrote {path} ({size_mb:.1f} MB, {len(indices)} examples, {len(em.layers)} layers, "
+          f"{time.perf_counter() - t0:.1f} s); open it in a browser (no network needed)")
+    worst = max(s["diff"]["max_rel"] for e in data["examples"] for s in e["steps"])
+    print(f"largest relative difference numpy vs torch autograd over every step: {worst:.2e}")
+    if not args.serve:
+        return 0
+    server, thread, url = start_server(out, port=args.port, quiet=True)
+    print(f"serving {url}index.html on 127.0.0.1 (Ctrl-C to stop)", flush=True)
+    try:
+        while thread.is_alive():
+            thread.join(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_server(server, thread)
+    print("server stopped", flush=True)
+    return 0

@@ -1,0 +1,240 @@
+"""The models the explorer can show: named presets, checkpoints, a moment of training.
+
+An :class:`ExploreModel` is a numpy ``Sequential`` together with the
+framework-neutral description it was built from (``torch_baselines.build`` makes the
+torch twin from the same description) and what the explorer needs to feed it: the image
+shape and whether the first layer takes flattened images.
+
+==============  =====================================================================
+preset          layers (for an ``H×W`` image, ``D = H·W``)
+==============  =====================================================================
+``mlp``         Linear D→64, Tanh, Linear 64→32, Tanh, Linear 32→10 (logits)
+``classic-mlp`` Linear D→64, Sigmoid, Linear 64→10, Softmax (the course assignment)
+``course-cnn``  the course CNN (:class:`~tinygrad_mnist.models.CourseCNNSpec`)
+``small-cnn``   the course CNN with channels (4, 8): one pool, two convolutions
+==============  =====================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..models import CourseCNNSpec, LayerDesc, MLPSpec, build
+from ..nn.module import Sequential
+
+PRESETS = ("mlp", "classic-mlp", "course-cnn", "small-cnn")
+
+
+@dataclass
+class ExploreModel:
+    """A model ready to explore.
+
+    Attributes
+    ----------
+    name : str
+        Preset name or a description (shown in the page title).
+    layers : tuple of LayerDesc
+        The description the numpy model (and its torch twin) is built from.
+    model : Sequential
+        The numpy model, float64, eval mode.
+    image_shape : (int, int)
+        ``(H, W)`` of one input image.
+    flat_input : bool
+        True when the first layer takes ``(n, H·W)`` rows, False for ``(n, 1, H, W)``.
+    source : str
+        Where the weights come from ("fresh initialisation, seed 0", a checkpoint path, ...).
+    """
+
+    name: str
+    layers: Tuple[LayerDesc, ...]
+    model: Sequential
+    image_shape: Tuple[int, int]
+    flat_input: bool
+    source: str
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        """Shape of one example as the model takes it: ``(H·W,)`` or ``(1, H, W)``."""
+        h, w = self.image_shape
+        return (h * w,) if self.flat_input else (1, h, w)
+
+    @property
+    def ends_with_softmax(self) -> bool:
+        last = self.layers[-1]
+        return last.kind == "activation" and str(last.kwargs.get("name", "")).lower() == "softmax"
+
+
+def preset_layers(name: str, image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10,
+                  hidden: Optional[Sequence[int]] = None, activation: Optional[str] = None
+                  ) -> Tuple[Tuple[LayerDesc, ...], dict]:
+    """The layer description of a preset and its initialiser arguments for :func:`build`.
+
+    Parameters
+    ----------
+    name : {"mlp", "classic-mlp", "course-cnn", "small-cnn"}
+    image_shape : (int, int), default=(28, 28)
+    num_classes : int, default=10
+    hidden : sequence of int, optional
+        Hidden widths of the MLP presets (default 64, 32 for "mlp" and 64 for "classic-mlp").
+    activation : str, optional
+        Hidden activation (default tanh for "mlp", sigmoid for "classic-mlp", relu for the CNNs).
+
+    Returns
+    -------
+    (tuple of LayerDesc, dict)
+        The layers and ``{"init": ..., "init_kwargs": ...}``.
+    """
+    h, w = (int(s) for s in image_shape)
+    if name == "mlp":
+        spec = MLPSpec((h * w, *(hidden or (64, 32)), num_classes), activation or "tanh", "logits",
+                       "glorot_uniform")
+        return spec.layers(), {"init": spec.init, "init_kwargs": {}}
+    if name == "classic-mlp":
+        spec = MLPSpec((h * w, *(hidden or (64,)), num_classes), activation or "sigmoid", "softmax",
+                       "normal", {"std": 0.1})
+        return spec.layers(), {"init": spec.init, "init_kwargs": dict(spec.init_kwargs)}
+    if name in ("course-cnn", "small-cnn"):
+        if h != w:
+            raise ValueError(f"explore: the CNN presets need square images, got {h}x{w}")
+        channels = (8, 16, 32) if name == "course-cnn" else (4, 8)
+        spec = CourseCNNSpec(activation=activation or "relu", channels=channels, image_size=h,
+                             num_classes=num_classes)
+        return spec.layers(), {"init": "he_uniform", "init_kwargs": {}}
+    raise ValueError(f"explore: unknown model {name!r}; choose one of {PRESETS}")
+
+
+def load_state(path) -> dict:
+    """A state dict ``{name: ndarray}`` from a checkpoint file.
+
+    Accepts the ``model.npz`` that ``tinygrad-mnist train`` writes (``np.savez`` of
+    ``model.state_dict()``) and, when :mod:`tinygrad_mnist.checkpoint` exists, any file
+    its ``load_checkpoint`` reads.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"explore: checkpoint {path} does not exist")
+    try:
+        from .. import checkpoint as ckpt  # the richer checkpoint format, where present
+    except ImportError:
+        ckpt = None
+    loader = getattr(ckpt, "load_checkpoint", None) if ckpt is not None else None
+    if loader is not None:
+        try:
+            loaded = loader(path)
+        except Exception:  # not that format: fall back to a plain state dict
+            loaded = None
+        state = _state_from(loaded)
+        if state is not None:
+            return state
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: np.asarray(data[k]) for k in data.files}
+    except (ValueError, OSError) as err:
+        raise ValueError(f"explore: {path} is not a .npz state dict ({err})") from None
+
+
+def _state_from(loaded) -> Optional[dict]:
+    """The state dict inside whatever the checkpoint loader returned, or None."""
+    if loaded is None:
+        return None
+    if isinstance(loaded, dict) and loaded and all(isinstance(v, np.ndarray) for v in loaded.values()):
+        return dict(loaded)
+    for attr in ("state_dict", "state", "model_state"):
+        value = loaded.get(attr) if isinstance(loaded, dict) else getattr(loaded, attr, None)
+        if callable(value):
+            value = value()
+        if isinstance(value, dict) and value:
+            return {k: np.asarray(v) for k, v in value.items()}
+    model = loaded.get("model") if isinstance(loaded, dict) else getattr(loaded, "model", None)
+    if model is not None and hasattr(model, "state_dict"):
+        return {k: np.asarray(v) for k, v in model.state_dict().items()}
+    return None
+
+
+def checkpoint_spec(path) -> Optional[MLPSpec]:
+    """The MLP spec saved next to a ``tinygrad-mnist train`` checkpoint (``config.json``), if any."""
+    config = Path(path).with_name("config.json")
+    if not config.is_file():
+        return None
+    try:
+        spec = json.loads(config.read_text()).get("spec")
+    except (ValueError, OSError):
+        return None
+    if not isinstance(spec, dict) or "sizes" not in spec:
+        return None
+    return MLPSpec(**spec)
+
+
+def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10,
+               hidden: Optional[Sequence[int]] = None, activation: Optional[str] = None,
+               checkpoint=None, seed: int = 0) -> ExploreModel:
+    """Build a preset (or the model a checkpoint describes) in float64, eval mode.
+
+    Parameters
+    ----------
+    name : str, default="mlp"
+        A preset (see the module docstring).  With a ``checkpoint`` written by
+        ``tinygrad-mnist train`` (a ``config.json`` beside it), the saved MLP spec wins.
+    image_shape : (int, int), default=(28, 28)
+    num_classes : int, default=10
+    hidden, activation : optional
+        Preset overrides, see :func:`preset_layers`.
+    checkpoint : path, optional
+        A ``.npz`` state dict (or the project's checkpoint format); names and shapes must
+        match the model.
+    seed : int, default=0
+        Seeds the fresh initialisation.
+    """
+    spec = checkpoint_spec(checkpoint) if checkpoint is not None else None
+    if spec is not None:
+        layers, init = spec.layers(), {"init": spec.init, "init_kwargs": dict(spec.init_kwargs)}
+        label = f"MLP {'-'.join(map(str, spec.sizes))} {spec.activation}"
+        if spec.sizes[0] != image_shape[0] * image_shape[1]:
+            raise ValueError(f"explore: the checkpoint's MLP takes {spec.sizes[0]} inputs but the images "
+                             f"are {image_shape[0]}x{image_shape[1]}; pick the dataset it was trained on")
+    else:
+        layers, init = preset_layers(name, image_shape, num_classes, hidden, activation)
+        label = name
+    model = build(layers, seed=seed, dtype=np.float64, **init)
+    source = f"fresh initialisation ({init['init']}, seed {seed})"
+    if checkpoint is not None:
+        state = load_state(checkpoint)
+        try:
+            model.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
+        except KeyError as err:
+            raise ValueError(f"explore: {checkpoint} does not fit the {label!r} model: {err.args[0]}; "
+                             "choose the --model it was trained as") from None
+        except ValueError as err:
+            raise ValueError(f"explore: {checkpoint} does not fit the {label!r} model: {err}") from None
+        source = f"checkpoint {checkpoint}"
+    model.eval()
+    return ExploreModel(label, tuple(layers), model, tuple(int(s) for s in image_shape),
+                        layers[0].kind == "linear", source)
+
+
+def train_briefly(em: ExploreModel, train, n_images: int, epochs: int = 1, batch_size: int = 64,
+                  lr: float = 1e-3, seed: int = 0) -> ExploreModel:
+    """Train ``em`` for a moment with Adam on the first ``n_images`` training images.
+
+    The model is trained in float32 (the engine's speed dtype), then converted back to
+    float64; ``em`` is updated in place and returned.
+    """
+    from ..nn.losses import CrossEntropy, SoftmaxCrossEntropy
+    from ..optim import Adam
+    from ..train import fit
+
+    if n_images < 1:
+        return em
+    model = em.model.astype(np.float32).train()
+    loss = CrossEntropy() if em.ends_with_softmax else SoftmaxCrossEntropy()
+    history = fit(model, loss, Adam(model.parameters(), lr=lr), train.first(min(n_images, len(train))),
+                  epochs=epochs, batch_size=batch_size, seed=seed, flatten=em.flat_input, progress=False)
+    em.model = model.astype(np.float64).eval()
+    em.source += (f", then Adam lr {lr:g} for {history.epochs} epoch(s) on the first {min(n_images, len(train))} "
+                  f"training images (batch {batch_size})")
+    return em

@@ -1,0 +1,130 @@
+"""The explorer page: data as embedded JSON, one self-contained HTML file, a local server.
+
+Arrays travel as ``{"dtype": "f4"|"f8", "shape": [...], "b64": "..."}``: the
+little-endian bytes in base64, so float64 values reach the page (and the tests) exactly
+and the file stays a fraction of the size of decimal text.  Every other number is a
+plain JSON number.  The page (``template.html``, ``explorer.css``, ``explorer.js``) uses
+no network, no CDN and no library: it opens from disk.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import http.server
+import json
+import threading
+from pathlib import Path
+from typing import Tuple
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA_ID = "explorer-data"
+_DTYPES = {"f4": "<f4", "f8": "<f8"}
+
+
+def _b64(a: np.ndarray) -> str:
+    return base64.b64encode(a.tobytes()).decode("ascii")
+
+
+def encode_array(a, dtype: str = "f8", sparse: bool = False) -> dict:
+    """``{"dtype", "shape", "b64"}`` for an array (``dtype`` "f8" keeps float64 exact).
+
+    With ``sparse=True`` and at most a third of the entries nonzero (a Jacobian block),
+    ``b64`` holds only the nonzero values and ``nz`` their flat indices (uint32).
+    """
+    if dtype not in _DTYPES:
+        raise ValueError(f"encode_array: dtype must be 'f4' or 'f8', got {dtype!r}")
+    a = np.asarray(a, dtype=_DTYPES[dtype])
+    out = {"dtype": dtype, "shape": list(a.shape)}
+    flat = a.reshape(-1)
+    nz = np.flatnonzero(flat)
+    if sparse and nz.size * 3 <= flat.size:
+        out.update(b64=_b64(flat[nz]), nz=_b64(nz.astype("<u4")))
+    else:
+        out["b64"] = _b64(flat)
+    return out
+
+
+def decode_array(obj: dict) -> np.ndarray:
+    """The array :func:`encode_array` encoded, as float64."""
+    if not isinstance(obj, dict) or obj.get("dtype") not in _DTYPES:
+        raise ValueError(f"decode_array: expected an encoded array, got {str(obj)[:80]}")
+    values = np.frombuffer(base64.b64decode(obj["b64"]), dtype=_DTYPES[obj["dtype"]]).astype(np.float64)
+    if "nz" not in obj:
+        return values.reshape(obj["shape"])
+    out = np.zeros(int(np.prod(obj["shape"])))
+    out[np.frombuffer(base64.b64decode(obj["nz"]), dtype="<u4")] = values
+    return out.reshape(obj["shape"])
+
+
+def render_page(data: dict) -> str:
+    """The HTML page holding ``data`` as JSON (``<`` escaped so the script tag cannot close early)."""
+    template = (HERE / "template.html").read_text(encoding="utf-8")
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+    title = str(data.get("title", "Backprop explorer")).replace("&", "&amp;").replace("<", "&lt;")
+    return (template.replace("/*__STYLE__*/", (HERE / "explorer.css").read_text(encoding="utf-8"))
+                    .replace("/*__SCRIPT__*/", (HERE / "explorer.js").read_text(encoding="utf-8"))
+                    .replace("__TITLE__", title)
+                    .replace("__DATA__", payload))
+
+
+def write_page(data: dict, out_dir) -> Path:
+    """Write ``out_dir/index.html``; returns its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "index.html"
+    path.write_text(render_page(data), encoding="utf-8")
+    return path
+
+
+def read_page_data(path) -> dict:
+    """The JSON embedded in a page written by :func:`write_page`."""
+    text = Path(path).read_text(encoding="utf-8")
+    start_tag = f'<script id="{DATA_ID}" type="application/json">'
+    start = text.find(start_tag)
+    if start < 0:
+        raise ValueError(f"read_page_data: {path} holds no explorer data")
+    start += len(start_tag)
+    return json.loads(text[start:text.index("</script>", start)])
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        pass
+
+
+def start_server(directory, port: int = 0, quiet: bool = True) -> Tuple[http.server.ThreadingHTTPServer,
+                                                                         threading.Thread, str]:
+    """Serve ``directory`` on 127.0.0.1 in a background thread.
+
+    Parameters
+    ----------
+    directory : path
+    port : int, default=0
+        0 picks a free port.
+    quiet : bool, default=True
+        No request log on stderr.
+
+    Returns
+    -------
+    (server, thread, url)
+        Stop it with :func:`stop_server`.
+    """
+    handler_cls = _QuietHandler if quiet else http.server.SimpleHTTPRequestHandler
+    handler = functools.partial(handler_cls, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", int(port)), handler)
+    thread = threading.Thread(target=server.serve_forever, name="explore-server", daemon=True)
+    thread.start()
+    host, bound = server.server_address[:2]
+    return server, thread, f"http://{host}:{bound}/"
+
+
+def stop_server(server: http.server.ThreadingHTTPServer, thread: threading.Thread, timeout: float = 5.0) -> None:
+    """Stop a server from :func:`start_server`, close its socket and join its thread."""
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise RuntimeError("stop_server: the server thread did not stop")
