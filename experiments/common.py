@@ -11,10 +11,11 @@ import csv
 import json
 import platform
 import sys
+import textwrap
 import time
-from dataclasses import MISSING, asdict, fields, is_dataclass
+from dataclasses import MISSING, asdict, dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -59,23 +60,16 @@ def save_config(out: Path, config) -> Path:
     return write_json(Path(out) / "config.json", cfg)
 
 
-def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str = ".4g") -> str:
+def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str = ".4g",
+                bold_row: Optional[int] = None) -> str:
     """Write ``rows`` (dicts with the same keys) as ``<name>.md`` and ``<name>.csv``.
 
-    Returns the Markdown text.
+    ``bold_row`` (an index) is set in bold in the Markdown.  Returns the Markdown text.
     """
     if not rows:
         raise ValueError(f"write_table: no rows for {name}")
     columns = list(rows[0].keys())
-
-    def fmt(v):
-        if isinstance(v, (float, np.floating)):
-            return format(float(v), floatfmt)
-        return str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |" for r in rows]
-    md = "\n".join(lines) + "\n"
+    md = markdown_table(rows, floatfmt, bold_row)
     out = Path(out)
     (out / f"{name}.md").write_text(md)
     with open(out / f"{name}.csv", "w", newline="") as fh:
@@ -85,21 +79,51 @@ def write_table(out: Path, name: str, rows: List[Dict[str, Any]], floatfmt: str 
     return md
 
 
+_SPLITS: Dict[tuple, tuple] = {}  # (dataset, data_dir, sizes, split seed) -> (train, val, test)
+
+
 def load_splits(cfg, log=print):
     """``(train, val, test)`` for an experiment config with ``dataset``, ``data_dir``,
-    ``train_size``, ``test_size``, ``val_size`` and ``seed`` (0 sizes mean all / none)."""
+    ``train_size``, ``val_size``, optional ``test_size`` and ``split_seed`` (else ``seed``).
+
+    The validation set is drawn first (``val_size`` images, a seeded random split of the
+    whole training set), then ``train_size`` selects the first images of what remains, so
+    "2,000 training images + 10,000 validation images" is ``train_size=2000,
+    val_size=10000``.  Sizes of 0 mean "all" (train, test) and "none" (validation).
+    Splits are cached per process (images are read-only views, never copied per run).
+    """
     from tinygrad_mnist.data import load_dataset, train_val_split
 
-    train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
-    if cfg.train_size:
-        train = train.first(min(cfg.train_size, len(train)))
-    if cfg.test_size:
-        test = test.first(min(cfg.test_size, len(test)))
-    val = None
-    if cfg.val_size:
-        train, val = train_val_split(train, val_size=cfg.val_size, seed=cfg.seed)
-    log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")
+    split_seed = getattr(cfg, "split_seed", getattr(cfg, "seed", 0))
+    train_size, val_size, test_size = (int(getattr(cfg, k, 0) or 0) for k in ("train_size", "val_size", "test_size"))
+    for name, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        if value < 0:
+            raise ValueError(f"load_splits: {name} must be >= 0, got {value}")
+    key = (str(cfg.dataset), cfg.data_dir, train_size, val_size, test_size, split_seed)
+    if key not in _SPLITS:
+        train, test = load_dataset(cfg.dataset, data_dir=cfg.data_dir, download=cfg.data_dir is None)
+        val = None
+        if val_size:
+            train, val = train_val_split(train, val_size=val_size, seed=split_seed)
+        if train_size:
+            train = train.first(min(train_size, len(train)))
+        if test_size:
+            test = test.first(min(test_size, len(test)))
+        _SPLITS[key] = (train, val, test)
+    train, val, test = _SPLITS[key]
+    if log is not None:
+        log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")
     return train, val, test
+
+
+def dataset_label(dataset: str) -> str:
+    """A dataset's name for titles: "MNIST", "digits 8×8", or a directory's base name."""
+    key = str(dataset).lower()
+    if key == "mnist":
+        return "MNIST"
+    if key == "digits":
+        return "digits 8×8"
+    return Path(str(dataset)).expanduser().name or str(dataset)
 
 
 def epoch_rows(history) -> List[Dict[str, Any]]:
@@ -155,3 +179,224 @@ def parse_config(config_cls, argv: Sequence[str] = None, description: str = ""):
     if args.quick and hasattr(config, "quick"):
         config = config.quick()
     return config
+
+
+# -- the base configuration of the MLP studies -----------------------------------------------
+@dataclass
+class DataConfig:
+    """The data and execution fields every study shares (each study's ``Config`` adds its own).
+
+    dataset : str, default="mnist"
+        "mnist", "digits" (scikit-learn's 8×8, no download) or an IDX / PNG-folder directory.
+    data_dir : str, optional
+        Where MNIST lives; else ``$TINYGRAD_MNIST_DATA``, then the cache.
+    train_size, val_size, test_size : int, default=0
+        ``val_size`` images are held out of the training set first, then ``train_size``
+        selects from the rest (0: all training images, no validation set, all test images).
+    split_seed : int, default=0
+        Seeds the validation split (kept apart from the training seeds).
+    jobs : int, default=1
+        Independent trainings run in this many local processes (joblib).
+    scheduler : str, optional
+        A dask.distributed scheduler address ("tcp://host:8786"); overrides ``jobs``.
+    out : str, default="results"
+        Results go to ``<out>/<study>/``.
+    """
+
+    dataset: str = "mnist"
+    data_dir: Optional[str] = None
+    train_size: int = 0
+    val_size: int = 0
+    test_size: int = 0
+    split_seed: int = 0
+    jobs: int = 1
+    scheduler: Optional[str] = None
+    out: str = "results"
+
+
+# -- what quick mode changed, stated on every figure --------------------------------------
+EXECUTION_FIELDS = ("jobs", "scheduler", "out", "run", "data_dir", "threads")
+
+
+def mode_note(config, full) -> str:
+    """One line naming every field a reduced mode changed, e.g.
+    ``"quick mode: train_size 5000 (full: 0 = all), epochs 3 (full: 20)"``; "" when none."""
+    changes = []
+    for f in fields(config):
+        if f.name in EXECUTION_FIELDS:
+            continue
+        new, old = getattr(config, f.name), getattr(full, f.name)
+        if new != old:
+            fmt = lambda v: ",".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v)  # noqa: E731
+            changes.append(f"{f.name} {fmt(new)} (full: {fmt(old)}{' = all' if old == 0 and 'size' in f.name else ''})")
+    return "; ".join(changes)
+
+
+def stamp_png(path, note: str, color: str = "#b00000") -> Path:
+    """Add a band with ``note`` under a PNG figure (pixels of the figure kept as they are)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.image as mpimg
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    image = mpimg.imread(path)
+    if image.dtype != np.float32 and image.dtype != np.float64:
+        image = image.astype(np.float32) / 255.0
+    if image.ndim == 2:
+        image = np.stack([image] * 3, axis=-1)
+    if image.shape[2] == 3:
+        image = np.concatenate([image, np.ones(image.shape[:2] + (1,), image.dtype)], axis=2)
+    h, w = image.shape[:2]
+    dpi = 100
+    lines = textwrap.wrap(note, max(40, int(w / 6.5)))
+    band_h = 8 + 15 * len(lines)
+    fig = plt.figure(figsize=(w / dpi, band_h / dpi), dpi=dpi)
+    fig.text(0.5, 0.5, "\n".join(lines), ha="center", va="center", fontsize=9, color=color)
+    fig.canvas.draw()
+    band = np.asarray(fig.canvas.buffer_rgba(), dtype=np.float32)[:band_h, :w] / 255.0
+    plt.close(fig)
+    if band.shape[1] < w:
+        band = np.concatenate([band, np.ones((band.shape[0], w - band.shape[1], 4), np.float32)], axis=1)
+    plt.imsave(path, np.clip(np.concatenate([image.astype(np.float32), band], axis=0), 0, 1))
+    return path
+
+
+# -- the manifest ------------------------------------------------------------------------------
+def git_commit(repo=None) -> Optional[str]:
+    """The commit the working tree is at, with ``+dirty`` when files differ; None outside git."""
+    import subprocess
+
+    repo = Path(repo) if repo is not None else Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                                timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+dirty" if dirty else "")) or None
+
+
+def library_versions() -> Dict[str, str]:
+    """Versions of the libraries a run may use (only those installed)."""
+    import importlib.metadata as md
+
+    out = {"python": sys.version.split()[0]}
+    for name in ("numpy", "torch", "scikit-learn", "matplotlib", "joblib", "distributed", "dask", "tinygrad_mnist"):
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def thread_info() -> Dict[str, Any]:
+    """CPU count, BLAS thread pools (threadpoolctl when installed) and torch's threads when loaded."""
+    import os
+
+    info: Dict[str, Any] = {"cpu_count": os.cpu_count()}
+    try:
+        from threadpoolctl import threadpool_info
+
+        info["blas"] = [{k: p.get(k) for k in ("internal_api", "num_threads", "version")} for p in threadpool_info()]
+    except ImportError:
+        pass
+    if "torch" in sys.modules:
+        info["torch_threads"] = sys.modules["torch"].get_num_threads()
+    return info
+
+
+def rerun_command(name: str, config, mode: str = "") -> str:
+    """The command that reruns ``name`` with exactly ``config`` (every field spelled out)."""
+    parts = ["python -m experiments run", name]
+    for f in fields(config):
+        value = getattr(config, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
+        elif value is None:
+            continue
+        elif isinstance(value, (list, tuple)):
+            parts += [flag] + [str(v) for v in value]
+        else:
+            parts += [flag, str(value)]
+    return " ".join(parts)
+
+
+def write_manifest(out, name: str, config, wall_seconds: float, mode: str, note: str = "",
+                   files: Sequence[str] = ()) -> Path:
+    """``manifest.json``: the full config, its seeds, the commit, library versions, threads,
+    wall time, the mode and the command that reruns it."""
+    cfg = asdict(config) if is_dataclass(config) else dict(config)
+    seeds = {k: v for k, v in cfg.items() if "seed" in k}
+    manifest = {"experiment": name, "mode": mode, "mode_note": note, "config": cfg, "seeds": seeds,
+                "git_commit": git_commit(), "versions": library_versions(), "threads": thread_info(),
+                "platform": platform.platform(), "wall_seconds": wall_seconds,
+                "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv),
+                "rerun": rerun_command(name, config) if is_dataclass(config) else None,
+                "files": sorted(files)}
+    return write_json(Path(out) / "manifest.json", manifest)
+
+
+def markdown_table(rows: List[Dict[str, Any]], floatfmt: str = ".4g", bold_row: Optional[int] = None) -> str:
+    """``rows`` as a Markdown table; row ``bold_row`` (index) in bold."""
+    columns = list(rows[0].keys())
+
+    def fmt(v):
+        return format(float(v), floatfmt) if isinstance(v, (float, np.floating)) else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    for i, r in enumerate(rows):
+        cells = [fmt(r.get(c, "")) for c in columns]
+        if i == bold_row:
+            cells = [f"**{c}**" for c in cells]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def error_pct(accuracy: float) -> float:
+    """Error rate in percent from an accuracy fraction."""
+    return 100.0 * (1.0 - float(accuracy))
+
+
+def mean_std(values) -> Dict[str, float]:
+    """``{"mean", "std", "n"}`` with the sample standard deviation (ddof 1; 0 for one value)."""
+    v = np.asarray(list(values), dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if v.size > 1 else 0.0, "n": int(v.size)}
+
+
+def setup_info(cfg, result: dict, **extra) -> Dict[str, Any]:
+    """The report's setup block from a study config and one training result: architecture,
+    parameter count, activation, optimiser, lr, batch size, epochs, initialiser, seed(s), data."""
+    run = result["run"]
+    init = run["init"] + (f" (std {run['init_std']:g})" if run["init"] == "normal" else "")
+    optimizer = run["optimizer"] + (f", momentum {run['momentum']:g}" if run["optimizer"] == "sgd" and run["momentum"] else "")
+    info = {"architecture": result["architecture"], "parameters": result["parameters"],
+            "activation": run["activation"], "optimizer": optimizer, "lr": run["lr"],
+            "batch_size": run["batch_size"], "epochs": run["epochs"], "initializer": init,
+            "seed": getattr(cfg, "seed", run["seed"]), "dataset": dataset_label(cfg.dataset),
+            "n_train": result["n_train"], "n_val": result["n_val"], "n_test": result["n_test"]}
+    info.update(extra)
+    return info
+
+
+def per_epoch_rows(histories: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per (run label, epoch): both training losses, accuracies and errors in percent."""
+    rows = []
+    for label, h in histories.items():
+        for e in range(h.epochs):
+            row = {"run": label, "epoch": e + 1, "train_loss_running": h.train_loss[e]}
+            if h.train_eval_loss:
+                row["train_loss_full"] = h.train_eval_loss[e]
+                row["train_error_pct"] = error_pct(h.train_eval_accuracy[e])
+            else:
+                row["train_error_pct"] = error_pct(h.train_accuracy[e])
+            for split in ("val", "test"):
+                if getattr(h, f"{split}_loss"):
+                    row[f"{split}_loss"] = getattr(h, f"{split}_loss")[e]
+                    row[f"{split}_error_pct"] = error_pct(getattr(h, f"{split}_accuracy")[e])
+            row["seconds"] = h.epoch_seconds[e]
+            rows.append(row)
+    return rows

@@ -24,7 +24,6 @@ import numpy as np
 from experiments.common import (epoch_rows, load_splits, output_dir, parse_config, save_config, write_json,
                                 write_table)
 from tinygrad_mnist.models import build
-from tinygrad_mnist.data import load_dataset, train_val_split
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import LayerDesc, MLPSpec
 from tinygrad_mnist.optim import Adam

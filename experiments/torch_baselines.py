@@ -89,7 +89,8 @@ class Config:
                        test_size=1000, run="quick")
 
     def smoke(self) -> "Config":  # tiny data for the test suite (LeNet needs 28×28 input)
-        return replace(self, archs=("course_cnn", "mlp"), dataset="digits", epochs=1, train_size=0, test_size=0)
+        return replace(self, archs=("course_cnn", "mlp"), dataset="digits", epochs=1, train_size=500, test_size=0,
+                       threads=1)
 
 
 # -- models ------------------------------------------------------------------------------------

@@ -1,0 +1,194 @@
+"""Grid search: which hidden size, batch size and learning rate give the lowest validation error, and which 2-hidden-layer MLP reaches 97%?
+
+Run (full: 12 grid points × 2 engines, 10 epochs, then 3 larger MLPs; several minutes):
+
+    flock /tmp/cpu-heavy.lock python -m experiments run grid_search --jobs 2
+    python -m experiments run grid_search --quick
+    python -m experiments run grid_search --hidden-sizes 32 64 --batch-sizes 64 --lrs 0.1 0.5 1.0
+
+Part 1, the grid: every combination of ``hidden_sizes`` × ``batch_sizes`` × ``lrs`` (the
+baseline's one-hidden-layer sigmoid MLP, plain SGD) trains on the training images with a
+held-out validation set.  For each combination the model is read at its epoch of
+minimum validation error e_va*, and the table gives e_te at that epoch; the combination
+with the lowest e_va* is highlighted (chosen on validation, never on test).
+
+Part 2, a 2-hidden-layer MLP with 0.5M–1M parameters reaching ≥ 97% validation
+accuracy: each of ``deep_configs`` ("H1-H2/activation/optimizer/lr/batch/momentum")
+is trained on the same split and the table of configurations tried says which reach
+the target.
+
+Writes into ``results/grid_search/``: ``grid.md/.csv`` (per combination and engine),
+``grid_heatmap.png`` (e_va* per combination), ``deep_mlp.md/.csv``,
+``deep_mlp_curves.png``, ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from dataclasses import dataclass, replace
+from typing import Tuple
+
+import numpy as np
+
+from experiments.common import (DataConfig, dataset_label, error_pct, output_dir, setup_info, write_json,
+                                write_table)
+from experiments.parallel import run_tasks
+from experiments.training import Data, Run, history_of, train
+from experiments.validation import best_pair
+
+NAME = "grid_search"
+QUESTION = ("Which hidden size × batch size × learning rate gives the lowest validation error (and what is the "
+            "test error there), and which 2-hidden-layer MLP of 0.5M–1M parameters reaches 97% validation accuracy?")
+
+
+@dataclass
+class Config(DataConfig):
+    val_size: int = 10000
+    hidden_sizes: Tuple[int, ...] = (32, 64, 128)
+    batch_sizes: Tuple[int, ...] = (32, 128)
+    lrs: Tuple[float, ...] = (0.1, 0.5)
+    activation: str = "sigmoid"
+    init: str = "normal"
+    init_std: float = 0.1
+    epochs: int = 10
+    seed: int = 0
+    engines: Tuple[str, ...] = ("numpy", "torch")
+    deep_configs: Tuple[str, ...] = ("512-512/sigmoid/sgd/0.5/64/0", "512-512/relu/sgd/0.05/64/0.9",
+                                     "800-400/relu/adam/0.001/128/0")
+    deep_init: str = "glorot_uniform"
+    deep_epochs: int = 6
+    target: float = 0.97                       # validation accuracy the 2-hidden-layer MLP must reach
+
+    def quick(self) -> "Config":
+        return replace(self, train_size=5000, val_size=5000, test_size=2000, epochs=4, deep_epochs=3,
+                       hidden_sizes=(32, 64), lrs=(0.1, 0.5, 1.0), deep_configs=self.deep_configs[1:])
+
+    def smoke(self) -> "Config":
+        return replace(self, dataset="digits", train_size=0, val_size=300, test_size=0, epochs=2, deep_epochs=2,
+                       hidden_sizes=(8, 16), batch_sizes=(32,), lrs=(0.1, 0.5),
+                       deep_configs=("32-32/relu/sgd/0.05/32/0.9",))
+
+
+def parse_deep(spec: str) -> dict:
+    """``"512-512/relu/sgd/0.05/64/0.9"`` → hidden, activation, optimizer, lr, batch_size, momentum."""
+    parts = spec.split("/")
+    if len(parts) != 6:
+        raise ValueError(f"grid_search: a deep config is 'H1-H2/activation/optimizer/lr/batch/momentum', got {spec!r}")
+    try:
+        hidden = tuple(int(h) for h in parts[0].split("-"))
+        return {"hidden": hidden, "activation": parts[1], "optimizer": parts[2], "lr": float(parts[3]),
+                "batch_size": int(parts[4]), "momentum": float(parts[5])}
+    except ValueError:
+        raise ValueError(f"grid_search: cannot read the deep config {spec!r} "
+                         "('H1-H2/activation/optimizer/lr/batch/momentum')") from None
+
+
+def run(cfg: Config, log=print) -> dict:
+    from tinygrad_mnist.plots import plot_curves
+
+    if not cfg.val_size:
+        raise ValueError("grid_search: val_size must be positive (the grid is read on validation)")
+    out = output_dir(NAME, cfg.out)
+    data = Data.of(cfg)
+    grid = list(itertools.product(cfg.hidden_sizes, cfg.batch_sizes, cfg.lrs))
+    deep = [parse_deep(s) for s in cfg.deep_configs]
+    tasks = [(Run(engine=e, hidden=(h,), activation=cfg.activation, init=cfg.init, init_std=cfg.init_std,
+                  optimizer="sgd", lr=lr, batch_size=b, epochs=cfg.epochs, seed=cfg.seed, eval_train=False), data)
+             for e in cfg.engines for h, b, lr in grid]
+    tasks += [(Run(engine="numpy", init=cfg.deep_init, epochs=cfg.deep_epochs, seed=cfg.seed, eval_train=False, **d), data)
+              for d in deep]
+    log(f"{len(grid)} grid points × {len(cfg.engines)} engines + {len(deep)} 2-hidden-layer MLPs")
+    results = run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log)
+    grid_results = {(e, *point): r for (e, point), r in zip(itertools.product(cfg.engines, grid), results)}
+    deep_results = results[len(cfg.engines) * len(grid):]
+
+    rows = []
+    for h, b, lr in grid:
+        row = {"hidden": h, "batch_size": b, "lr": lr}
+        for e in cfg.engines:
+            epoch, e_te, e_va = best_pair(grid_results[(e, h, b, lr)]["history"])
+            row.update({f"{e}_best_epoch": epoch, f"{e}_e_va_star_pct": e_va, f"{e}_e_te_pct": e_te})
+        rows.append(row)
+    main_engine = cfg.engines[0]
+    best = int(np.argmin([r[f"{main_engine}_e_va_star_pct"] for r in rows]))
+    log("\n" + write_table(out, "grid", rows, bold_row=best))
+    _heatmap(rows, cfg, main_engine, out / "grid_heatmap.png")
+
+    deep_rows, deep_histories = [], {}
+    for spec, r in zip(cfg.deep_configs, deep_results):
+        h = history_of(r)
+        epoch, e_te, e_va = best_pair(r["history"])
+        best_val = max(h.val_accuracy)
+        deep_rows.append({"configuration": spec, "parameters": r["parameters"],
+                          "in_0.5M_1M": 500_000 <= r["parameters"] <= 1_000_000, "epochs": h.epochs,
+                          "best_val_accuracy_pct": 100 * best_val, "best_epoch": epoch, "test_error_at_best_pct": e_te,
+                          "reaches_target": best_val >= cfg.target, "seconds": r["seconds"]})
+        deep_histories[spec] = h
+    log(write_table(out, "deep_mlp", deep_rows))
+    times = ", ".join("%.0f s" % r["seconds"] for r in deep_results)
+    plot_curves(deep_histories, out / "deep_mlp_curves.png",
+                f"2-hidden-layer MLPs — {dataset_label(cfg.dataset)}, {deep_results[0]['n_train']:,} train + "
+                f"{deep_results[0]['n_val']:,} validation images, {cfg.deep_epochs} epochs, training {times}",
+                splits=("train", "val"))
+    reached = [r for r in deep_rows if r["reaches_target"] and r["in_0.5M_1M"]]
+    first = grid_results[(main_engine, *grid[0])]
+    metrics = {"setup": setup_info(cfg, first, grid={"hidden": list(cfg.hidden_sizes), "batch": list(cfg.batch_sizes),
+                                                     "lr": list(cfg.lrs)}, engines=list(cfg.engines), models=len(tasks)),
+               "grid": rows, "best": rows[best], "best_engine": main_engine, "deep": deep_rows,
+               "deep_reaching_target": [r["configuration"] for r in reached], "target": cfg.target}
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _heatmap(rows, cfg: Config, engine: str, path):
+    from tinygrad_mnist.plots import pyplot
+
+    plt = pyplot()
+    cols = [(b, lr) for b in cfg.batch_sizes for lr in cfg.lrs]
+    m = np.array([[next(r[f"{engine}_e_va_star_pct"] for r in rows if (r["hidden"], r["batch_size"], r["lr"]) == (h, b, lr))
+                   for b, lr in cols] for h in cfg.hidden_sizes])
+    fig, ax = plt.subplots(figsize=(1.3 * len(cols) + 2.5, 0.7 * len(cfg.hidden_sizes) + 2))
+    im = ax.imshow(m, cmap="viridis_r", aspect="auto")
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center", color="white" if m[i, j] > m.mean() else "black",
+                    fontsize=8, fontweight="bold" if m[i, j] == m.min() else "normal")
+    ax.set_xticks(range(len(cols)), [f"batch {b}\nlr {lr:g}" for b, lr in cols], fontsize=7)
+    ax.set_yticks(range(len(cfg.hidden_sizes)), [f"hidden {h}" for h in cfg.hidden_sizes], fontsize=8)
+    fig.colorbar(im, ax=ax, label="e_va* (%)")
+    ax.set_title(f"{engine}: minimum validation error per combination — {dataset_label(cfg.dataset)}, "
+                 f"{cfg.epochs} epochs", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def describe(metrics: dict, config: dict) -> str:
+    b, e = metrics["best"], metrics["best_engine"]
+    text = (f"Of {len(metrics['grid'])} combinations, the lowest validation error on the {e} engine is hidden {b['hidden']}, "
+            f"batch {b['batch_size']}, lr {b['lr']:g}: e_va* = {b[f'{e}_e_va_star_pct']:.2f}% at epoch "
+            f"{b[f'{e}_best_epoch']}, where the test error is {b[f'{e}_e_te_pct']:.2f}%. ")
+    worst = max(metrics["grid"], key=lambda r: r[f"{e}_e_va_star_pct"])
+    text += (f"The worst combination (hidden {worst['hidden']}, batch {worst['batch_size']}, lr {worst['lr']:g}) "
+             f"stays at {worst[f'{e}_e_va_star_pct']:.2f}%. ")
+    if "torch_e_va_star_pct" in b:
+        text += f"The torch twin at the same point: e_va* = {b['torch_e_va_star_pct']:.2f}%, e_te = {b['torch_e_te_pct']:.2f}%. "
+    deep = metrics["deep"]
+    if deep:
+        tried = "; ".join(f"{r['configuration']} ({r['parameters']:,} parameters): {r['best_val_accuracy_pct']:.2f}%" for r in deep)
+        text += f"2-hidden-layer MLPs tried, best validation accuracy: {tried}. "
+        text += (f"Reaching {100 * metrics['target']:.0f}% with 0.5M–1M parameters: "
+                 + (", ".join(metrics["deep_reaching_target"]) if metrics["deep_reaching_target"] else "none in this run") + ".")
+    return text
+
+
+def main(argv=None) -> int:
+    from experiments.runner import run_study
+
+    run_study(NAME, sys.argv[1:] if argv is None else argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""The studies the runner knows, in report order: one line each.
+
+Registering a new study is one line here: add the name of its module under
+``experiments/`` to :data:`STUDIES`.  A study module provides
+
+- ``Config``: a dataclass of every default (each field becomes a ``--flag``) with
+  ``quick()`` returning the reduced version (``smoke()`` optionally: tiny data for the
+  test suite; without it the runner shrinks the quick config generically, see
+  :func:`experiments.runner.smoke_config`);
+- ``run(cfg, log=print) -> dict``: trains, writes figures (PNG), tables (Markdown + CSV)
+  and ``metrics.json`` into ``<cfg.out>/<NAME>/`` (``.../<cfg.run>/`` when the config has a
+  ``run`` field) and returns the metrics;
+- optionally ``NAME`` (default: the module name), ``QUESTION`` (default: the docstring's
+  first line) and ``describe(metrics, config) -> str``, the report's paragraph read from
+  the study's own numbers.
+"""
+
+STUDIES = (
+    "baseline",            # 1. two-layer MLP: curves, final test error, misclassified images
+    "seeds",               # 2. five seeds: spread of the final test error vs configurations
+    "validation",          # 3. 10,000 validation images: (e_te*, e_va*) at the best epoch
+    "grid_search",         # 4. hidden × batch × lr, and a 2-hidden-layer MLP at ≥ 97% validation
+    "features",            # 5. t-SNE of hidden features and raw pixels
+    "overfitting",         # 6. 2,000 vs 50,000 training images: MLP (numpy) and LeNet (torch)
+    "errors",              # 7. confusion matrix, hardest pairs, first-layer weight templates
+    "initializers",        # 8. zero, N(0, 1), Glorot
+    "numpy_vs_torch",      # 9. the same MLP in both engines: accuracy and epoch-time ratio
+    "digits_lab",          # 10. the 8×8 digits lab: one sigmoid layer, MSE, full-batch GD
+    "finite_differences",  # V-shaped error of central differences vs back-propagation
+    "mlp_dropout_adam",    # the MLP with dropout and Adam (≥ 98.3% test)
+    "numpy_cnn",           # the numpy course CNN and a stronger variant
+    "torch_baselines",     # the torch CNNs, LeNet and MLPs
+)

@@ -1,0 +1,226 @@
+"""The experiment runner: every registered study in smoke mode writes what it promises,
+the report builds from those outputs, flags and names are checked, the data split and
+the two training losses behave as documented."""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import runner
+from experiments.common import load_splits, mode_note, stamp_png
+from experiments.registry import STUDIES
+from experiments.training import Data
+
+
+# -- every study, smoke mode, once per session ------------------------------------------------
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory, one_torch_thread):
+    """``run all --smoke`` into a temporary results folder: ``(root, results by name)``."""
+    root = tmp_path_factory.mktemp("results")
+    messages = []
+    results = runner.run_all(["--smoke", "--out", str(root)], echo=False, log=messages.append)
+    return root, {r["name"]: r for r in results}, messages
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_smoke_run_writes_promised_files(smoke_results, name):
+    root, results, messages = smoke_results
+    result = results[name]
+    assert "error" not in result, f"{name} failed: {result.get('error')}\n" + "\n".join(messages)
+    out = Path(result["out"])
+    assert out.is_dir() and out.resolve().is_relative_to(root.resolve())
+    manifest = json.loads((out / "manifest.json").read_text())
+    for key in ("config", "seeds", "git_commit", "versions", "threads", "wall_seconds", "rerun", "mode"):
+        assert key in manifest, key
+    assert manifest["mode"] == "smoke" and manifest["mode_note"].startswith("smoke mode:")
+    assert manifest["versions"]["numpy"] == np.__version__
+    assert manifest["threads"]["cpu_count"] >= 1 and manifest["wall_seconds"] > 0
+    assert manifest["config"]["out"] == str(root)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics, "metrics.json is empty"
+    pngs = sorted(out.glob("*.png"))
+    assert pngs, "no figure"
+    tables = [md for md in sorted(out.glob("*.md")) if md.read_text().startswith("|")]
+    assert tables, "no table"
+    for md in tables:
+        csv_path = md.with_suffix(".csv")
+        assert csv_path.exists(), f"{md.name} has no CSV twin"
+        with open(csv_path) as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == len(md.read_text().strip().splitlines()) - 2
+    assert (out / "log.txt").read_text().strip()
+    # the figure names the smoke mode: a band was added under the saved plot
+    import matplotlib.image as mpimg
+
+    assert mpimg.imread(pngs[0]).shape[0] > 50
+
+
+def test_study_protocol():
+    """Every registered study has a Config with quick(), a run(), and a question."""
+    for name in STUDIES:
+        module = runner.load_study(name)
+        cfg = module.Config()
+        assert hasattr(cfg, "quick") and callable(module.run)
+        assert runner.question(module)
+        assert hasattr(cfg, "out")
+
+
+def test_report_builds_from_smoke_outputs(smoke_results):
+    from experiments.report import build_report
+
+    root, results, _ = smoke_results
+    md, pdf = build_report(root)
+    text = md.read_text()
+    for name in STUDIES:
+        assert f". {name}" in text, name
+    assert text.count("**Question.**") == len(STUDIES)
+    assert text.count("**Setup.**") == len(STUDIES)
+    assert "(no summary" not in text
+    assert "![" in text and "](baseline/learning_curves.png)" in text
+    assert (root / "run_all.md").exists() and "total" in (root / "run_all.md").read_text()
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    pages = data.count(b"/Type /Page\n") + data.count(b"/Type /Page ") + data.count(b"/Type /Page>")
+    assert pages >= 2 * len(STUDIES)
+
+
+def test_smoke_numbers_are_consistent(smoke_results):
+    root, results, _ = smoke_results
+    base = results["baseline"]["metrics"]
+    # the torch twin starts from the numpy weights and sees the same batches: same errors
+    assert base["final"]["numpy"]["test_error_pct"] == pytest.approx(base["final"]["torch"]["test_error_pct"], abs=0.5)
+    seeds = results["seeds"]["metrics"]
+    assert seeds["deterministic"] is True
+    assert set(seeds["final_test_error_pct"]) >= {"numpy, hidden 16", "torch, hidden 16"}
+    val = results["validation"]["metrics"]
+    for row in val["per_seed"]:
+        assert 1 <= row["best_epoch"] <= 3
+    init = {(r["initializer"], r["engine"]): r for r in results["initializers"]["metrics"]["summary"]}
+    assert init[("zero", "numpy")]["distinct_first_layer_units"] == 1       # symmetry never broken
+    assert init[("glorot", "numpy")]["distinct_first_layer_units"] == init[("glorot", "numpy")]["hidden_units"]
+    assert init[("normal(0,1)", "numpy")]["saturated_at_init_pct"] > init[("glorot", "numpy")]["saturated_at_init_pct"]
+    nvt = results["numpy_vs_torch"]["metrics"]
+    assert nvt["max_final_weight_difference"] < 1e-4 and nvt["time_ratio_numpy_over_torch"] > 0
+    errors = results["errors"]["metrics"]["engines"]["numpy"]
+    assert sum(map(sum, errors["matrix"])) == results["errors"]["metrics"]["setup"]["n_test"]
+    lab = results["digits_lab"]["metrics"]["final"]
+    assert lab["numpy"]["test_accuracy"] == pytest.approx(lab["torch"]["test_accuracy"], abs=0.01)
+
+
+# -- the command line ------------------------------------------------------------------------
+def test_unknown_experiment_lists_the_valid_ones(capsys):
+    assert runner.main(["run", "no_such_study"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown experiment 'no_such_study'" in err
+    for name in STUDIES:
+        assert name in err
+
+
+def test_unknown_flag_lists_the_valid_ones(capsys):
+    assert runner.main(["run", "baseline", "--smoke", "--no-such-flag", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "--no-such-flag" in err and "--batch-size" in err and "--epochs" in err
+
+
+def test_run_all_rejects_a_flag_no_study_has(capsys):
+    assert runner.main(["run", "all", "--smoke", "--bogus", "1"]) == 2
+    assert "no experiment has the flag --bogus" in capsys.readouterr().err
+
+
+def test_list_names_every_study(capsys):
+    assert runner.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in STUDIES)
+
+
+def test_flags_override_the_mode_and_keep_types():
+    module = runner.load_study("seeds")
+    cfg, mode = runner.build_config(module, ["--quick", "--epochs", "3", "--seeds", "4", "5", "--lr", "0.25"])
+    assert mode == "quick"
+    assert cfg.epochs == 3 and cfg.seeds == (4, 5) and cfg.lr == 0.25
+    assert cfg.train_size == module.Config().quick().train_size       # the rest of quick mode stays
+    full, mode = runner.build_config(module, [])
+    assert mode == "full" and full == module.Config()
+
+
+def test_rerun_command_rebuilds_the_same_config():
+    module = runner.load_study("grid_search")
+    cfg, _ = runner.build_config(module, ["--smoke", "--lrs", "0.3", "0.7"])
+    from experiments.common import rerun_command
+
+    argv = rerun_command("grid_search", cfg).split()[5:]
+    again, _ = runner.build_config(module, argv)
+    assert again == cfg
+
+
+def test_mode_note_names_every_changed_field():
+    module = runner.load_study("baseline")
+    quick = module.Config().quick()
+    note = mode_note(quick, module.Config())
+    assert "train_size 5000 (full: 0 = all)" in note and "epochs 5 (full: 20)" in note
+    assert mode_note(module.Config(), module.Config()) == ""
+
+
+def test_stamp_png_adds_a_band_and_keeps_the_figure(tmp_path):
+    import matplotlib.image as mpimg
+
+    from tinygrad_mnist.plots import plot_lines
+
+    path = plot_lines([("p", {"a": [1, 2, 3]})], tmp_path / "f.png", "x", "y")
+    before = mpimg.imread(path)
+    stamp_png(path, "quick mode: epochs 2 (full: 20)")
+    after = mpimg.imread(path)
+    assert after.shape[1] == before.shape[1] and after.shape[0] > before.shape[0]
+    np.testing.assert_allclose(after[: before.shape[0], :, :3], before[..., :3], atol=1 / 255)
+
+
+# -- data split and the two training losses ---------------------------------------------------
+def test_train_size_applies_after_the_validation_split():
+    train, val, test = load_splits(Data("digits", None, train_size=200, val_size=300, split_seed=0), log=None)
+    full_train, _, _ = load_splits(Data("digits"), log=None)
+    assert len(train) == 200 and len(val) == 300
+    rest, val_again, _ = load_splits(Data("digits", None, val_size=300, split_seed=0), log=None)
+    assert len(rest) == len(full_train) - 300
+    np.testing.assert_array_equal(train.images, rest.images[:200])      # the first 200 of what is left
+    np.testing.assert_array_equal(val.images, val_again.images)         # the same validation set
+    rows = {img.tobytes() for img in val.images}
+    assert not any(img.tobytes() in rows for img in train.images[:50] if img.any())
+    with pytest.raises(ValueError, match="train_size"):
+        load_splits(Data("digits", None, train_size=-1), log=None)
+
+
+def test_history_records_the_training_loss_both_ways():
+    from tinygrad_mnist import SGD, MLPSpec, SoftmaxCrossEntropy, build_mlp
+    from tinygrad_mnist.train import History, evaluate, fit
+
+    train, _, _ = load_splits(Data("digits", None, train_size=300), log=None)
+    model = build_mlp(MLPSpec((64, 16, 10), "relu"), seed=0)
+    history = fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), train, epochs=2, batch_size=32,
+                  eval_train=True, progress=False)
+    assert len(history.train_loss) == len(history.train_eval_loss) == 2
+    loss, acc = evaluate(model, SoftmaxCrossEntropy(), train)
+    assert history.train_eval_loss[-1] == pytest.approx(loss, rel=1e-6)
+    assert history.train_eval_accuracy[-1] == pytest.approx(acc)
+    assert history.train_eval_loss[-1] != pytest.approx(history.train_loss[-1], rel=1e-3)  # two different things
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again.train_eval_loss == history.train_eval_loss
+    plain = fit(build_mlp(MLPSpec((64, 16, 10), "relu"), seed=0), SoftmaxCrossEntropy(),
+                SGD(build_mlp(MLPSpec((64, 16, 10), "relu"), seed=0).parameters(), lr=0.1), train, epochs=1,
+                progress=False)
+    assert plain.train_eval_loss == []
+
+
+def test_run_rejects_unknown_engine_and_extras():
+    from experiments.training import Run
+
+    with pytest.raises(ValueError, match="engine"):
+        Run(engine="jax")
+    with pytest.raises(ValueError, match="extras"):
+        Run(extras=("everything",))
+    assert asdict(Run())["engine"] == "numpy"
