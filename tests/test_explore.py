@@ -6,6 +6,7 @@ checkpoints and serves."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 
@@ -195,8 +196,9 @@ def test_page_is_self_contained(pages, tmp_path):
     _, data = pages["small-cnn"]
     path = write_page(data, tmp_path)
     html = path.read_text(encoding="utf-8")
-    for needle in ("http://", "https://", "<link", " src=", "@import", "fetch(", "XMLHttpRequest"):
+    for needle in ("http://", "https://", " src=", "@import", "url(", "fetch(", "XMLHttpRequest"):
         assert needle not in html, needle
+    assert re.findall(r'href="([^"]*)"', html) == ["data:,"]  # the empty favicon
     assert read_page_data(path) == json.loads(json.dumps(data))
 
 

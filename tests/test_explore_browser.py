@@ -1,0 +1,205 @@
+"""The explorer page in a real browser: Playwright for Python driving Debian's Chromium.
+
+Needs ``apt-get install chromium`` (the browser at /usr/bin/chromium) and ``pip install
+playwright``; Playwright is pointed at that browser and never downloads one.  Without
+them these tests skip locally and fail under ``CI=1`` (``.ci/run`` installs Chromium).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+INSTALL = ("install Debian's Chromium (`apt-get update && apt-get install -y chromium`) and Playwright for Python "
+           "(`pip install playwright`; no `playwright install`, the system browser is used)")
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _requirements():
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return f"playwright is not installed: {INSTALL}"
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} not found: {INSTALL}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    missing = _requirements()
+    if missing:
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory, browser):
+    """Pages for an MLP and a CNN on the 8×8 digits, with the models they show."""
+    pytest.importorskip("torch")
+    from tinygrad_mnist.data import load_digits
+    from tinygrad_mnist.explore import generate, make_model, write_page
+
+    _, test = load_digits()
+    out = {}
+    for name in ("mlp", "small-cnn"):
+        em = make_model(name, image_shape=test.image_shape, seed=0)
+        data = generate(em, test, [0, 1], timing_batch=16, repeats=1)
+        path = write_page(data, tmp_path_factory.mktemp(name))
+        out[name] = (em, data, path)
+    return out
+
+
+class Page:
+    """A loaded page and the errors it reported."""
+
+    def __init__(self, browser, url):
+        self.page = browser.new_page(viewport={"width": 1366, "height": 800})
+        self.errors = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.goto(url)
+        self.page.wait_for_selector("body[data-ready='1']", timeout=15000)
+
+    def step(self):
+        t = self.page.locator("#step-title")
+        return int(t.get_attribute("data-step")), int(t.get_attribute("data-layer")), t.get_attribute("data-type")
+
+    def value(self, selector):
+        return float(self.page.locator(selector).get_attribute("data-value"))
+
+    def text(self, selector):
+        return self.page.locator(selector).inner_text()
+
+
+def shown_number(text):
+    return float(text.strip().split()[0])
+
+
+@pytest.mark.parametrize("name", ["mlp", "small-cnn"])
+def test_page_loads_without_errors_and_lists_the_layers(browser, pages, name):
+    em, data, path = pages[name]
+    page = Page(browser, path.as_uri())
+    try:
+        types = page.page.locator("#layer-list li.layer").evaluate_all("els => els.map(e => e.dataset.type)")
+        assert types == [type(m).__name__ for m in em.model] + ["loss"]
+        assert page.page.locator("#layer-table tbody tr").count() == len(em.model) + 1
+        assert page.page.locator(".example-btn").count() == len(data["examples"])
+        assert page.errors == []
+    finally:
+        page.page.close()
+
+
+@pytest.mark.parametrize("name", ["mlp", "small-cnn"])
+def test_next_and_previous_visit_every_layer_with_the_json_differences(browser, pages, name, tmp_path):
+    em, data, path = pages[name]
+    steps = data["examples"][0]["steps"]
+    K = len(em.model)
+    page = Page(browser, path.as_uri())
+    try:
+        assert page.page.locator("#prev").is_disabled()
+        seen = []
+        for s, st in enumerate(steps):
+            index, layer, kind = page.step()
+            assert (index, layer) == (s, st["layer"])
+            assert kind == ("loss" if layer == 0 else type(em.model[layer - 1]).__name__)
+            for key in ("abs", "rel"):
+                json_value = st["diff"][f"max_{key}"]
+                assert page.value(f"#diff-{key}") == json_value
+                assert shown_number(page.text(f"#diff-{key}")) == pytest.approx(json_value, rel=5e-3, abs=0)
+            jac = page.page.locator("#jacobian-fig")
+            assert jac.get_attribute("data-shape") == ",".join(map(str, st["jac"]["shape"]))
+            seen.append(layer)
+            if s == 0:
+                page.page.screenshot(path=str(tmp_path / f"{name}-first.png"))
+            if s < len(steps) - 1:
+                page.page.click("#next")
+        assert seen == [0] + list(range(K, 0, -1))
+        assert page.page.locator("#next").is_disabled()
+        page.page.screenshot(path=str(tmp_path / f"{name}-last.png"), full_page=True)
+        page.page.keyboard.press("ArrowRight")                       # stays on the last step
+        assert page.step()[0] == len(steps) - 1
+        for s in range(len(steps) - 1, 0, -1):                       # back with the keyboard ...
+            page.page.keyboard.press("ArrowLeft")
+            assert page.step()[:2] == (s - 1, steps[s - 1]["layer"])
+        page.page.keyboard.press("End")
+        page.page.click("#prev")                                     # ... and the button
+        assert page.step()[:2] == (len(steps) - 2, steps[-2]["layer"])
+        page.page.keyboard.press("2")                                # the second example
+        assert page.value("#loss-value") == data["examples"][1]["loss"]
+        assert page.value("#diff-abs") == data["examples"][1]["steps"][-2]["diff"]["max_abs"]
+        assert page.errors == []
+    finally:
+        page.page.close()
+    for which in ("first", "last"):
+        shot = tmp_path / f"{name}-{which}.png"
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+def tiny_idx_dir(path, size=8, n=6):
+    """An MNIST-layout IDX folder of ``n`` random ``size``×``size`` images per split."""
+    import numpy as np
+
+    from tinygrad_mnist.data.idx import write_idx
+
+    rng = np.random.default_rng(0)
+    path.mkdir()
+    for split in ("train", "t10k"):
+        write_idx(path / f"{split}-images-idx3-ubyte", rng.integers(0, 256, (n, size, size), dtype=np.uint8))
+        write_idx(path / f"{split}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8) % 10)
+    return path
+
+
+def test_served_page_answers_on_localhost_and_the_server_stops(browser, tmp_path):
+    pytest.importorskip("torch")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    data_dir = tiny_idx_dir(tmp_path / "idx")
+    cmd = [sys.executable, "-m", "tinygrad_mnist", "explore", "--dataset", str(data_dir), "--model", "small-cnn",
+           "--examples", "0", "--timing-batch", "4", "--repeats", "1", "--out", str(tmp_path / "page"),
+           "--serve", "--port", "0"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url, lines = None, []
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"serving (http://127\.0\.0\.1:\d+/)index\.html", line)
+            if m:
+                url = m.group(1)
+                break
+        assert url, "".join(lines)
+        with urllib.request.urlopen(url + "index.html", timeout=10) as response:
+            assert response.status == 200
+        page = Page(browser, url + "index.html")
+        try:
+            assert page.page.locator("#layer-list li.layer").count() == 8
+            assert page.errors == []
+        finally:
+            page.page.close()
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=20)
+        assert proc.returncode == 0, rest
+        assert "server stopped" in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(url + "index.html", timeout=2)
