@@ -22,6 +22,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
@@ -34,7 +35,31 @@ from .nn.module import Module
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The loss became NaN or infinite; raised instead of training on garbage."""
+    """The loss became NaN or infinite, or grew over an epoch; raised instead of training on
+    garbage.  ``checkpoint`` is the last good checkpoint's path (None without one)."""
+
+    def __init__(self, message: str, epoch: Optional[int] = None, batch: Optional[int] = None,
+                 checkpoint: Optional[Path] = None):
+        super().__init__(message)
+        self.epoch, self.batch, self.checkpoint = epoch, batch, checkpoint
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`fit`: the run stopped; ``history`` holds the finished epochs and
+    ``checkpoint`` (when a checkpoint folder was given) the last finished epoch's state."""
+
+    def __init__(self, message: str, history: "History", epoch: int, checkpoint: Optional[Path]):
+        super().__init__(message)
+        self.history, self.epoch, self.checkpoint = history, epoch, checkpoint
+
+
+class TrainingDivergenceWarning(UserWarning):
+    """The training loss grew over an epoch (see :func:`divergence`)."""
+
+
+#: File name of the checkpoint ``fit(checkpoint_dir=...)`` keeps (the last finished epoch).
+CHECKPOINT_NAME = "checkpoint.npz"
+DIVERGENCE_MODES = ("stop", "warn", "ignore")
 
 
 @dataclass
@@ -210,12 +235,48 @@ def progress_bar(iterable, enabled: Optional[bool], desc: str, total: int):
     return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch")
 
 
+def divergence(history: "History") -> Optional[str]:
+    """Why the last epoch counts as diverging, or None.
+
+    The loss *grew over the epoch* when either
+
+    - the epoch ended worse than the untrained model started: the mean of the last tenth
+      of its batch losses exceeds 1.5 × the run's first batch loss (an lr far too large
+      drives a softmax classifier to confident wrong answers, loss ≫ log C); or
+    - the epoch's mean training loss is more than twice (and 0.1 above) the best earlier
+      epoch's.
+    """
+    if not history.batch_loss or not history.batch_loss[0]:
+        return None
+    e = history.epochs
+    losses = history.batch_loss[-1]
+    first = history.batch_loss[0][0]
+    tail = float(np.mean(losses[-max(1, len(losses) // 10):]))
+    if tail > 1.5 * first:
+        return (f"the training loss grew over epoch {e}: it ended at {tail:.4g} (mean of the last "
+                f"{max(1, len(losses) // 10)} batches), above 1.5 × the untrained model's {first:.4g}")
+    if e > 1:
+        best = min(history.train_loss[:-1])
+        now = history.train_loss[-1]
+        if now > 2 * best and now > best + 0.1:
+            return (f"the training loss grew over epoch {e}: mean {now:.4g}, more than twice the best "
+                    f"earlier epoch's {best:.4g}")
+    return None
+
+
+def _fit_identity(loader: DataLoader) -> dict:
+    """What must match for a resumed run to replay the same batches."""
+    return {"seed": loader.seed, "batch_size": loader.batch_size, "shuffle": loader.shuffle,
+            "drop_last": loader.drop_last, "flatten": loader.flatten, "n_train": len(loader.dataset)}
+
+
 def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int = 10,
         batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
         regularizer=None, scheduler=None, progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
-        config: Optional[dict] = None, eval_train: bool = False) -> History:
+        config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir=None,
+        resume: bool = False, on_divergence: str = "warn") -> History:
     """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
 
     Parameters
@@ -228,6 +289,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         ``train`` is shuffled by a loader seeded with ``seed`` (epoch order depends only on
         ``seed`` and the epoch); ``val`` and ``test`` are optional.
     epochs : int, default=10
+        The total number of epochs (a resumed run continues up to it).
     batch_size : int, default=256
     regularizer : object, optional
         With ``penalty(params) -> float`` and ``backward(params)`` (adds its gradient).
@@ -245,49 +307,129 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         Also evaluate the end-of-epoch model on the whole training set (one more forward
         pass over the loader's dataset, unshuffled and unaugmented, counted in the epoch time), recorded as ``history.train_eval_loss``
         and ``history.train_eval_accuracy`` next to the running batch means.
+    checkpoint_dir : str or Path, optional
+        Write ``checkpoint_dir/checkpoint.npz`` (model, optimiser, schedule, generators,
+        history; see :mod:`tinygrad_mnist.checkpoint`) atomically at the end of every epoch.
+    resume : bool, default=False
+        Continue from ``checkpoint_dir/checkpoint.npz`` when it exists: the run ends with
+        the same history and weights, bit for bit, as one never interrupted (same seed,
+        batch size and thread count).  Without a checkpoint there the run starts afresh.
+    on_divergence : {"warn", "stop", "ignore"}, default="warn"
+        What to do when the loss grew over an epoch (:func:`divergence`): warn
+        (:class:`TrainingDivergenceWarning`, and a log line), raise
+        :class:`TrainingDivergedError` before that epoch is checkpointed, or nothing.
 
     Raises
     ------
     TrainingDivergedError
-        When a batch loss is NaN or infinite, naming the epoch and the batch.
+        When a batch loss (or a layer's input) is NaN or infinite, naming the epoch and the
+        batch; the last good checkpoint is kept.
+    TrainingInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), with the finished epochs' history and the
+        checkpoint to resume from.
+    CheckpointError
+        ``resume`` with a checkpoint that does not match the model, optimiser, schedule,
+        seed or batch size.
     """
+    from .checkpoint import CheckpointError, load, save
+    from .nn.module import NonFiniteError
+
     if int(epochs) < 1:
         raise ValueError(f"fit: epochs must be at least 1, got {epochs}")
+    if on_divergence not in DIVERGENCE_MODES:
+        raise ValueError(f"fit: on_divergence must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("fit: resume=True needs a checkpoint_dir")
     dtype = _model_dtype(model)
     loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
+    if len(loader) == 0:
+        raise ValueError(f"fit: the training data is empty ({loader.dataset!r}); nothing to train on")
     val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
     test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
     params = model.parameters()
     history = History(config=dict(config or {}))
-    start = time.perf_counter()
-    for epoch in range(1, int(epochs) + 1):
-        t0 = time.perf_counter()
-        model.train()
-        loader.set_epoch(epoch - 1)
-        batch_losses, batch_accs = [], []
-        for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
-            optimizer.zero_grad()
-            out = model.forward(x)
-            value = loss.forward(out, y)
-            if regularizer is not None:
-                value += regularizer.penalty(params)
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"fit: the loss became {value} at epoch {epoch}, batch {b} of {len(loader)}; "
-                    f"lower the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data"
-                )
-            model.backward(loss.backward())
-            if regularizer is not None:
-                regularizer.backward(params)
-            optimizer.step()
-            batch_losses.append(mean_per_example(loss, value, out))
-            batch_accs.append(accuracy(out, y))
-        history.record_epoch(batch_losses, batch_accs,
-                             val=None if val_loader is None else evaluate(model, loss, val_loader),
-                             test=None if test_loader is None else evaluate(model, loss, test_loader),
-                             train_eval=evaluate(model, loss, loader.dataset, eval_batch_size, flatten) if eval_train else None)
-        if finish_epoch(history, epoch, t0, start, scheduler, log, callbacks):
-            break
+    identity = _fit_identity(loader)
+    ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
+    first_epoch = 1
+    if resume and ckpt_path.is_file():
+        ckpt = load(ckpt_path)
+        saved = ckpt.config.get("fit", {})
+        for key, value in identity.items():
+            if key in saved and saved[key] != value:
+                raise CheckpointError(f"{ckpt_path}: the run uses {key}={value!r}, the checkpoint was "
+                                      f"written with {key}={saved[key]!r}; resume with the same settings")
+        ckpt.restore(model, optimizer, scheduler)
+        history = ckpt.history or history
+        if config is not None:
+            history.config = dict(config)
+        first_epoch = int(ckpt.epoch) + 1
+        if log is not None:
+            log(f"resuming from {ckpt_path} after epoch {ckpt.epoch} of {epochs}")
+    last_good = ckpt_path if resume and ckpt_path is not None and ckpt_path.is_file() else None
+    saved_epoch = first_epoch - 1
+    start = time.perf_counter() - history.total_seconds
+    epoch, b = first_epoch, 0
+
+    def kept() -> str:
+        return f"; the last good checkpoint (epoch {saved_epoch}) is kept at {last_good}" if last_good else ""
+
+    try:
+        for epoch in range(first_epoch, int(epochs) + 1):
+            t0 = time.perf_counter()
+            model.train()
+            loader.set_epoch(epoch - 1)
+            batch_losses, batch_accs = [], []
+            for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
+                optimizer.zero_grad()
+                try:
+                    out = model.forward(x)
+                    value = loss.forward(out, y)
+                except NonFiniteError as err:
+                    raise TrainingDivergedError(
+                        f"fit: the loss became nan at epoch {epoch}, batch {b} of {len(loader)} ({err}); lower "
+                        f"the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data{kept()}",
+                        epoch, b, last_good) from None
+                if regularizer is not None:
+                    value += regularizer.penalty(params)
+                if not math.isfinite(value):
+                    raise TrainingDivergedError(
+                        f"fit: the loss became {value} at epoch {epoch}, batch {b} of {len(loader)}; "
+                        f"lower the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data{kept()}",
+                        epoch, b, last_good)
+                model.backward(loss.backward())
+                if regularizer is not None:
+                    regularizer.backward(params)
+                optimizer.step()
+                batch_losses.append(mean_per_example(loss, value, out))
+                batch_accs.append(accuracy(out, y))
+            history.record_epoch(batch_losses, batch_accs,
+                                 val=None if val_loader is None else evaluate(model, loss, val_loader),
+                                 test=None if test_loader is None else evaluate(model, loss, test_loader),
+                                 train_eval=evaluate(model, loss, loader.dataset, eval_batch_size, flatten) if eval_train else None)
+            why = None if on_divergence == "ignore" else divergence(history)
+            if why is not None:
+                advice = f"lower the learning rate (now {getattr(optimizer, 'lr', '?')})"
+                if on_divergence == "stop":
+                    raise TrainingDivergedError(f"fit: diverging: {why}; {advice}{kept()}", epoch, b, last_good)
+                warnings.warn(f"fit: diverging: {why}; {advice}", TrainingDivergenceWarning, stacklevel=2)
+                if log is not None:
+                    log(f"warning: diverging: {why}")
+            stop = finish_epoch(history, epoch, t0, start, scheduler, log, callbacks)
+            if ckpt_path is not None:
+                save(ckpt_path, model, optimizer=optimizer, scheduler=scheduler, history=history, epoch=epoch,
+                     config={"fit": identity, "epochs": int(epochs)})
+                last_good, saved_epoch = ckpt_path, epoch
+            if stop:
+                break
+    except KeyboardInterrupt as err:
+        if isinstance(err, TrainingInterrupted):
+            raise
+        done = history.epochs
+        where = (f"the checkpoint of epoch {done} is {last_good}" if last_good and done
+                 else "no epoch finished, nothing was saved" if not done
+                 else "no checkpoint folder was given, nothing was saved")
+        raise TrainingInterrupted(f"interrupted at epoch {epoch}, batch {b}; {where}", history, done,
+                                  last_good) from None
     return history
 
 

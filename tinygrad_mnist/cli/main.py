@@ -7,12 +7,18 @@ Exit codes: 0 success, 1 failure (a check failed, bad data, a diverged run), 2 u
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import List, Optional
 
 from .. import __version__
 from .explore import add_parser as add_explore_parser
+from .bench import add_parser as add_bench_parser
+from .common import ConfigError, config_defaults
+from .evaluate import add_parser as add_evaluate_parser
 from .gradcheck import add_parser as add_gradcheck_parser
+from .info import add_parser as add_info_parser
+from .predict import add_parser as add_predict_parser
 from .train import add_train_parser
 
 
@@ -20,22 +26,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tinygrad-mnist", description="A from-scratch numpy neural-network engine for MNIST.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    add_train_parser(sub)
+    parser.subcommands = {"train": add_train_parser(sub), "evaluate": add_evaluate_parser(sub),
+                          "predict": add_predict_parser(sub), "info": add_info_parser(sub)}
     add_gradcheck_parser(sub)
+    add_bench_parser(sub)
     add_explore_parser(sub)
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line ``argv`` (default ``sys.argv[1:]``); returns the exit status.
+
+    A ``--config FILE.toml`` supplies defaults for the subcommand's options (flags given
+    on the command line win): the file's values are checked like flags, and a bad key or
+    value is a usage error (status 2).
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if getattr(args, "config", None):
+        sub = parser.subcommands[args.command]
+        try:
+            sub.set_defaults(**config_defaults(sub, args.config))
+        except ConfigError as err:
+            sub.error(str(err))
+        args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+    except (ValueError, OSError, FloatingPointError) as err:
         print(f"tinygrad-mnist: error: {err}", file=sys.stderr)
+        if getattr(args, "json", False) is True:
+            print(json.dumps({"event": "error", "type": type(err).__name__, "message": str(err)}), flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print("tinygrad-mnist: interrupted", file=sys.stderr)
         return 1
 
 

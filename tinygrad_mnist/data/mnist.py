@@ -25,7 +25,7 @@ from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
 
 __all__ = ["MNIST_FILES", "MNIST_MD5", "MNIST_MIRRORS", "load_idx_dir", "MNISTNotFoundError",
            "default_cache_dir", "find_mnist", "download_mnist", "load_mnist", "load_dataset",
-           "torchvision_dirs", "dataset_name", "source_name", "is_mnist", "TORCHVISION_FOLDERS"]
+           "torchvision_dirs", "dataset_name", "source_name", "is_mnist", "mnist_files", "TORCHVISION_FOLDERS"]
 
 
 MNIST_FILES = {"train_images": "train-images-idx3-ubyte.gz",
@@ -235,6 +235,11 @@ def load_mnist(data_dir=None, download=True, verify=False):
             arrays[role].flags.writeable = False
         entry = _MNIST_CACHE[root] = {"arrays": arrays, "found": found, "verified": verify}
     return _datasets(entry["arrays"], entry["found"], "mnist")
+
+
+def mnist_files(directory):
+    """role -> Path of the MNIST-layout files present in ``directory`` (``.gz`` or raw)."""
+    return _locate(directory)[0]
 
 
 def source_name(data_dir=None):

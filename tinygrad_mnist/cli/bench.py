@@ -1,0 +1,31 @@
+"""``tinygrad-mnist bench``: the numpy engine against PyTorch (``benchmarks`` package).
+
+The ``benchmarks`` package (and torch) is imported only when the command runs, so the
+other subcommands start fast; ``tinygrad-mnist bench --help`` lists its options.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "bench", help="benchmark the numpy engine against PyTorch (see `tinygrad-mnist bench --help`)",
+        description="Runs the benchmarks package (python -m benchmarks); all options are its own.",
+        add_help=False)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=run_bench)
+    return p
+
+
+def run_bench(args) -> int:
+    try:
+        import benchmarks
+    except ImportError as err:
+        raise ValueError(f"bench: the benchmarks package is not importable ({err}); install the project "
+                         "with its benchmarks (pip install -e '.[torch]')") from None
+    parser = argparse.ArgumentParser(prog="tinygrad-mnist bench", description=benchmarks.__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    benchmarks.add_arguments(parser)
+    return benchmarks.run(parser.parse_args(args.bench_args))
