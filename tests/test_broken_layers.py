@@ -42,7 +42,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 class TransposedGradLinear(Linear):
     def backward(self, grad_out):
-        x = self._x
+        x = self.cache.x
         self.weight.grad += (x.T @ grad_out).reshape(self.weight.shape)  # BUG: xᵀG, not Gᵀx
         self.bias.grad += grad_out.sum(axis=0)
         return grad_out @ self.weight.data
