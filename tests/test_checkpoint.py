@@ -216,9 +216,10 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
     with pytest.raises(TrainingInterrupted) as err:
         fit(model, SoftmaxCrossEntropy(), SGD(model.parameters(), lr=0.1), blobs(), epochs=5, batch_size=32,
             progress=False, callbacks=[interrupt], checkpoint_dir=tmp_path)
-    assert err.value.epoch == 2 and err.value.checkpoint == tmp_path / CHECKPOINT_NAME
-    assert "the checkpoint of epoch" in str(err.value)
-    assert load(tmp_path / CHECKPOINT_NAME).epoch in (1, 2)
+    # the Ctrl-C came at the end of epoch 2, before its checkpoint: epoch 1's is the one to resume from
+    assert err.value.epoch == 1 and err.value.checkpoint == tmp_path / CHECKPOINT_NAME
+    assert f"interrupted at epoch 2, batch 3; the checkpoint of epoch 1 is {tmp_path / CHECKPOINT_NAME}" in str(err.value)
+    assert load(tmp_path / CHECKPOINT_NAME).epoch == 1 and err.value.history.epochs == 2
 
 
 # -- a real training process, killed with SIGKILL mid-epoch, resumed --------------------------

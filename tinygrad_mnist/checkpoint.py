@@ -32,8 +32,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -52,7 +54,8 @@ from .nn.reshape import Flatten, Identity
 from .nn.residual import Residual
 
 __all__ = ["CheckpointError", "Checkpoint", "save", "load", "load_checkpoint", "describe_model",
-           "layers_to_json", "layers_from_json", "atomic_write", "versions", "FORMAT", "VERSION"]
+           "layers_to_json", "layers_from_json", "atomic_write", "deferred_interrupt", "versions", "FORMAT",
+           "VERSION"]
 
 FORMAT = "tinygrad_mnist.checkpoint"
 VERSION = 1
@@ -185,6 +188,25 @@ def atomic_write(path, write) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+@contextmanager
+def deferred_interrupt():
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``:
+    a checkpoint being written is finished first.  Outside the main thread (where signal
+    handlers cannot be set) the block runs unprotected; the write stays atomic anyway."""
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
 
 
 def versions() -> Dict[str, str]:

@@ -276,7 +276,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
         config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir=None,
-        resume: bool = False, on_divergence: str = "warn") -> History:
+        resume: bool = False, on_divergence: str = "warn", checkpoint_info: Optional[dict] = None) -> History:
     """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
 
     Parameters
@@ -314,6 +314,9 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         Continue from ``checkpoint_dir/checkpoint.npz`` when it exists: the run ends with
         the same history and weights, bit for bit, as one never interrupted (same seed,
         batch size and thread count).  Without a checkpoint there the run starts afresh.
+    checkpoint_info : dict, optional
+        ``{"config": {...}, "extra": {...}}`` stored in every checkpoint (e.g. the command
+        line's options and the input layout, so ``tinygrad-mnist evaluate`` can use it).
     on_divergence : {"warn", "stop", "ignore"}, default="warn"
         What to do when the loss grew over an epoch (:func:`divergence`): warn
         (:class:`TrainingDivergenceWarning`, and a log line), raise
@@ -331,13 +334,14 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         ``resume`` with a checkpoint that does not match the model, optimiser, schedule,
         seed or batch size.
     """
-    from .checkpoint import CheckpointError, load, save
+    from .checkpoint import CheckpointError, deferred_interrupt, load, save
     from .nn.module import NonFiniteError
 
     if int(epochs) < 1:
         raise ValueError(f"fit: epochs must be at least 1, got {epochs}")
     if on_divergence not in DIVERGENCE_MODES:
         raise ValueError(f"fit: on_divergence must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
+    info = dict(checkpoint_info or {})
     if resume and checkpoint_dir is None:
         raise ValueError("fit: resume=True needs a checkpoint_dir")
     dtype = _model_dtype(model)
@@ -416,19 +420,22 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
                     log(f"warning: diverging: {why}")
             stop = finish_epoch(history, epoch, t0, start, scheduler, log, callbacks)
             if ckpt_path is not None:
-                save(ckpt_path, model, optimizer=optimizer, scheduler=scheduler, history=history, epoch=epoch,
-                     config={"fit": identity, "epochs": int(epochs)})
-                last_good, saved_epoch = ckpt_path, epoch
+                with deferred_interrupt():  # a Ctrl-C now lands after the checkpoint is written
+                    save(ckpt_path, model, optimizer=optimizer, scheduler=scheduler, history=history, epoch=epoch,
+                         config={**info.get("config", {}), "fit": identity, "epochs": int(epochs)},
+                         extra=info.get("extra"))
+                    last_good, saved_epoch = ckpt_path, epoch
             if stop:
                 break
     except KeyboardInterrupt as err:
         if isinstance(err, TrainingInterrupted):
             raise
         done = history.epochs
-        where = (f"the checkpoint of epoch {done} is {last_good}" if last_good and done
+        where = (f"the checkpoint of epoch {saved_epoch} is {last_good}" if last_good
                  else "no epoch finished, nothing was saved" if not done
-                 else "no checkpoint folder was given, nothing was saved")
-        raise TrainingInterrupted(f"interrupted at epoch {epoch}, batch {b}; {where}", history, done,
+                 else "no checkpoint folder was given, nothing was saved" if ckpt_path is None
+                 else "no checkpoint was written yet")
+        raise TrainingInterrupted(f"interrupted at epoch {epoch}, batch {b}; {where}", history, saved_epoch,
                                   last_good) from None
     return history
 

@@ -14,12 +14,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "bench", help="benchmark the numpy engine against PyTorch (see `tinygrad-mnist bench --help`)",
         description="Runs the benchmarks package (python -m benchmarks); all options are its own.",
         add_help=False)
-    p.add_argument("bench_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.add_argument("bench_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)  # main() hands argv over
     p.set_defaults(func=run_bench)
     return p
 
 
 def run_bench(args) -> int:
+    return run_bench_argv(args.bench_args)
+
+
+def run_bench_argv(argv) -> int:
+    """Parse ``argv`` with the benchmarks' own options and run them (imported only now)."""
     try:
         import benchmarks
     except ImportError as err:
@@ -28,4 +33,4 @@ def run_bench(args) -> int:
     parser = argparse.ArgumentParser(prog="tinygrad-mnist bench", description=benchmarks.__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     benchmarks.add_arguments(parser)
-    return benchmarks.run(parser.parse_args(args.bench_args))
+    return benchmarks.run(parser.parse_args(argv))

@@ -74,6 +74,16 @@ def _float(text) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with ``(default: X)`` after every option that has a default worth showing
+    (not for on/off flags, nor where the default depends on other options: None)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def add_output_flags(p: argparse.ArgumentParser) -> None:
     """``--quiet`` and ``--json`` (and ``--no-progress``) on a subcommand."""
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result (and errors)")

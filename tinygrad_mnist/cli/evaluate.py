@@ -17,7 +17,7 @@ from ..data import DataLoader, load_dataset
 from ..metrics import confusion_matrix
 from ..nn.losses import CrossEntropy, SoftmaxCrossEntropy
 from ..train import mean_per_example, progress_bar
-from .common import Reporter, add_output_flags, positive_int
+from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -26,7 +26,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Rebuild the model a checkpoint describes (model.npz or checkpoint.npz from "
                     "`tinygrad-mnist train`) and evaluate it in eval mode. By default on the test "
                     "split of the dataset it was trained on. Exit status: 0 done, 1 failed, 2 usage error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsFormatter)
     p.add_argument("checkpoint", help="a .npz checkpoint written by tinygrad-mnist train or tinygrad_mnist.checkpoint.save")
     p.add_argument("--config", metavar="FILE.toml", default=None, help="read options from a TOML file; flags win")
     p.add_argument("--dataset", default=None, help="'mnist', 'fashion-mnist', 'digits' or a folder "
@@ -34,8 +34,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="MNIST folder (default: the training run's, else "
                    "$TINYGRAD_MNIST_DATA)")
     p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
-    p.add_argument("--split", default="test", choices=["test", "train"])
-    p.add_argument("--batch-size", type=positive_int, default=1000)
+    p.add_argument("--split", default="test", choices=["test", "train"], help="which split to evaluate on")
+    p.add_argument("--batch-size", type=positive_int, default=1000, help="images per forward pass")
     add_output_flags(p)
     p.set_defaults(func=run_evaluate)
     return p
@@ -62,7 +62,9 @@ def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], int, bool
 def load_eval_data(ck: Checkpoint, args):
     """The split ``args`` names, by default of the checkpoint's own dataset."""
     saved = ck.config.get("args", {})
-    dataset = args.dataset or saved.get("dataset") or "mnist"
+    dataset = args.dataset or saved.get("dataset")
+    if dataset is None:
+        raise ValueError(f"{ck.path} does not say which dataset it was trained on; pass --dataset")
     data_dir = args.data_dir if args.data_dir is not None else (saved.get("data_dir") if args.dataset is None else None)
     train, test = load_dataset(dataset, data_dir=data_dir, download=not args.no_download)
     return (test if args.split == "test" else train), dataset

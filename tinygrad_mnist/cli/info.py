@@ -11,7 +11,7 @@ import os
 
 from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
 from ..data.idx import IDXFormatError, read_bytes
-from .common import Reporter, add_output_flags, environment
+from .common import DefaultsFormatter, Reporter, add_output_flags, environment
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,7 +20,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Describe this installation: package versions, CPU threads and numpy's BLAS, "
                     "and the MNIST folder that would be used (checked by MD5 unless --no-verify). "
                     "Exit status: 0 (also when MNIST is absent; the report says so), 2 usage error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsFormatter)
     p.add_argument("--data-dir", default=None, help="MNIST folder to look at (else $TINYGRAD_MNIST_DATA, "
                    "else the cache directory)")
     p.add_argument("--no-verify", action="store_true", help="do not check the files' MD5")

@@ -42,6 +42,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     value is a usage error (status 2).
     """
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["bench"]:  # every option after it belongs to the benchmarks package
+        from .bench import run_bench_argv
+
+        try:
+            return run_bench_argv(argv[1:])
+        except (ValueError, OSError) as err:
+            print(f"tinygrad-mnist: error: {err}", file=sys.stderr)
+            return 1
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

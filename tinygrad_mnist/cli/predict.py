@@ -21,7 +21,7 @@ import numpy as np
 from ..checkpoint import load
 from ..data.idx import IDXFormatError, read_idx
 from ..nn.activations import softmax
-from .common import Reporter, add_output_flags, positive_int
+from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 from .evaluate import model_io
 
 
@@ -31,14 +31,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Classify images with a saved model. INPUT is a .png file, a folder (every .png "
                     "in it, sorted), or an IDX image file (gzip or raw). Exit status: 0 done, 1 "
                     "failed (unreadable input), 2 usage error.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=DefaultsFormatter)
     p.add_argument("checkpoint", help="a .npz checkpoint written by tinygrad-mnist train")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="PNG file, folder of PNGs, or IDX image file")
     p.add_argument("--config", metavar="FILE.toml", default=None, help="read options from a TOML file; flags win")
     p.add_argument("--top", type=positive_int, default=3, help="how many classes to list per image")
     p.add_argument("--invert", default="auto", choices=["auto", "yes", "no"],
                    help="invert PNGs (auto: when the border is mostly light, i.e. a dark digit on white)")
-    p.add_argument("--batch-size", type=positive_int, default=1000)
+    p.add_argument("--batch-size", type=positive_int, default=1000, help="images per forward pass")
     add_output_flags(p)
     p.set_defaults(func=run_predict)
     return p

@@ -28,18 +28,9 @@ from ..nn.init import INITIALIZERS
 from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..train import CHECKPOINT_NAME, TrainingInterrupted, fit
-from .common import (Reporter, add_output_flags, environment, non_negative_float, non_negative_int,
+from .common import (DefaultsFormatter, Reporter, add_output_flags, environment, non_negative_float, non_negative_int,
                      positive_float, positive_int, unit_interval, warn)
 from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, model_layers, with_dropout
-
-
-class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows ``(default: X)`` except where the default depends on the model (None)."""
-
-    def _get_help_string(self, action):
-        if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
-            return action.help
-        return super()._get_help_string(action)
 
 
 def _per_model(key: str) -> str:
@@ -88,12 +79,12 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                    help="dropout probability in [0, 1): after each MLP hidden activation, before a CNN's classifier")
     g.add_argument("--augment-shift", type=non_negative_int, default=0,
                    help="shift each training image by up to N pixels (seeded per epoch; 0: off)")
-    g.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="parameter and batch dtype")
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=positive_int, default=10)
-    g.add_argument("--batch-size", type=positive_int, default=256)
+    g.add_argument("--epochs", type=positive_int, default=10, help="epochs in all (a resumed run continues to it)")
+    g.add_argument("--batch-size", type=positive_int, default=256, help="training mini-batch size")
     g.add_argument("--lr", type=positive_float, default=None, help=f"learning rate ({_per_model('lr')})")
-    g.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"])
+    g.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"], help="training loss")
     g.add_argument("--reduction", default=None, choices=["sum", "mean"],
                    help=f"'sum' makes --lr apply to gradients summed over the batch ({_per_model('reduction')})")
     g.add_argument("--optimizer", default=None, choices=sorted(OPTIMIZERS), help=_per_model("optimizer"))
@@ -104,7 +95,8 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
                    help="learning-rate schedule, stepped once per epoch (cosine runs over --epochs)")
     g.add_argument("--warmup-epochs", type=non_negative_int, default=0,
                    help="linear warm-up epochs before the schedule")
-    g.add_argument("--seed", type=non_negative_int, default=0)
+    g.add_argument("--seed", type=non_negative_int, default=0,
+                   help="fixes the weights, data order, dropout masks and shifts (bitwise, for a given thread count)")
     g.add_argument("--allow-divergence", action="store_true",
                    help="only warn when the loss grows over an epoch (default: stop, keeping the last checkpoint)")
     g = p.add_argument_group("data")
@@ -226,6 +218,9 @@ def run_train(args) -> int:
     rep.say(f"loss: {loss!r}  optimizer: {optimizer!r}  batch size {args.batch_size}\n")
     rep.event("start", dataset=dataset_name, n_train=len(train), n_val=0 if val is None else len(val),
               n_test=len(test), model=args.model, parameters=model.num_parameters(), out=str(out))
+    extra = {"model": args.model, "flatten": flatten, "image_shape": list(train.image_shape),
+             "num_classes": train.num_classes, "dataset": dataset_name, "scale": 1 / 255,
+             "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
     train_data = train
     if args.augment_shift:
         train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
@@ -247,7 +242,8 @@ def run_train(args) -> int:
                       batch_size=args.batch_size, seed=args.seed, flatten=flatten, scheduler=scheduler,
                       progress=rep.progress, log=None if (rep.quiet or rep.json) else rep.say,
                       config=history_config, callbacks=[emit], checkpoint_dir=out, resume=args.resume,
-                      on_divergence="warn" if args.allow_divergence else "stop")
+                      on_divergence="warn" if args.allow_divergence else "stop",
+                      checkpoint_info={"config": {"args": config}, "extra": extra})
     except TrainingInterrupted as err:
         how = _command(args, resume=True)
         msg = (f"tinygrad-mnist: {err}\nresume with: {how}" if err.checkpoint else f"tinygrad-mnist: {err}")
@@ -256,9 +252,6 @@ def run_train(args) -> int:
         return 1
 
     history.save(out / "history.json")
-    extra = {"model": args.model, "flatten": flatten, "image_shape": list(train.image_shape),
-             "num_classes": train.num_classes, "dataset": dataset_name, "scale": 1 / 255,
-             "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
     save(out / "model.npz", model, history=history, epoch=history.epochs,
          config={"args": config}, extra=extra)
     fig = None

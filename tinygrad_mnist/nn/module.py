@@ -308,6 +308,16 @@ def check_grad_out(module: Module, grad_out: np.ndarray, expected_shape: Tuple[i
     return grad_out
 
 
+def located(err: Exception, where: str) -> Exception:
+    """A copy of ``err`` (same class and attributes) whose message starts with ``where: ``,
+    so an error deep in a model names the layer it happened in."""
+    import copy
+
+    new = copy.copy(err)
+    new.args = (f"{where}: {err.args[0] if err.args else ''}",) + tuple(err.args[1:])
+    return new
+
+
 def require_cache(module: Module, cache):
     if cache is None:
         raise RuntimeError(f"{type(module).__name__}.backward called before forward")
@@ -344,8 +354,11 @@ class Sequential(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._x = x
-        for m in self:
-            x = m.forward(x)
+        for i, m in enumerate(self):
+            try:
+                x = m.forward(x)
+            except (ValueError, TypeError) as err:  # say which layer; free unless raised
+                raise located(err, f"Sequential layer {i} ({type(m).__name__})") from err
         return x
 
     def backward(self, grad_out: np.ndarray, mode: str = "vjp") -> np.ndarray:
