@@ -154,6 +154,16 @@ def test_next_and_previous_visit_every_layer_with_the_json_differences(browser, 
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
+def test_screenshot_of_a_step(browser, pages, tmp_path):
+    from PIL import Image
+
+    from tinygrad_mnist.explore import screenshot
+
+    png = screenshot(pages["mlp"][2], tmp_path / "step.png", step=2, width=1200, browser=browser)
+    with Image.open(png) as im:
+        assert im.width == 1200 and 600 < im.height < 3000
+
+
 def tiny_idx_dir(path, size=8, n=6):
     """An MNIST-layout IDX folder of ``n`` random ``size``×``size`` images per split."""
     import numpy as np

@@ -53,6 +53,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    "(else $TINYGRAD_MNIST_DATA, else the cache directory)")
     p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
     p.add_argument("--out", default=None, help="output directory (default results/explore/MODEL)")
+    p.add_argument("--screenshot", default=None, metavar="PNG",
+                   help="also save a PNG of the page (needs Playwright and /usr/bin/chromium)")
+    p.add_argument("--step", type=int, default=0,
+                   help="backward step of --screenshot: 0 the loss, 1 the last layer, ... (0-based)")
     p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=8000, help="port of --serve (0: any free port)")
     p.set_defaults(func=run_explore)
@@ -94,7 +98,7 @@ def run_explore(args) -> int:
     except ImportError:
         warn("explore compares every gradient with PyTorch: install it first (pip install torch==2.13.0)")
         return 1
-    from ..explore import generate, make_model, start_server, stop_server, train_briefly, write_page
+    from ..explore import generate, make_model, screenshot, start_server, stop_server, train_briefly, write_page
 
     if args.train_images < 0:
         raise ValueError(f"explore: --train-images must be >= 0, got {args.train_images}")
@@ -115,6 +119,16 @@ def run_explore(args) -> int:
           f"{time.perf_counter() - t0:.1f} s); open it in a browser (no network needed)")
     worst = max(s["diff"]["max_rel"] for e in data["examples"] for s in e["steps"])
     print(f"largest relative difference numpy vs torch autograd over every step: {worst:.2e}")
+    if args.screenshot:
+        if not 0 <= args.step <= len(em.layers):
+            raise ValueError(f"explore: --step must lie in [0, {len(em.layers)}] (the loss and {len(em.layers)} layers), "
+                             f"got {args.step}")
+        try:
+            png = screenshot(path, args.screenshot, step=args.step)
+        except ImportError as err:
+            warn(str(err))
+            return 1
+        print(f"wrote {png} (step {args.step}, {png.stat().st_size / 1e3:.0f} kB)")
     if not args.serve:
         return 0
     server, thread, url = start_server(out, port=args.port, quiet=True)

@@ -200,7 +200,7 @@
     const fig = el("div", "fig bars");
     if (o.title) fig.appendChild(el("div", "t", o.title));
     fig.appendChild(el("div", "", svg));
-    fig.appendChild(el("div", "cbar", `bar height: value, largest |value| ${fmt(m)} ${o.unit}`));
+    fig.appendChild(el("div", "cbar", o.caption || `bar height: value, largest |value| ${fmt(m)} ${o.unit}`));
     if (o.sub) fig.appendChild(el("div", "s", o.sub));
     return fig;
   }
@@ -284,7 +284,8 @@
       `(${(100 * p[E.prediction]).toFixed(1)} ${U.probability})<br><span class="small muted">loss L = ` +
       `<span id="loss-value" data-value="${E.loss}">${fmt(E.loss)}</span> ${U.loss} (torch ${fmt(E.loss_torch)} ${U.loss}) · ` +
       `p(label) = ${(100 * p[E.label]).toFixed(1)} ${U.probability}</span>`));
-    box.appendChild(bars(p.map((v) => 100 * v), { width: 200, height: 64, unit: U.probability, mark: E.prediction }));
+    box.appendChild(bars(p.map((v) => 100 * v), { width: 200, height: 64, unit: U.probability, mark: E.prediction,
+                                                  caption: "probability of each class (%)" }));
   }
 
   // ---- one step -----------------------------------------------------------------------
@@ -312,13 +313,13 @@
     const fw = $("forward-row");
     fw.innerHTML = "";
     const inView = viewOf(kin);
-    const fcol = Math.floor((Math.max(600, fw.clientWidth || 900) - 120) / 2);
+    const fcol = Math.floor((Math.max(600, fw.clientWidth || 900) - 100) / 2);
     fw.appendChild(tensorFig(inView, hValues(kin), {
       width: Math.min(fcol, 360), title: `${k ? "input" : "network output"} ${hName(kin)} <span class="f">${shapeStr(inView)}</span>`,
       unit: unitOfH(kin), name: k ? hName(kin).replace(/<\/?sub>/g, "") : "h", maxW: fcol, maxH: 230,
       sub: kin === 0 ? "the test image, pixels scaled to [0, 1]" : `output of layer ${kin} (${LAYERS[kin - 1].type})`,
     }));
-    fw.appendChild(el("div", "op", k ? `→ ${L.type} →` : "→ loss →"));
+    fw.appendChild(el("div", "op", `→<div class="small">${k ? L.type : "loss"}</div>`));
     if (k) {
       const fd = E.forward_diffs[k - 1];
       fw.appendChild(tensorFig(L.out_view, hValues(k), {
@@ -460,8 +461,8 @@
     const E = ex(), T = DATA.timing;
     const t = $("layer-table");
     let h = `<thead><tr><th>#</th><th>layer</th><th>output shape</th><th>parameters</th>` +
-      `<th>numpy forward<br>(ms)</th><th>numpy backward<br>(ms)</th><th>torch forward<br>(ms)</th><th>torch backward<br>(ms)</th>` +
-      `<th>∂L/∂input max|Δ|<br>(${U.gradient})</th><th>∂L/∂input<br>relative Δ</th><th>∂L/∂θ largest<br>relative Δ</th></tr></thead><tbody>`;
+      `<th>numpy fwd<br>(ms)</th><th>numpy bwd<br>(ms)</th><th>torch fwd<br>(ms)</th><th>torch bwd<br>(ms)</th>` +
+      `<th>∂L/∂input max|Δ|<br>(${U.gradient})</th><th>∂L/∂input<br>rel. Δ</th><th>∂L/∂θ max<br>rel. Δ</th></tr></thead><tbody>`;
     const tot = [0, 0, 0, 0];
     for (const L of LAYERS) {
       const st = E.steps[stepOfLayer(L.index)];

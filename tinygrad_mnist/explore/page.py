@@ -90,6 +90,75 @@ def read_page_data(path) -> dict:
     return json.loads(text[start:text.index("</script>", start)])
 
 
+#: Debian's Chromium and the flags the explorer runs it with (no sandbox as root, no GPU,
+#: nothing that reaches the network).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run")
+
+
+def screenshot(html_path, png_path, step: int = 0, example: int = 0, width: int = 1366, until: str = "#backward-card",
+               executable_path: str = CHROMIUM, palette: bool = True, browser=None) -> Path:
+    """A PNG of the page at backward step ``step`` of example ``example`` (0-based).
+
+    Drives Chromium through Playwright (``pip install playwright``; ``apt-get install
+    chromium``; Playwright never downloads a browser here).  The image is ``width``
+    pixels wide and runs from the top of the page to the bottom of ``until`` (a CSS
+    selector; None for the whole page).  With ``palette`` and Pillow installed it is
+    stored with an adaptive 256-colour palette, a fraction of the size.  ``browser``:
+    an already launched Playwright browser to use instead of launching one.
+    """
+    png_path = Path(png_path)
+    png_path.parent.mkdir(parents=True, exist_ok=True)
+    url = f"{Path(html_path).resolve().as_uri()}#step={int(step)}&example={int(example)}"
+    if browser is not None:
+        _shoot(browser, url, png_path, int(width), until)
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            raise ImportError("screenshot needs Playwright for Python (pip install playwright) and Chromium "
+                              "(apt-get install chromium)") from None
+        if not Path(executable_path).exists():
+            raise FileNotFoundError(f"screenshot: no browser at {executable_path}; install Chromium "
+                                    "(apt-get update && apt-get install -y chromium)")
+        with sync_playwright() as p:
+            launched = p.chromium.launch(executable_path=str(executable_path), args=list(CHROMIUM_ARGS))
+            try:
+                _shoot(launched, url, png_path, int(width), until)
+            finally:
+                launched.close()
+    if palette:
+        try:
+            from PIL import Image
+        except ImportError:
+            return png_path
+        with Image.open(png_path) as im:
+            small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+        small.save(png_path, optimize=True)
+    return png_path
+
+
+def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    try:
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']", timeout=30000)
+        if errors:
+            raise RuntimeError(f"screenshot: the page reported errors: {errors}")
+        if until:
+            bottom = page.evaluate(f"document.querySelector({json.dumps(until)}).getBoundingClientRect().bottom"
+                                   " + window.scrollY")
+            page.screenshot(path=str(png_path), full_page=True,
+                            clip={"x": 0, "y": 0, "width": width, "height": int(bottom) + 14})
+        else:
+            page.screenshot(path=str(png_path), full_page=True)
+    finally:
+        page.close()
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, format, *args):  # noqa: A002 - the base class's name
         pass
