@@ -10,10 +10,13 @@ weights, same batches).  On the test set: the 10×10 confusion matrix ``M[t, p]`
 true digit, columns prediction; scikit-learn's ``ConfusionMatrixDisplay``) and the
 hardest pairs, the off-diagonal cells with the most errors, named ("4 read as 9").
 The first-layer weights of the numpy model, one row of 784 per hidden unit, are drawn
-as 28×28 templates: red pixels push the unit on, blue ones off.
+as 28×28 templates (red pixels push the unit on, blue ones off), and so is what training
+changed (final − initial): pixels that are blank in every training image never receive
+a gradient and keep their random initial values.
 
 Writes into ``results/errors/``: ``confusion_<engine>.png``, ``confusion_<engine>.md/.csv``,
-``hardest_pairs.md/.csv``, ``weight_templates.png``, ``metrics.json``.
+``hardest_pairs.md/.csv``, ``weight_templates.png`` (final weights),
+``weight_changes.png`` (final − initial weights), ``metrics.json``.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def run(cfg: Config, log=print) -> dict:
 
     out = output_dir(NAME, cfg.out)
     data = Data.of(cfg)
-    tasks = [(baseline.make_run(cfg, e, extras=("test_outputs", "weights")), data) for e in cfg.engines]
+    tasks = [(baseline.make_run(cfg, e, extras=("test_outputs", "weights", "initial_weights")), data)
+             for e in cfg.engines]
     results = dict(zip(cfg.engines, run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log)))
     _, _, test = load_splits(data, log=None)
     pair_rows, per_engine = [], {}
@@ -70,9 +74,9 @@ def run(cfg: Config, log=print) -> dict:
                                              for t in range(len(m))])
         err = error_pct(r["history"]["test_accuracy"][-1])
         plot_confusion_matrix(m, out / f"confusion_{e}.png",
-                              title=f"{e} MLP {r['architecture']} — {dataset_label(cfg.dataset)} test set "
-                                    f"({len(test):,} images), batch {cfg.batch_size}, lr {cfg.lr:g}, {cfg.epochs} epochs, "
-                                    f"{r['seconds']:.1f} s: {err:.2f}% error")
+                              title=f"{e} MLP {r['architecture']}: {err:.2f}% test error\n{dataset_label(cfg.dataset)} "
+                                    f"test set ({len(test):,} images), batch {cfg.batch_size}, lr {cfg.lr:g}, "
+                                    f"{cfg.epochs} epochs, {r['seconds']:.1f} s training")
         pairs = hardest_pairs(m, cfg.pairs)
         for t, p, c in pairs:
             pair_rows.append({"engine": e, "true": t, "predicted": p, "count": c,
@@ -85,14 +89,22 @@ def run(cfg: Config, log=print) -> dict:
                          "matrix": m.tolist()}
     log("\n" + write_table(out, "hardest_pairs", pair_rows))
     first_engine = cfg.engines[0]
-    weights = results[first_engine]["weights"]
-    w1 = next(v for k, v in weights.items() if k.endswith("weight"))
+    r0 = results[first_engine]
+    key = next(k for k in r0["weights"] if k.endswith("weight"))
+    w1, w0 = r0["weights"][key], r0["initial_weights"][key]
+    what = f"{first_engine} MLP {r0['architecture']}, {test.image_shape[0]}×{test.image_shape[1]}"
     plot_weight_templates(w1, test.image_shape, out / "weight_templates.png",
-                          title=f"First-layer weights of the {first_engine} MLP {results[first_engine]['architecture']} as "
-                                f"{test.image_shape[0]}×{test.image_shape[1]} templates (red +, blue −, one per hidden unit)")
-    norms = np.linalg.norm(w1, axis=1)
-    metrics = {"setup": setup_info(cfg, results[first_engine], engines=list(cfg.engines)), "engines": per_engine,
-               "weight_norms": {"min": float(norms.min()), "max": float(norms.max()), "mean": float(norms.mean())}}
+                          title=f"First-layer weights after training, one template per hidden unit ({what}; red +, blue −)")
+    plot_weight_templates(w1 - w0, test.image_shape, out / "weight_changes.png",
+                          title=f"What training changed: final − initial first-layer weights ({what})")
+    train_set, _, _ = load_splits(data, log=None)
+    blank = train_set.images.reshape(len(train_set), -1).max(axis=0) == 0      # pixels never inked in training
+    change = np.abs(w1 - w0)
+    metrics = {"setup": setup_info(cfg, r0, engines=list(cfg.engines)), "engines": per_engine,
+               "blank_pixels": int(blank.sum()),
+               "mean_abs_change_blank": float(change[:, blank].mean()) if blank.any() else 0.0,
+               "mean_abs_change_inked": float(change[:, ~blank].mean()),
+               "mean_abs_weight": float(np.abs(w1).mean())}
     write_json(out / "metrics.json", metrics)
     return metrics
 
@@ -104,9 +116,12 @@ def describe(metrics: dict, config: dict) -> str:
         text += (f"{e}: {m['errors']} test errors ({m['test_error_pct']:.2f}%); the hardest pairs are {named}. "
                  f"Digit {m['worst_class']} is recognised least often ({100 * m['worst_class_recall']:.1f}%), digit "
                  f"{m['best_class']} most often ({100 * m['best_class_recall']:.1f}%). ")
-    text += ("The weight templates show what each hidden unit looks for: blobs and strokes of positive weight where a "
-             "digit has ink, negative weight where it must not, with the unused border near zero "
-             f"(row norms {metrics['weight_norms']['min']:.2f}–{metrics['weight_norms']['max']:.2f}).")
+    text += (f"The first-layer templates keep their random initial values wherever no gradient reaches them: the "
+             f"{metrics['blank_pixels']} pixels that are blank in every training image changed by "
+             f"{metrics['mean_abs_change_blank']:.2g} on average, the inked ones by "
+             f"{metrics['mean_abs_change_inked']:.2g} (mean |w| {metrics['mean_abs_weight']:.2g}). The change map "
+             "(final − initial) shows what each unit learned: stroke-shaped regions of positive and negative "
+             "weight in the centre of the image, where the digits differ.")
     return text
 
 

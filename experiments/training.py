@@ -24,7 +24,7 @@ import numpy as np
 from tinygrad_mnist.models import LayerDesc, MLPSpec
 
 ENGINES = ("numpy", "torch")
-EXTRAS = ("weights", "test_outputs", "hidden_features", "initial_hidden")
+EXTRAS = ("weights", "initial_weights", "test_outputs", "hidden_features", "initial_hidden")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,7 @@ class Run:
         Any model described by layer descriptions (a CNN ...) instead of the MLP.
     extras : tuple of str
         What to return besides the history: "weights" (final numpy parameters),
+        "initial_weights" (the parameters before training),
         "test_outputs" (the model's outputs on the test set), "hidden_features" (the
         last hidden activation on the test set; for torch read from the trained weights
         copied back into the numpy model), "initial_hidden" (first hidden
@@ -184,6 +185,8 @@ def train(run: Run, data: Data) -> dict:
               "parameters": int(model.num_parameters()), "n_train": len(train_set),
               "n_val": 0 if val is None else len(val), "n_test": len(test), "dataset_name": train_set.name}
     result["run"]["layers"] = None if run.layers is None else [repr(d) for d in run.layers]
+    if "initial_weights" in run.extras:
+        result["initial_weights"] = {name: np.array(p.data) for name, p in model.named_parameters()}
     if "initial_hidden" in run.extras:
         x0 = next(iter(DataLoader(train_set, batch_size=min(256, len(train_set)), shuffle=False, flatten=flatten)))[0]
         result["initial_hidden"] = np.asarray(_hidden_of(model, x0, "first"), dtype=np.float32)

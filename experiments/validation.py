@@ -58,6 +58,8 @@ def best_pair(history: dict) -> Tuple[int, float, float]:
 
 
 def run(cfg: Config, log=print) -> dict:
+    from matplotlib.ticker import MaxNLocator
+
     from tinygrad_mnist.plots import pyplot
 
     if not cfg.val_size:
@@ -94,6 +96,7 @@ def run(cfg: Config, log=print) -> dict:
             epoch, e_te, e_va = best_pair(h)
             ax.plot([epoch], [e_va], "*", color=f"C{i}", markersize=12, markeredgecolor="black")
         ax.set(xlabel="epoch", ylabel="error (%)", title=f"{e}: ★ = minimum validation error")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=6, ncol=2)
     first = results[0]
