@@ -6,7 +6,7 @@
 
 The child loads the data (uint8, as the harness does), builds that side's model only
 (the numpy child never imports torch), trains ``--batches`` steps (0: one whole epoch),
-computes the test accuracy, and prints one JSON line with its peak resident set size
+computes the test accuracy in batches of the same size, and prints one JSON line with its peak resident set size
 (``VmHWM`` on Linux, see :func:`_rss_mb`), so the figure holds the interpreter, the
 libraries that side loads, the dataset and the training buffers, and nothing of the
 other side.  :func:`peak_rss_mb` runs it from the harness.
@@ -73,7 +73,7 @@ def child_main(argv=None) -> dict:
         side = make_sides(bench_model, a.seed, a.lr, a.momentum, which=(a.side,))[a.side]
         loader = DataLoader(train, a.batch_size, shuffle=True, seed=a.seed, flatten=bench_model.flatten)
         side.epoch(loader, 0, a.batches if a.batches > 0 else -1)
-        accuracy = side.accuracy(test, bench_model.flatten)
+        accuracy = side.accuracy(test, bench_model.flatten, a.batch_size)
     result = {"side": a.side, "model": a.model, "batch_size": a.batch_size, "peak_rss_mb": _rss_mb(),
               "interpreter_rss_mb": baseline, "accuracy": accuracy, "torch_loaded": "torch" in sys.modules}
     print(json.dumps(result))

@@ -45,7 +45,7 @@ class NumpySide:
         return total / max(n, 1)
 
     def accuracy(self, dataset, flatten: bool, batch_size: int = 1000) -> float:
-        """Share of ``dataset`` classified correctly (evaluation mode, batches of 1,000)."""
+        """Share of ``dataset`` classified correctly (evaluation mode, in batches)."""
         self.model.eval()
         correct = 0
         for x, y in DataLoader(dataset, batch_size, shuffle=False, flatten=flatten):
