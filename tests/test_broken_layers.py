@@ -55,8 +55,9 @@ class NoMeanSoftmaxCrossEntropy(SoftmaxCrossEntropy):
 
 
 class FlippedSignTanh(Tanh):
-    def _derivative(self, y):
-        return -(1.0 - y * y)  # BUG: sign
+    def backward(self, grad_out):
+        y = self._checked_cache(grad_out).y
+        return grad_out * -(1.0 - y * y)  # BUG: sign
 
 
 def _diagonal_only(s):
@@ -65,7 +66,7 @@ def _diagonal_only(s):
 
 class DiagonalSoftmax(Softmax):
     def backward(self, grad_out):
-        return self._s * grad_out
+        return self.cache.s * grad_out
 
     def jacobian(self, z):
         from tinygrad_mnist.nn.activations import softmax
@@ -74,8 +75,9 @@ class DiagonalSoftmax(Softmax):
 
 
 class ReLUOneAtZero(ReLU):
-    def _derivative(self, x):
-        return (x >= 0).astype(x.dtype)  # BUG at exactly 0: torch's ReLU'(0) is 0
+    def backward(self, grad_out):
+        x = self._checked_cache(grad_out).x
+        return grad_out * (x >= 0).astype(x.dtype)  # BUG at exactly 0: torch's ReLU'(0) is 0
 
 
 def _normal(seed, *shape):

@@ -110,7 +110,7 @@ def test_cache_is_overwritten_not_grown():
     layer = Sigmoid()
     layer.forward(np.zeros((2, 3)))
     layer.forward(np.zeros((5, 3)))
-    assert layer._cache.shape == (5, 3)
+    assert layer.cache.y.shape == (5, 3)
 
 
 def test_repr_lists_layers():
