@@ -261,3 +261,21 @@ def test_server_answers_on_localhost_and_stops(pages, tmp_path):
     assert not thread.is_alive()
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url + "index.html", timeout=2)
+
+
+def test_command_reads_the_checkpoint_format_with_its_architecture(tmp_path, one_torch_thread):
+    checkpoint = pytest.importorskip("tinygrad_mnist.checkpoint")
+    from tinygrad_mnist.models import CourseCNNSpec, build
+
+    layers = CourseCNNSpec(channels=(3, 5), image_size=8, activation="tanh").layers()
+    model = build(layers, seed=4)
+    path = checkpoint.save(tmp_path / "ck.npz", model)
+    out = tmp_path / "page"
+    assert main(["explore", "--dataset", "digits", "--model", "mlp", "--checkpoint", str(path), "--timing-batch", "0",
+                 "--examples", "2", "--out", str(out)]) == 0
+    data = read_page_data(out / "index.html")
+    assert [l["type"] for l in data["layers"]] == ["Conv2d", "Tanh", "MaxPool2d", "Conv2d", "Tanh", "Flatten", "Linear"]
+    em = make_model("mlp", image_shape=(8, 8), checkpoint=path)
+    for ours, saved in zip(em.model.parameters(), model.parameters()):
+        np.testing.assert_array_equal(ours.data, saved.data.astype(np.float64))
+    assert all(s["diff"]["max_rel"] < 1e-12 for s in data["examples"][0]["steps"])

@@ -3,7 +3,7 @@ layer by layer, against PyTorch.
 
     tinygrad-mnist explore                                   # the MLP, fresh weights
     tinygrad-mnist explore --model course-cnn --train-images 5000 --out results/explore/cnn
-    tinygrad-mnist explore --checkpoint results/train/model.npz --serve
+    tinygrad-mnist explore --checkpoint results/train/checkpoint.npz --serve
 """
 
 from __future__ import annotations
@@ -34,8 +34,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--activation", default=None, choices=["sigmoid", "tanh", "relu"],
                    help="hidden activation (default: the preset's)")
     p.add_argument("--checkpoint", default=None,
-                   help="a .npz state dict (e.g. results/train/model.npz from `tinygrad-mnist train`; its "
-                        "config.json beside it gives the MLP's shape)")
+                   help="a checkpoint (e.g. results/train/checkpoint.npz of `tinygrad-mnist train`; its "
+                        "architecture replaces --model) or a plain .npz state dict that fits --model (a "
+                        "config.json beside it with an MLP spec gives the shape)")
     p.add_argument("--train-images", type=int, default=0,
                    help="first train the model for one epoch (Adam, lr 1e-3, batch 64) on this many training "
                         "images; 0 keeps the fresh (or checkpoint) weights")

@@ -108,52 +108,33 @@ def preset_layers(name: str, image_shape: Tuple[int, int] = (28, 28), num_classe
     raise ValueError(f"explore: unknown model {name!r}; choose one of {PRESETS}")
 
 
-def load_state(path) -> dict:
-    """A state dict ``{name: ndarray}`` from a checkpoint file.
+def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
+    """``(layers, state_dict)`` from a checkpoint file.
 
-    Accepts the ``model.npz`` that ``tinygrad-mnist train`` writes (``np.savez`` of
-    ``model.state_dict()``) and, when :mod:`tinygrad_mnist.checkpoint` exists, any file
-    its ``load_checkpoint`` reads.
+    A checkpoint of :mod:`tinygrad_mnist.checkpoint` (``checkpoint.npz`` of ``tinygrad-mnist
+    train``) carries its architecture: ``layers`` is that description.  A plain ``.npz``
+    state dict (``np.savez(path, **model.state_dict())``, e.g. ``model.npz``) gives
+    ``layers=None``: the caller supplies the architecture.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"explore: checkpoint {path} does not exist")
     try:
-        from .. import checkpoint as ckpt  # the richer checkpoint format, where present
-    except ImportError:
+        from .. import checkpoint as ckpt
+    except ImportError:  # a library without the checkpoint format: plain state dicts only
         ckpt = None
-    loader = getattr(ckpt, "load_checkpoint", None) if ckpt is not None else None
-    if loader is not None:
+    if ckpt is not None:
         try:
-            loaded = loader(path)
-        except Exception:  # not that format: fall back to a plain state dict
-            loaded = None
-        state = _state_from(loaded)
-        if state is not None:
-            return state
+            loaded = ckpt.load(path)
+        except ckpt.CheckpointError:
+            pass  # not that format (a plain state dict, or not a checkpoint at all: np.load says which)
+        else:
+            return tuple(loaded.layers), {k: np.asarray(v) for k, v in loaded.state_dict().items()}
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {k: np.asarray(data[k]) for k in data.files}
+            return None, {k: np.asarray(data[k]) for k in data.files}
     except (ValueError, OSError) as err:
-        raise ValueError(f"explore: {path} is not a .npz state dict ({err})") from None
-
-
-def _state_from(loaded) -> Optional[dict]:
-    """The state dict inside whatever the checkpoint loader returned, or None."""
-    if loaded is None:
-        return None
-    if isinstance(loaded, dict) and loaded and all(isinstance(v, np.ndarray) for v in loaded.values()):
-        return dict(loaded)
-    for attr in ("state_dict", "state", "model_state"):
-        value = loaded.get(attr) if isinstance(loaded, dict) else getattr(loaded, attr, None)
-        if callable(value):
-            value = value()
-        if isinstance(value, dict) and value:
-            return {k: np.asarray(v) for k, v in value.items()}
-    model = loaded.get("model") if isinstance(loaded, dict) else getattr(loaded, "model", None)
-    if model is not None and hasattr(model, "state_dict"):
-        return {k: np.asarray(v) for k, v in model.state_dict().items()}
-    return None
+        raise ValueError(f"explore: {path} is neither a checkpoint nor a .npz state dict ({err})") from None
 
 
 def checkpoint_spec(path) -> Optional[MLPSpec]:
@@ -178,32 +159,37 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
     Parameters
     ----------
     name : str, default="mlp"
-        A preset (see the module docstring).  With a ``checkpoint`` written by
-        ``tinygrad-mnist train`` (a ``config.json`` beside it), the saved MLP spec wins.
+        A preset (see the module docstring).  A ``checkpoint`` that records its
+        architecture, or a state dict with a ``config.json`` holding an MLP spec beside
+        it, overrides the preset.
     image_shape : (int, int), default=(28, 28)
     num_classes : int, default=10
     hidden, activation : optional
         Preset overrides, see :func:`preset_layers`.
     checkpoint : path, optional
-        A ``.npz`` state dict (or the project's checkpoint format); names and shapes must
-        match the model.
+        A checkpoint of :mod:`tinygrad_mnist.checkpoint` (its architecture replaces the
+        preset) or a plain ``.npz`` state dict whose names and shapes fit the model.
     seed : int, default=0
         Seeds the fresh initialisation.
     """
-    spec = checkpoint_spec(checkpoint) if checkpoint is not None else None
-    if spec is not None:
+    saved_layers, state = read_checkpoint(checkpoint) if checkpoint is not None else (None, None)
+    spec = checkpoint_spec(checkpoint) if checkpoint is not None and saved_layers is None else None
+    if saved_layers is not None:
+        layers, init = saved_layers, {}
+        label = f"{Path(checkpoint).name} ({len(layers)} layers)"
+    elif spec is not None:
         layers, init = spec.layers(), {"init": spec.init, "init_kwargs": dict(spec.init_kwargs)}
         label = f"MLP {'-'.join(map(str, spec.sizes))} {spec.activation}"
-        if spec.sizes[0] != image_shape[0] * image_shape[1]:
-            raise ValueError(f"explore: the checkpoint's MLP takes {spec.sizes[0]} inputs but the images "
-                             f"are {image_shape[0]}x{image_shape[1]}; pick the dataset it was trained on")
     else:
         layers, init = preset_layers(name, image_shape, num_classes, hidden, activation)
         label = name
+    first = layers[0].kwargs
+    if layers[0].kind == "linear" and first["in_features"] != image_shape[0] * image_shape[1]:
+        raise ValueError(f"explore: the model takes {first['in_features']} inputs but the images are "
+                         f"{image_shape[0]}x{image_shape[1]}; pick the dataset it was trained on")
     model = build(layers, seed=seed, dtype=np.float64, **init)
-    source = f"fresh initialisation ({init['init']}, seed {seed})"
+    source = f"fresh initialisation ({init.get('init', 'he_uniform')}, seed {seed})"
     if checkpoint is not None:
-        state = load_state(checkpoint)
         try:
             model.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
         except KeyError as err:
@@ -211,7 +197,7 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
                              "choose the --model it was trained as") from None
         except ValueError as err:
             raise ValueError(f"explore: {checkpoint} does not fit the {label!r} model: {err}") from None
-        source = f"checkpoint {checkpoint}"
+        source = f"checkpoint {checkpoint}" + (" (architecture from the checkpoint)" if saved_layers else "")
     model.eval()
     return ExploreModel(label, tuple(layers), model, tuple(int(s) for s in image_shape),
                         layers[0].kind == "linear", source)
