@@ -130,7 +130,10 @@ def question_of(name: str) -> str:
 
     from experiments.runner import question
 
-    return question(importlib.import_module(f"experiments.{name}"))
+    try:
+        return question(importlib.import_module(f"experiments.{name}"))
+    except ImportError as err:
+        return f"(the study cannot be imported: {err})"
 
 
 def read_table(path: Path, limit: int = MAX_TABLE_ROWS) -> Tuple[str, int]:

@@ -178,7 +178,12 @@ def run_study(name: str, argv: Sequence[str] = (), mode: Optional[str] = None, e
 
 def split_all_flags(argv: Sequence[str]) -> Dict[str, List[str]]:
     """For ``run all``: the flags each study accepts (a flag no study knows is an error)."""
-    modules = {name: load_study(name) for name in STUDIES}
+    modules = {}
+    for name in STUDIES:
+        try:
+            modules[name] = load_study(name)
+        except ImportError:  # reported when the study runs; its flags are unknown here
+            pass
     tokens = list(argv)
     groups: List[List[str]] = []
     for tok in tokens:
@@ -250,7 +255,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if command == "list":
             for name in STUDIES:
-                print(f"{name:20s} {question(load_study(name))}")
+                try:
+                    print(f"{name:20s} {question(load_study(name))}")
+                except ImportError as err:
+                    print(f"{name:20s} (cannot be imported: {err})")
             return 0
         if command == "run":
             if not rest:
