@@ -50,7 +50,7 @@ class TransposedGradLinear(Linear):
 
 class NoMeanSoftmaxCrossEntropy(SoftmaxCrossEntropy):
     def backward(self, grad=1.0):
-        s, y, scale = self._cache
+        s, y, scale = self.cache
         return (s * y.sum(axis=1, keepdims=True) - y) * grad  # BUG: no 1/n
 
 

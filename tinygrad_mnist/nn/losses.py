@@ -11,7 +11,7 @@ as ``torch.nn.MSELoss``); ``reduction="sum"`` does not divide.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 
@@ -34,8 +34,29 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+# -- the caches: what each backward needs from its forward --------------------------------
+class SoftmaxCrossEntropyCache(NamedTuple):
+    probs: np.ndarray   # ŷ = softmax(z), (n, C)
+    target: np.ndarray  # y as rows, (n, C)
+    scale: float        # 1/n for "mean", 1 for "sum"
+
+
+class CrossEntropyCache(NamedTuple):
+    clipped: np.ndarray  # max(p, eps), (n, C)
+    active: np.ndarray   # p ≥ eps (where the gradient is not cut off), (n, C)
+    target: np.ndarray   # y as rows, (n, C)
+    scale: float         # 1/n for "mean", 1 for "sum"
+
+
+class MSELossCache(NamedTuple):
+    diff: np.ndarray  # ŷ - y, (n, C)
+    scale: float      # 1/(n·C) for "mean", 1 for "sum"
+
+
+# -- the losses -------------------------------------------------------------------------------
 class Loss(Module):
-    """Base class: validates targets and applies the reduction."""
+    """Base class: validates targets and applies the reduction; ``cache`` holds the last
+    forward's loss-specific NamedTuple."""
 
     #: Row targets must be probability distributions (cross-entropies); MSE takes any reals.
     probability_targets = True
@@ -45,7 +66,7 @@ class Loss(Module):
         if reduction not in REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._cache = None
+        self.cache: Optional[NamedTuple] = None
 
     def _target_matrix(self, pred: np.ndarray, target) -> np.ndarray:
         """Targets as a float matrix like ``pred``: labels become one-hot rows."""
@@ -90,10 +111,10 @@ class Loss(Module):
             raise ValueError(f"{type(self).__name__}.jacobian: expected one example of shape (C,), got {pred.shape}")
         target = np.asarray(target)
         target = target.reshape(1) if target.ndim == 0 else target[None]
-        saved = self._cache
+        saved = self.cache
         self.forward(pred[None], target)
         grad = self.backward()
-        self._cache = saved
+        self.cache = saved
         return {"input": grad}
 
     def extra_repr(self) -> str:
@@ -101,30 +122,44 @@ class Loss(Module):
 
 
 class SoftmaxCrossEntropy(Loss):
-    """Fused softmax + cross-entropy on logits (``torch.nn.CrossEntropyLoss``).
+    """Forward:  L = -Σ_i Σ_c y_ic log ŷ_ic (÷ n for mean),  ŷ_i = softmax(z_i)
+    Jacobian: ∂L/∂z_i = ŷ_i - y_i (÷ n)      a (1, C) row per example, for rows y_i summing to 1
+    VJP:      ∂L/∂z = grad · (ŷ - y) / n     (grad: the scalar upstream gradient, default 1)
 
-    ``L = -Σ_i Σ_c y_ic log softmax(z_i)_c`` (÷ n for mean), computed with log-sum-exp
-    so logits of magnitude 1e4 stay finite.  Gradient: ``∂L/∂z = (ŷ - y) / n`` for
-    one-hot rows (``ŷ Σ_c y_c - y`` in general), shape (n, C).
+    Fused softmax and cross-entropy on logits (``torch.nn.CrossEntropyLoss``); for any
+    target rows the gradient is ``ŷ_i Σ_c y_ic - y_i``.  Derivation:
+    docs/jacobians.md#cross-entropy.  Cache: ``SoftmaxCrossEntropyCache(probs, target, scale)``.
+
+    Notes
+    -----
+    log ŷ is computed with the log-sum-exp shift, so logits of magnitude 1e4 stay finite
+    (tests/test_invariants.py, ``test_losses_and_gradients_stay_finite_for_extreme_logits``).
     """
 
     def forward(self, logits: np.ndarray, target) -> float:
         y = self._target_matrix(logits, target)
         logp = log_softmax(logits)
-        self._cache = (np.exp(logp), y, self._scale(logits))
-        return float(-(y * logp).sum() * self._cache[2])
+        self.cache = SoftmaxCrossEntropyCache(np.exp(logp), y, self._scale(logits))
+        return float(-(y * logp).sum() * self.cache.scale)
 
     def backward(self, grad: float = 1.0) -> np.ndarray:
-        s, y, scale = require_cache(self, self._cache)
+        s, y, scale = require_cache(self, self.cache)
         return (s * y.sum(axis=1, keepdims=True) - y) * (scale * grad)
 
 
 class CrossEntropy(Loss):
-    """Cross-entropy on probabilities, for a network that ends with ``Softmax``.
+    """Forward:  L = -Σ_i Σ_c y_ic log p_ic (÷ n for mean)
+    Jacobian: ∂L/∂p_i = -y_i ⊘ p_i (÷ n)     a (1, C) row per example
+    VJP:      ∂L/∂p = grad · (-y ⊘ p) / n    (grad: the scalar upstream gradient, default 1)
 
-    ``L = -Σ_i Σ_c y_ic log p_ic`` (÷ n for mean); ``∂L/∂p = -y / p`` (÷ n).  ``p`` is
-    clipped below at ``eps`` so a probability that underflowed to 0 gives a large finite
-    loss instead of ``inf`` (the gradient is 0 where clipping is active).
+    Cross-entropy on probabilities, for a network that ends with ``Softmax``.
+    Derivation: docs/jacobians.md#cross-entropy.
+    Cache: ``CrossEntropyCache(clipped, active, target, scale)``.
+
+    Notes
+    -----
+    ``p`` is clipped below at ``eps`` so a probability that underflowed to 0 gives a large
+    finite loss instead of ``inf``; the gradient is 0 where clipping is active.
     """
 
     def __init__(self, reduction: str = "mean", eps: float = 1e-12):
@@ -134,18 +169,21 @@ class CrossEntropy(Loss):
     def forward(self, probs: np.ndarray, target) -> float:
         y = self._target_matrix(probs, target)
         clipped = np.maximum(probs, self.eps)
-        self._cache = (clipped, probs >= self.eps, y, self._scale(probs))
-        return float(-(y * np.log(clipped)).sum() * self._cache[3])
+        self.cache = CrossEntropyCache(clipped, probs >= self.eps, y, self._scale(probs))
+        return float(-(y * np.log(clipped)).sum() * self.cache.scale)
 
     def backward(self, grad: float = 1.0) -> np.ndarray:
-        p, active, y, scale = require_cache(self, self._cache)
+        p, active, y, scale = require_cache(self, self.cache)
         return np.where(active, -y / p, 0).astype(p.dtype) * (scale * grad)
 
 
 class MSELoss(Loss):
-    """Mean squared error against one-hot (or real-valued) targets (``torch.nn.MSELoss``).
+    """Forward:  L = Σ_ic (ŷ_ic - y_ic)² (÷ n·C for mean)
+    Jacobian: ∂L/∂ŷ_i = 2(ŷ_i - y_i) (÷ n·C)    a (1, C) row per example
+    VJP:      ∂L/∂ŷ = grad · 2(ŷ - y) / (n·C)   (grad: the scalar upstream gradient, default 1)
 
-    ``L = Σ_ic (ŷ_ic - y_ic)²`` (÷ n·C for mean); ``∂L/∂ŷ = 2(ŷ - y)`` (÷ n·C).
+    Mean squared error against one-hot (or real-valued) targets (``torch.nn.MSELoss``).
+    Derivation: docs/jacobians.md#mse.  Cache: ``MSELossCache(diff, scale)``.
     """
 
     probability_targets = False
@@ -154,11 +192,11 @@ class MSELoss(Loss):
         y = self._target_matrix(pred, target)
         diff = pred - y
         scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
-        self._cache = (diff, scale)
+        self.cache = MSELossCache(diff, scale)
         return float((diff * diff).sum() * scale)
 
     def backward(self, grad: float = 1.0) -> np.ndarray:
-        diff, scale = require_cache(self, self._cache)
+        diff, scale = require_cache(self, self.cache)
         return diff * (2.0 * scale * grad)
 
 
