@@ -25,24 +25,27 @@ padded input for *all* pixels at once; there is no Python loop over pixels.
 and ``∂L/∂x = col2im(∂L/∂cols)``: every column entry is added back to the input pixel it
 was copied from (the adjoint of im2col), again one strided slice per kernel offset.
 
-**Memory layout: batch last.**  The layers take and return arrays of shape
-``(N, C, H, W)`` like torch, but they *store* them as (C, H, W, N) and hand out the
-``.transpose(3, 0, 1, 2)`` view (numpy treats a view like any other array; elementwise
-layers keep its layout).  Two reasons, both speed:
+The derivation (im2col as a Linear layer per pixel, col2im as its adjoint) is in
+docs/jacobians.md#conv.
 
-- ``W_mat @ cols`` produces (O, H_out·W_out·N) directly; returning it as a view costs no
-  transpose copy, and the next layer's backward gets its gradient in the same order.
-- The strided copies of im2col, col2im and pooling then move contiguous runs of ``N``
-  numbers (``W_out·N`` for stride 1) instead of rows of ``W_out`` (7 pixels in the course
-  CNN's last layer): with batch 64 they run 2 to 4 times faster.
-
-``Flatten`` copies into NCHW order, so a following ``Linear`` sees exactly PyTorch's
-feature order.
+Notes
+-----
+Memory layout, batch last: the layers take and return arrays of shape ``(N, C, H, W)``
+like torch, but *store* them as (C, H, W, N) and hand out the ``.transpose(3, 0, 1, 2)``
+view (numpy treats a view like any other array; elementwise layers keep its layout).
+``W_mat @ cols`` produces (O, H_out·W_out·N) directly, so the output costs no transpose
+copy, and the strided copies of im2col, col2im and pooling move contiguous runs of ``N``
+numbers (``W_out·N`` for stride 1) instead of rows of ``W_out`` pixels.  Measured at the
+course CNN's three layer shapes, batch 64 (``python -m benchmarks.bench_conv_ops``,
+docs/performance.md): im2col 1.4-3.4× and col2im 1.3-3.2× faster than channel-major
+buffers; the numpy/torch epoch ratio went from 1.52× to 1.36-1.38× on the quick
+benchmark.  ``Flatten`` copies into NCHW order, so a following ``Linear`` sees exactly
+PyTorch's feature order.
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -169,7 +172,8 @@ def conv2d_backward(grad_out: np.ndarray, cols: np.ndarray, weight: np.ndarray,
     g = grad_out.transpose(1, 2, 3, 0).reshape(o, -1)
     w_mat = weight.reshape(o, -1)
     # (cols Gᵀ)ᵀ rather than G colsᵀ: the same numbers, but BLAS reads both long, thin
-    # operands along their contiguous axis, which is faster here.
+    # operands along their contiguous axis (0.33 vs 0.64 ms in the course CNN's 8→16 layer,
+    # docs/performance.md).
     grad_w = (cols @ g.T).T.reshape(weight.shape)
     grad_b = g.sum(axis=1)
     grad_x = col2im(w_mat.T @ g, x_shape, weight.shape[2:], stride, padding) if input_grad else None
@@ -228,8 +232,22 @@ def conv2d_jacobians(x: np.ndarray, weight: np.ndarray, has_bias: bool,
 
 
 # -- the layer ---------------------------------------------------------------------------
+class Conv2dCache(NamedTuple):
+    """What ``Conv2d.backward`` needs from the forward pass."""
+
+    cols: np.ndarray                  # im2col(x), (C·k_h·k_w, H_out·W_out·N)
+    x_shape: Tuple[int, int, int, int]  # (N, C, H, W)
+    y_shape: Tuple[int, int, int, int]  # (N, O, H_out, W_out)
+
+
 class Conv2d(Module):
-    """2-d convolution (cross-correlation) ``y = W ⋆ x + b`` (``torch.nn.Conv2d``).
+    """Forward:  y = W ⋆ x + b;  as a matrix product Y = W_mat cols + b,  cols = im2col(x) = S x
+    Jacobian: ∂y/∂W = I_O ⊗ colsᵀ,  ∂y/∂b = I_O ⊗ 1,  ∂y/∂x = (W_mat ⊗ I) S
+    VJP:      ∂L/∂W = G colsᵀ,  ∂L/∂b = Σ_pixels G,  ∂L/∂x = col2im(W_matᵀ G)
+
+    2-d cross-correlation as ``torch.nn.Conv2d`` (the kernel is not flipped), with
+    ``W_mat = W.reshape(O, -1)``, ``S`` the 0/1 matrix that im2col applies and
+    ``G = ∂L/∂y`` reshaped to (O, H_out·W_out·N).  Derivation: docs/jacobians.md#conv.
 
     Parameters
     ----------
@@ -247,20 +265,28 @@ class Conv2d(Module):
     dtype : float32 or float64, default=float32
     needs_input_grad : bool, default=True
         False for a first layer fed with data: ``backward`` then computes only the
-        parameter gradients and returns None, skipping ``∂L/∂x`` (a GEMM and col2im),
-        which is what torch does for an input that does not require a gradient.
+        parameter gradients and returns None (see Notes).
 
     Attributes
     ----------
     weight : Parameter of shape (out_channels, in_channels, k_h, k_w)
     bias : Parameter of shape (out_channels,) or None
     needs_input_grad : bool
+    cache : Conv2dCache or None
+        ``(cols, x_shape, y_shape)`` of the last ``forward``, overwritten on each call.
 
     Shapes
     ------
     x : (N, in_channels, H, W) → y : (N, out_channels, H_out, W_out) with
-    ``H_out = (H + 2·padding - k_h) // stride + 1``.  The output is a view in
-    (out_channels, H_out, W_out, N) memory order (see :mod:`tinygrad_mnist.nn.conv`).
+    ``H_out = (H + 2·padding - k_h) // stride + 1``.
+
+    Notes
+    -----
+    The output is a view in (out_channels, H_out, W_out, N) memory order, batch last (see
+    the Notes of :mod:`tinygrad_mnist.nn.conv`).  ``needs_input_grad=False`` skips
+    ``∂L/∂x`` (a GEMM and col2im), as torch does for an input that does not require a
+    gradient: the full-MNIST numpy/torch epoch ratio of the course CNN went from 1.49× to
+    1.39× (docs/performance.md).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
@@ -280,17 +306,17 @@ class Conv2d(Module):
         self.weight = Parameter(init_fn(shape, resolve_rng(rng, seed, "Conv2d"), dtype))
         self.bias = Parameter(zeros((self.out_channels,), dtype=dtype)) if bias else None
         self.needs_input_grad = bool(needs_input_grad)
-        self._cache = None  # (cols, input shape, output shape) of the last forward
+        self.cache: Optional[Conv2dCache] = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_image_input(self, x, self.in_channels, self.kernel_size, self.padding)
         y, cols = conv2d_forward(x, self.weight.data, None if self.bias is None else self.bias.data,
                                  self.stride, self.padding)
-        self._cache = (cols, x.shape, y.shape)
+        self.cache = Conv2dCache(cols, x.shape, y.shape)
         return y
 
     def backward(self, grad_out: np.ndarray) -> Optional[np.ndarray]:
-        cols, x_shape, y_shape = require_cache(self, self._cache)
+        cols, x_shape, y_shape = require_cache(self, self.cache)
         check_grad_out(self, grad_out, y_shape)
         grad_x, grad_w, grad_b = conv2d_backward(grad_out, cols, self.weight.data, x_shape,
                                                  self.stride, self.padding, self.needs_input_grad)
