@@ -49,6 +49,26 @@ def relu_grad(x: np.ndarray) -> np.ndarray:
     return (x > 0).astype(x.dtype)
 
 
+def times_derivative(grad_out: np.ndarray, d: np.ndarray) -> np.ndarray:
+    """``g ⊙ d`` for a freshly computed derivative ``d``, written into ``d``.
+
+    The same numbers as the plain ``grad_out * d``, with one array fewer.  When ``g`` is
+    laid out differently from ``d`` (the NCHW gradient of ``Flatten`` meeting the
+    batch-last cache of the ReLU before it), ``g`` is first copied into ``d``'s layout:
+    a ufunc over mixed layouts runs several times slower than a copy.  Measured
+    (``benchmarks``, one thread): that ReLU's backward 0.40 → 0.10 ms at batch 64 and
+    3.1 → 0.64 ms at batch 256; with equal layouts 5–10% faster.
+    """
+    if grad_out.dtype != d.dtype:  # mixed precision: keep numpy's promotion, as the plain form
+        return grad_out * d
+    if grad_out.strides != d.strides:
+        g = np.empty_like(d)
+        g[...] = grad_out
+        grad_out = g
+    d *= grad_out
+    return d
+
+
 def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """s_i = e^{z_i - max z} / Σ_j e^{z_j - max z}: shifting by the max avoids overflow."""
     e = np.exp(z - z.max(axis=axis, keepdims=True))
@@ -128,7 +148,7 @@ class Sigmoid(_Elementwise):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         y = self._checked_cache(grad_out).y
-        return grad_out * sigmoid_grad_from_output(y)  # g ⊙ y(1 - y)
+        return times_derivative(grad_out, sigmoid_grad_from_output(y))  # g ⊙ y(1 - y)
 
 
 class Tanh(_Elementwise):
@@ -146,7 +166,7 @@ class Tanh(_Elementwise):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         y = self._checked_cache(grad_out).y
-        return grad_out * tanh_grad_from_output(y)  # g ⊙ (1 - y²)
+        return times_derivative(grad_out, tanh_grad_from_output(y))  # g ⊙ (1 - y²)
 
 
 class ReLU(_Elementwise):
@@ -164,7 +184,7 @@ class ReLU(_Elementwise):
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self._checked_cache(grad_out).x
-        return grad_out * relu_grad(x)  # g ⊙ [x > 0]
+        return times_derivative(grad_out, relu_grad(x))  # g ⊙ [x > 0]
 
 
 class Softmax(Module):
