@@ -26,6 +26,15 @@ STUDIES = (
     "initializers",        # 8. zero, N(0, 1), Glorot
     "numpy_vs_torch",      # 9. the same MLP in both engines: accuracy and epoch-time ratio
     "digits_lab",          # 10. the 8×8 digits lab: one sigmoid layer, MSE, full-batch GD
+    "cnn_vs_mlp",          # 11. the course CNN (SGD) vs the MLP: curves, weights counted, ≥ 98%
+    "pool_order",          # 12. pooling before vs after ReLU / tanh: commutation, time, accuracy
+    "optimizers",          # 13. Adam vs SGD on the CNN; six optimisers on the digits MLP
+    "residual",            # 14. blocks of 2 and 3 pairs, with and without the skip
+    "regularisation",      # 15. dropout + weight decay, BN + cosine, augmentation: curves, best model's errors
+    "digits_sweeps",       # 16. digits SimpleMLP: learning rate and hidden width sweeps
+    "digits_penalties",    # 17. digits: L1, L2 (λ = 0.001) and the ComplexMLP vs the plain SimpleMLP
+    "equal_size",          # 18. CNN vs MLP at equal parameter count, and dropout
+    "lenet_tutorial",      # 19. the tutorial LeNet: architecture, 2,000 vs 50,000 images, ≥ 98%
     "finite_differences",  # V-shaped error of central differences vs back-propagation
     "mlp_dropout_adam",    # the MLP with dropout and Adam (≥ 98.3% test)
     "numpy_cnn",           # the numpy course CNN and a stronger variant

@@ -1,0 +1,249 @@
+"""The CNN, optimiser and regularisation studies: each runs in smoke mode on tiny data and
+writes what it promises, with numbers that mean what they say; the pieces they added to
+the engine (plain deep controls, batch norm and dropout in the course CNN, augmentation
+shared by both engines) behave as documented."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import runner
+from experiments.registry import STUDIES
+from tinygrad_mnist.data import Dataset
+from tinygrad_mnist.data.augment import AugmentedLoader, affine_batch, random_affine, shift_batch
+from tinygrad_mnist.models import CourseCNNSpec, build, num_parameters
+
+PROMISED = {
+    "cnn_vs_mlp": ("learning_curves.png", "test_accuracy.png", "parameters.md", "summary.md", "epochs.md"),
+    "pool_order": ("curves.png", "times.png", "commute.md", "summary.md"),
+    "optimizers": ("cnn_curves.png", "digits_val_accuracy.png", "cnn_summary.md", "digits_summary.md"),
+    "residual": ("curves.png", "first_epoch_cost.png", "summary.md"),
+    "regularisation": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
+                       "misclassified.png"),
+    "digits_sweeps": ("lr_sweep.png", "hidden_sweep.png", "lr_summary.md", "hidden_summary.md"),
+    "digits_penalties": ("curves.png", "val_accuracy.png", "weights.png", "summary.md"),
+    "equal_size": ("losses.png", "regulariser.png", "parameters.md", "summary.md"),
+    "lenet_tutorial": ("architecture.md", "curves.png", "summary.md"),
+}
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory, one_torch_thread):
+    """Every study of this file in smoke mode: ``{name: result of run_study}``."""
+    root = tmp_path_factory.mktemp("results")
+    return {name: runner.run_study(name, ["--smoke", "--out", str(root)], echo=False) for name in PROMISED}
+
+
+def test_the_studies_are_registered():
+    assert set(PROMISED) <= set(STUDIES)
+
+
+@pytest.mark.parametrize("name", sorted(PROMISED))
+def test_smoke_writes_the_promised_files(smoke, name):
+    out = Path(smoke[name]["out"])
+    for f in PROMISED[name] + ("metrics.json", "manifest.json", "log.txt"):
+        assert (out / f).is_file(), f"{name}: {f} missing"
+    for md in out.glob("*.md"):
+        with open(md.with_suffix(".csv")) as fh:
+            assert len(list(csv.DictReader(fh))) == len(md.read_text().strip().splitlines()) - 2
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["mode"] == "smoke" and manifest["config"]["engines"] == ["numpy", "torch"]
+    assert "--smoke" not in manifest["rerun"] and manifest["rerun"].startswith(f"python -m experiments run {name}")
+    module = runner.load_study(name)
+    text = module.describe(smoke[name]["metrics"], manifest["config"])
+    assert len(text) > 100 and "nan" not in text
+
+
+@pytest.mark.parametrize("name", sorted(PROMISED))
+def test_both_engines_report_time_and_accuracy(smoke, name):
+    """Every study trains on numpy and on torch and tables the time and accuracy of each."""
+    out = Path(smoke[name]["out"])
+    tables = [p for p in out.glob("*.csv") if "engine" in p.read_text().splitlines()[0]]
+    assert tables
+    for path in tables:
+        with open(path) as fh:
+            rows = list(csv.DictReader(fh))
+        assert {r["engine"] for r in rows} == {"numpy", "torch"}
+        for r in rows:
+            assert float(r["seconds"]) > 0 and 0 <= float(r["test_accuracy_pct"]) <= 100
+
+
+def test_the_engines_agree_from_the_same_weights(smoke):
+    rows = smoke["cnn_vs_mlp"]["metrics"]["final"]
+    for model in ("CNN", "MLP"):
+        assert rows[f"numpy {model}"]["test_accuracy_pct"] == pytest.approx(rows[f"torch {model}"]["test_accuracy_pct"],
+                                                                              abs=1.0)
+    penalties = {(r["model"], r["engine"]): r for r in smoke["digits_penalties"]["metrics"]["runs"]}
+    for model in ("plain", "L1", "L2"):   # the same Penalty object on both sides
+        assert penalties[(model, "numpy")]["test_loss"] == pytest.approx(penalties[(model, "torch")]["test_loss"], rel=1e-3)
+
+
+def test_pool_order_commutes_for_monotone_activations(smoke):
+    m = smoke["pool_order"]["metrics"]
+    commute = {r["function"]: r for r in m["commute"]}
+    assert commute["relu"]["max_abs_difference"] == 0.0 and commute["tanh"]["max_abs_difference"] == 0.0
+    assert commute["x² (not monotone)"]["max_abs_difference"] > 0.01
+    assert commute["relu"]["activations_computed_before"] * 4 == commute["relu"]["activations_computed_after"]
+    # the same function and the same gradients: ReLU trains identically in both orders
+    assert m["order_effect"]["relu, numpy"]["max_train_loss_difference"] == 0.0
+
+
+def test_cnn_vs_mlp_counts_the_weights(smoke):
+    out = Path(smoke["cnn_vs_mlp"]["out"])
+    with open(out / "parameters.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for model in ("CNN", "MLP"):
+        layers = [int(r["parameters"]) for r in rows if r["model"] == model and r["description"] != "total"]
+        total = [int(r["parameters"]) for r in rows if r["model"] == model and r["description"] == "total"]
+        assert total == [sum(layers)] == [smoke["cnn_vs_mlp"]["metrics"]["setup"]["parameters"][model]]
+
+
+def test_residual_plain_controls_have_no_skip(smoke):
+    params = smoke["residual"]["metrics"]["setup"]["parameters"]
+    assert params["2 pairs, plain"] < params["2 pairs, skip"]          # no 1×1 projections
+    assert params["course CNN (1 pair)"] < params["2 pairs, plain"]
+    assert set(smoke["residual"]["metrics"]["skip_vs_plain"]) == {"2 pairs, numpy", "2 pairs, torch"}
+
+
+def test_regularisation_best_model_errors(smoke):
+    m = smoke["regularisation"]["metrics"]
+    assert np.sum(m["confusion_matrix"]) == m["setup"]["n_test"]
+    assert m["best"]["model"] in m["setup"]["parameters"]
+    with open(Path(smoke["regularisation"]["out"]) / "hyperparameters.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["model"] for r in rows] == ["vanilla", "dropout + weight decay", "batch norm + cosine",
+                                         "augmentation + BN + dropout"]
+    assert all(r["optimizer"].startswith("adam (betas 0.9, 0.999") for r in rows)
+
+
+def test_equal_size_counts_match(smoke):
+    m = smoke["equal_size"]["metrics"]
+    assert abs(m["count_difference_pct"]) <= 10
+
+
+def test_lenet_architecture_on_mnist_shapes():
+    from experiments.lenet_tutorial import architecture_rows
+    from torch_baselines import lenet_layers
+
+    rows = architecture_rows(lenet_layers(0), 28)
+    shapes = [r["output_shape"] for r in rows if r["layer"] not in ("input", "total")]
+    assert shapes[:7] == ["6×24×24", "6×24×24", "6×12×12", "16×8×8", "16×8×8", "16×4×4", "256"]
+    assert rows[-1]["parameters"] == 44426
+
+
+def test_equal_size_cnn_matches_the_mnist_mlp():
+    from experiments.equal_size import matched_cnn_layers
+
+    layers = matched_cnn_layers(669706, (16, 32), 28)
+    assert abs(num_parameters(layers) - 669706) <= 0.01 * 669706
+    with pytest.raises(ValueError, match="within"):
+        matched_cnn_layers(100, (16, 32), 28)
+
+
+# -- the course CNN's new options ----------------------------------------------------------------
+@pytest.mark.parametrize("depth, plain, skip", [(2, 33730, 34434), (3, 45882, 46586)])
+def test_plain_deep_control_counts(depth, plain, skip):
+    spec = CourseCNNSpec(residual_depth=depth, skip=False)
+    assert not any(d.kind == "residual" for d in spec.layers())
+    assert num_parameters(spec.layers()) == plain == build(spec.layers()).num_parameters()
+    assert num_parameters(CourseCNNSpec(residual_depth=depth).layers()) == skip
+
+
+def test_batch_norm_and_dropout_options():
+    layers = CourseCNNSpec(batch_norm=True, dropout=0.3).layers()
+    kinds = [d.kind for d in layers]
+    assert kinds.count("batchnorm2d") == 3 and kinds[-2:] == ["dropout", "linear"]
+    assert num_parameters(layers) == 21578 + 2 * (8 + 16 + 32)
+    with pytest.raises(ValueError, match="skip=False"):
+        CourseCNNSpec(skip=False)
+    with pytest.raises(ValueError, match="dropout"):
+        CourseCNNSpec(dropout=1.0)
+
+
+def test_torch_twin_of_the_new_options_computes_the_same(one_torch_thread):
+    import torch
+
+    import torch_baselines as tb
+
+    spec = CourseCNNSpec(residual_depth=2, skip=False, batch_norm=True, dropout=0.25, channels=(2, 3, 4), image_size=8)
+    model = build(spec.layers(), seed=3, dtype=np.float64)
+    twin = tb.build(spec.layers(), dtype=torch.float64)
+    tb.numpy_to_torch(model, twin)
+    x = np.random.default_rng(0).normal(size=(5, 1, 8, 8))
+    model.eval()
+    twin.eval()
+    with torch.no_grad():
+        np.testing.assert_allclose(model.forward(x), twin(torch.from_numpy(x)).numpy(), rtol=1e-10, atol=1e-12)
+
+
+# -- augmentation ------------------------------------------------------------------------------
+def test_rotation_turns_anticlockwise():
+    x = np.zeros((1, 5, 5), np.uint8)
+    x[0, 0, 2] = 200                               # top middle
+    turned = affine_batch(x, np.array([90.0]), np.zeros((1, 2)))
+    assert turned[0, 2, 0] == 200 and turned.sum() == 200   # now middle left
+    moved = affine_batch(x, np.array([0.0]), np.array([[1.0, -2.0]]))
+    assert moved[0, 1, 0] == 200 and moved.sum() == 200     # one down, two left
+
+
+@pytest.mark.parametrize("dy, dx", [(0, 0), (2, -1), (-2, 2), (1, 0)])
+def test_integer_shifts_are_exact_translations(dy, dx):
+    x = np.random.default_rng(0).integers(0, 256, size=(3, 1, 9, 9)).astype(np.float32)
+    shifts = np.tile([dy, dx], (3, 1))
+    fast = shift_batch(x, shifts)
+    np.testing.assert_array_equal(fast, affine_batch(x, np.zeros(3), shifts.astype(float)))
+    h, w = x.shape[-2:]
+    expected = np.zeros_like(x)
+    expected[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+        x[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    np.testing.assert_array_equal(fast, expected)
+
+
+def test_random_affine_checks_its_arguments():
+    x = np.zeros((2, 4, 4), np.float32)
+    assert random_affine(x, np.random.default_rng(0)) is x
+    with pytest.raises(ValueError, match="max_degrees"):
+        random_affine(x, np.random.default_rng(0), 1, 200)
+    with pytest.raises(TypeError, match="Generator"):
+        random_affine(x, 0, 1)
+    with pytest.raises(ValueError, match="max_shift"):
+        AugmentedLoader(Dataset(np.zeros((2, 4, 4), np.uint8), np.zeros(2, int), "t"), max_shift=-1)
+
+
+def test_augmented_loader_is_reproducible_and_leaves_the_data_alone():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(40, 10, 10)).astype(np.uint8)
+    data = Dataset(images.copy(), rng.integers(0, 10, 40), "t")
+    a = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
+    b = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
+    first, again = list(a), list(b)
+    for (x1, y1), (x2, y2) in zip(first, again):
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    second = list(a)                                # the next epoch: new shuffles and turns
+    assert not np.array_equal(first[0][0], second[0][0])
+    a.set_epoch(0)
+    np.testing.assert_array_equal(next(iter(a))[0], first[0][0])
+    np.testing.assert_array_equal(data.images, images)
+    assert first[0][0].dtype == np.float32 and first[0][0].shape == (16, 1, 10, 10)
+
+
+def test_both_engines_train_on_the_same_augmented_batches(one_torch_thread):
+    """The numpy fit and torch fit read one AugmentedLoader: from the same weights they stay together."""
+    from experiments.recipes import recipe, train_recipe
+    from experiments.training import Data
+
+    layers = CourseCNNSpec(channels=(2, 3, 4), image_size=8).layers()
+    data = Data(dataset="digits", train_size=200, test_size=100)
+    runs = {e: train_recipe(recipe(e, layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32, max_shift=1,
+                                   max_degrees=10, eval_train=False), data) for e in ("numpy", "torch")}
+    plain = train_recipe(recipe("numpy", layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32,
+                                eval_train=False), data)
+    n, t = (runs[e]["history"]["batch_loss"] for e in ("numpy", "torch"))
+    np.testing.assert_allclose(np.concatenate(n), np.concatenate(t), rtol=1e-4)
+    assert not np.allclose(np.concatenate(n), np.concatenate(plain["history"]["batch_loss"]))
