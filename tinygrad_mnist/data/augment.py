@@ -21,7 +21,7 @@ import numpy as np
 
 from .loader import DataLoader
 
-__all__ = ["random_affine", "affine_batch", "shift_batch", "AugmentedLoader"]
+__all__ = ["random_affine", "affine_batch", "shift_batch", "check_ranges", "AugmentedLoader"]
 
 
 def affine_batch(images: np.ndarray, degrees: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -85,6 +85,12 @@ def affine_batch(images: np.ndarray, degrees: np.ndarray, shifts: np.ndarray) ->
     return out.astype(x.dtype, copy=False)
 
 
+def check_ranges(max_shift, max_degrees, who: str) -> None:
+    """Raise ValueError unless ``0 <= max_shift`` and ``0 <= max_degrees <= 180`` (finite)."""
+    if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_degrees) and 0 <= max_degrees <= 180):
+        raise ValueError(f"{who}: need 0 <= max_shift and 0 <= max_degrees <= 180, got {max_shift} and {max_degrees}")
+
+
 def random_affine(images: np.ndarray, rng: np.random.Generator, max_shift: float = 0,
                   max_degrees: float = 0.0, integer_shifts: bool = True) -> np.ndarray:
     """Each image moved by its own random shift and turned by its own random angle.
@@ -103,9 +109,7 @@ def random_affine(images: np.ndarray, rng: np.random.Generator, max_shift: float
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"random_affine: rng must be a np.random.Generator, got {type(rng).__name__}")
-    if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_degrees) and 0 <= max_degrees <= 180):
-        raise ValueError(f"random_affine: need 0 <= max_shift and 0 <= max_degrees <= 180, "
-                         f"got {max_shift} and {max_degrees}")
+    check_ranges(max_shift, max_degrees, "random_affine")
     if not max_shift and not max_degrees:
         return images
     n = len(images)
@@ -159,7 +163,7 @@ class AugmentedLoader(DataLoader):
     def __init__(self, dataset, max_shift: float = 2, max_degrees: float = 0.0, integer_shifts: bool = True,
                  **kwargs):
         super().__init__(dataset, **kwargs)
-        random_affine(np.zeros((0, 1, 1), np.uint8), np.random.default_rng(0), max_shift, max_degrees)  # validate
+        check_ranges(max_shift, max_degrees, "AugmentedLoader")
         self.max_shift, self.max_degrees = float(max_shift), float(max_degrees)
         self.integer_shifts = bool(integer_shifts)
 
