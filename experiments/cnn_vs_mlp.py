@@ -24,9 +24,24 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Tuple
 
-from experiments.common import DataConfig, dataset_label, output_dir, per_epoch_rows, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    per_epoch_rows,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import histories, image_size, parameter_rows, recipe, summary_row, train_recipe
+from experiments.recipes import (
+    histories,
+    image_size,
+    parameter_rows,
+    recipe,
+    summary_row,
+    train_recipe,
+    wrap,
+)
 from experiments.training import Data
 
 NAME = "cnn_vs_mlp"
@@ -103,6 +118,7 @@ def run(cfg: Config, log=print) -> dict:
     times = ", ".join(f"{k} {r['seconds']:.0f} s" for k, r in results.items())
     title = (f"Course CNN ({n_cnn:,} weights, SGD lr {cfg.lr:g}) vs MLP ({n_mlp:,} weights, SGD lr {cfg.mlp_lr:g}) — "
              f"{dataset_label(cfg.dataset)}, batch {cfg.batch_size}, {cfg.epochs} epochs; training {times}")
+    title = wrap(title)
     plot_curves(hs, out / "learning_curves.png", title, train="running", splits=("train", "test"))
     plot_lines([("test accuracy", {k: [100 * a for a in h.test_accuracy] for k, h in hs.items()})],
                out / "test_accuracy.png", "epoch", "test accuracy (%)", title)

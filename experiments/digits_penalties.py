@@ -34,7 +34,7 @@ import numpy as np
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe
+from experiments.recipes import recipe, summary_row, train_recipe, wrap
 from experiments.training import Data
 
 NAME = "digits_penalties"
@@ -109,6 +109,7 @@ def run(cfg: Config, log=print) -> dict:
     any_r = next(iter(results.values()))
     title = (f"digits 8×8 ({any_r['n_train']} training, {any_r['n_val']} validation images), Adam lr {cfg.lr:g}, "
              f"batch {cfg.batch_size}, {cfg.epochs} epochs, λ = {cfg.penalty:g}")
+    title = wrap(title)
     styles, panels = {}, []
     for name in cfg.models:
         lines = {}
@@ -128,7 +129,7 @@ def run(cfg: Config, log=print) -> dict:
     for name in cfg.models:
         w0 = results[(name, cfg.engines[0])]["weights"]["0.weight"].ravel()
         ax.hist(w0, bins=80, histtype="step", label=f"{name} (first layer, {cfg.engines[0]})", log=True)
-    ax.set(xlabel="weight", ylabel="count (log)", title="Trained first-layer weights — " + title)
+    ax.set(xlabel="weight", ylabel="count (log)", title=wrap("Trained first-layer weights — " + title.replace("\n", " "), 90))
     ax.title.set_fontsize(8)
     ax.legend(fontsize=7)
     fig.tight_layout()

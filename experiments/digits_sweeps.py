@@ -27,7 +27,7 @@ from typing import Tuple
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe
+from experiments.recipes import recipe, summary_row, train_recipe, wrap
 from experiments.training import Data
 
 NAME = "digits_sweeps"
@@ -59,9 +59,8 @@ class Config(DataConfig):
 
 
 def run(cfg: Config, log=print) -> dict:
-    from torch_baselines import simple_mlp_layers
-
     from tinygrad_mnist.plots import plot_lines
+    from torch_baselines import simple_mlp_layers
 
     out = output_dir(NAME, cfg.out)
     data = Data.of(cfg)
@@ -76,7 +75,7 @@ def run(cfg: Config, log=print) -> dict:
             plan[("hidden", h, e)] = recipe(e, simple_mlp_layers(64, h), lr=cfg.lr, **common)
     results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     any_r = next(iter(results.values()))
-    metrics = {"setup": {"architecture": f"SimpleMLP 64-hidden-10 relu", "activation": "relu",
+    metrics = {"setup": {"architecture": "SimpleMLP 64-hidden-10 relu", "activation": "relu",
                          "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",
                          "lr": {"swept": list(cfg.lrs), "width sweep": cfg.lr},
                          "hidden": {"swept": list(cfg.hiddens), "lr sweep": cfg.hidden},
@@ -96,9 +95,9 @@ def run(cfg: Config, log=print) -> dict:
                             for v in values}) for e in cfg.engines]
         fixed = f"hidden {cfg.hidden}" if sweep == "lr" else f"lr {cfg.lr:g}"
         plot_lines(panels, out / f"{sweep}_sweep.png", "epoch", "validation accuracy (%)",
-                   f"SimpleMLP on digits 8×8, Adam, {fixed}, batch {cfg.batch_size}, {cfg.epochs} epochs — "
-                   f"{'learning rate' if sweep == 'lr' else 'hidden width'} sweep ({any_r['n_train']} training, "
-                   f"{any_r['n_val']} validation images)")
+                   wrap(f"SimpleMLP on digits 8×8, Adam, {fixed}, batch {cfg.batch_size}, {cfg.epochs} epochs — "
+                        f"{'learning rate' if sweep == 'lr' else 'hidden width'} sweep ({any_r['n_train']} training, "
+                        f"{any_r['n_val']} validation images)"))
         metrics[f"{sweep}_sweep"] = rows
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -29,9 +29,22 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Tuple
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, parameter_rows, recipe, summary_row, train_recipe
+from experiments.recipes import (
+    image_size,
+    parameter_rows,
+    recipe,
+    summary_row,
+    train_recipe,
+    wrap,
+)
 from experiments.training import Data
 
 NAME = "equal_size"
@@ -136,6 +149,7 @@ def run(cfg: Config, log=print) -> dict:
     title = (f"Equal size: MLP {num_parameters(nets['MLP']):,} vs CNN {num_parameters(nets['CNN']):,} parameters — "
              f"{dataset_label(cfg.dataset)} ({any_r['n_train']:,} training, {any_r['n_val']:,} validation), Adam lr "
              f"{cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs; train loss: {curve}")
+    title = wrap(title)
     styles = {}
     panels = []
     for e in cfg.engines:
@@ -157,7 +171,7 @@ def run(cfg: Config, log=print) -> dict:
             lines[f"{n} validation"] = h["val_loss"]
         panels.append((e, lines))
     plot_lines(panels, out / "regulariser.png", "epoch", "cross-entropy",
-               f"Vanilla CNN vs dropout {cfg.dropout:g} before both dense layers — {dataset_label(cfg.dataset)}",
+               wrap(f"Vanilla CNN vs dropout {cfg.dropout:g} before both dense layers — {dataset_label(cfg.dataset)}"),
                styles={"CNN train": "-o", "CNN validation": "--o", "CNN + dropout train": "-s",
                        "CNN + dropout validation": "--s"})
     counts = {n: num_parameters(layers) for n, layers in nets.items()}

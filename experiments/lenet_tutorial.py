@@ -26,9 +26,22 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import describe_layer, image_size, recipe, summary_row, train_recipe
+from experiments.recipes import (
+    describe_layer,
+    image_size,
+    recipe,
+    summary_row,
+    train_recipe,
+    wrap,
+)
 from experiments.training import Data
 
 NAME = "lenet_tutorial"
@@ -78,9 +91,8 @@ def architecture_rows(layers, size: int) -> list:
 
 
 def run(cfg: Config, log=print) -> dict:
-    from torch_baselines import lenet_layers
-
     from tinygrad_mnist.plots import plot_lines
+    from torch_baselines import lenet_layers
 
     if not cfg.val_size:
         raise ValueError("lenet_tutorial: val_size must be positive")
@@ -116,9 +128,9 @@ def run(cfg: Config, log=print) -> dict:
         panels.append((f"{r0['n_train']:,} training images (" + ", ".join(
             f"{e} {results[(k, e)]['seconds']:.0f} s" for e in cfg.engines) + ")", lines))
     plot_lines(panels, out / "curves.png", "epoch", "accuracy (%)",
-               f"LeNet ({arch[-1]['parameters']:,} parameters) — {dataset_label(cfg.dataset)}, Adam lr {cfg.lr:g}, "
-               f"batch {cfg.batch_size}, {cfg.epochs} epochs, {results[('small', cfg.engines[0])]['n_val']:,} "
-               f"validation images", styles=styles)
+               wrap(f"LeNet ({arch[-1]['parameters']:,} parameters) — {dataset_label(cfg.dataset)}, Adam lr {cfg.lr:g}, "
+                    f"batch {cfg.batch_size}, {cfg.epochs} epochs, {results[('small', cfg.engines[0])]['n_val']:,} "
+                    f"validation images"), styles=styles)
     large = {e: 100 * results[("large", e)]["history"]["test_accuracy"][-1] for e in cfg.engines}
     any_r = results[("large", cfg.engines[0])]
     metrics = {"setup": {"architecture": "LeNet: " + " → ".join(r["kind"] for r in arch[1:-1]),

@@ -29,9 +29,22 @@ import sys
 from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import histories, image_size, recipe, summary_row, train_recipe
+from experiments.recipes import (
+    histories,
+    image_size,
+    recipe,
+    summary_row,
+    train_recipe,
+    wrap,
+)
 from experiments.training import Data
 
 NAME = "optimizers"
@@ -83,10 +96,9 @@ def optimizer_fields(name: str, sgd_lr: float, adam_lr: Optional[float] = None) 
 
 
 def run(cfg: Config, log=print) -> dict:
-    from torch_baselines import simple_mlp_layers
-
     from tinygrad_mnist.models import CourseCNNSpec
     from tinygrad_mnist.plots import plot_curves, plot_lines
+    from torch_baselines import simple_mlp_layers
 
     out = output_dir(NAME, cfg.out)
     data = Data.of(cfg)
@@ -114,6 +126,7 @@ def run(cfg: Config, log=print) -> dict:
     title = (f"Course CNN, Adam (lr {cfg.adam_lr:g}, torch defaults) vs SGD (lr {cfg.sgd_lr:g}) — "
              f"{dataset_label(cfg.dataset)}, batch {cfg.batch_size}, {cfg.epochs} epochs; training "
              + ", ".join(f"{k} {r['seconds']:.0f} s" for k, r in cnn_res.items()))
+    title = wrap(title)
     plot_curves(histories(cnn_res), out / "cnn_curves.png", title, train="running", splits=("train", "test"))
 
     metrics = {"setup": {"architecture": f"course CNN {'-'.join(map(str, cfg.channels))} / SimpleMLP 64-"
@@ -138,8 +151,8 @@ def run(cfg: Config, log=print) -> dict:
                   for e in cfg.engines]
         first = next(iter(dig.values()))
         plot_lines(panels, out / "digits_val_accuracy.png", "epoch", "validation accuracy (%)",
-                   f"Validation accuracy per optimiser — digits 8×8 ({first['n_train']} training, {first['n_val']} "
-                   f"validation images), batch {cfg.digits_batch_size}, {cfg.digits_epochs} epochs")
+                   wrap(f"Validation accuracy per optimiser — digits 8×8 ({first['n_train']} training, {first['n_val']} "
+                        f"validation images), batch {cfg.digits_batch_size}, {cfg.digits_epochs} epochs"))
         metrics["digits"] = rows
         metrics["setup"]["parameters"]["digits MLP"] = first["parameters"]
     write_json(out / "metrics.json", metrics)

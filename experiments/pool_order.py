@@ -34,9 +34,15 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import histories, image_size, recipe, summary_row, train_recipe
+from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
 from experiments.training import Data
 
 NAME = "pool_order"
@@ -117,7 +123,6 @@ def run(cfg: Config, log=print) -> dict:
     rows = [summary_row(r, activation=a, order=order_name(pf)) for (a, pf, e), r in results.items()]
     log("\n" + write_table(out, "summary", rows))
 
-    hs = histories({f"{a}, {order_name(pf)}, {e}": r for (a, pf, e), r in results.items()})
     panels = []
     styles = {}
     for a in cfg.activations:
@@ -137,6 +142,7 @@ def run(cfg: Config, log=print) -> dict:
         panels.append((f"{a}: training cost (running mean)", lines))
     title = (f"Course CNN, pooling after vs before the activation — {dataset_label(cfg.dataset)}, SGD lr {cfg.lr:g}, "
              f"batch {cfg.batch_size}, {cfg.epochs} epochs")
+    title = wrap(title)
     plot_lines(panels, out / "curves.png", "epoch", "accuracy (%) / cost", title, styles=styles)
     plot_lines([("seconds per epoch (median)", {f"{a}, {order_name(pf)}": [
         float(np.median(results[(a, pf, e)]["history"]["epoch_seconds"])) for e in cfg.engines]

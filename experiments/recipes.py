@@ -295,5 +295,12 @@ def histories(results: dict) -> dict:
     return {k: history_of(r) for k, r in results.items()}
 
 
+def wrap(title: str, width: int = 110) -> str:
+    """A long figure title broken into lines of at most ``width`` characters."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(title, width))
+
+
 __all__ = ["Recipe", "recipe", "train_recipe", "loader_for", "both_engines", "final", "SCHEDULES", "limited_threads",
-           "image_size", "describe_layer", "parameter_rows", "summary_row", "histories"]
+           "image_size", "describe_layer", "parameter_rows", "summary_row", "histories", "wrap"]

@@ -39,9 +39,15 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe
+from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
 from experiments.training import Data
 
 NAME = "regularisation"
@@ -142,6 +148,7 @@ def run(cfg: Config, log=print) -> dict:
 
     title = (f"Course CNN and regularisers — {dataset_label(cfg.dataset)} ({any_r['n_train']:,} training, "
              f"{any_r['n_val']:,} validation images), Adam lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs")
+    title = wrap(title)
     e0 = cfg.engines[0]
     panels, styles = [], {}
     for name in cfg.variants:

@@ -28,9 +28,15 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments.common import DataConfig, dataset_label, output_dir, write_json, write_table
+from experiments.common import (
+    DataConfig,
+    dataset_label,
+    output_dir,
+    write_json,
+    write_table,
+)
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe
+from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
 from experiments.training import Data
 
 NAME = "residual"
@@ -93,6 +99,7 @@ def run(cfg: Config, log=print) -> dict:
     styles = {n: ("--" if "plain" in n else "-") + "o" for n in nets}
     title = (f"Course CNN with blocks of pairs, with and without skip — {dataset_label(cfg.dataset)}, "
              f"{cfg.optimizer.upper()} lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs")
+    title = wrap(title)
     panels = []
     for e in cfg.engines:
         panels.append((f"{e}: training cost (running mean)", {n: results[(n, e)]["history"]["train_loss"] for n in nets}))

@@ -15,7 +15,12 @@ import pytest
 from experiments import runner
 from experiments.registry import STUDIES
 from tinygrad_mnist.data import Dataset
-from tinygrad_mnist.data.augment import AugmentedLoader, affine_batch, random_affine, shift_batch
+from tinygrad_mnist.data.augment import (
+    AugmentedLoader,
+    affine_batch,
+    random_affine,
+    shift_batch,
+)
 from tinygrad_mnist.models import CourseCNNSpec, build, num_parameters
 
 PROMISED = {
