@@ -122,8 +122,8 @@ def run_explore(args) -> int:
     print(f"largest relative difference numpy vs torch autograd over every step: {worst:.2e}")
     if args.screenshot:
         if not 0 <= args.step <= len(em.layers):
-            raise ValueError(f"explore: --step must lie in [0, {len(em.layers)}] (the loss and {len(em.layers)} layers), "
-                             f"got {args.step}")
+            raise ValueError(f"explore: --step must lie in [0, {len(em.layers)}] (the loss, then "
+                             f"{len(em.layers)} layers), got {args.step}")
         try:
             png = screenshot(path, args.screenshot, step=args.step)
         except ImportError as err:

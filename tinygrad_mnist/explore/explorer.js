@@ -43,6 +43,10 @@
     if (a >= 1e-3 && a < 1e5) return String(Number(v.toPrecision(4)));
     return expo(v, 3);
   }
+  function short(v) {
+    const a = Math.abs(v);
+    return a === 0 ? "0" : a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(3))) : expo(v, 1);
+  }
   function ms(v) { return v < 0.1 ? v.toFixed(3) : v < 10 ? v.toFixed(2) : v.toFixed(1); }
   const shapeStr = (s) => (s.length ? s.join("×") : "scalar");
   const count = (n) => n.toLocaleString("en-US");
@@ -78,8 +82,8 @@
     const d = el("div", "cbar");
     const g = signed ? "linear-gradient(90deg, rgb(33,102,172), #fff, rgb(178,24,43))"
                      : "linear-gradient(90deg, #fff, rgb(16,28,56))";
-    d.innerHTML = `<span>${signed ? fmt(-vmax) : "0"}</span><span class="bar" style="background:${g}"></span>` +
-                  `<span>${fmt(vmax)}</span><span>${unit}</span>`;
+    d.innerHTML = `<span>${signed ? short(-vmax) : "0"}</span><span class="bar" style="background:${g}"></span>` +
+                  `<span>${short(vmax)}</span><span>${unit}</span>`;
     return d;
   }
 
@@ -282,9 +286,8 @@
     box.appendChild(el("div", "big",
       `label <b>${E.label}</b> · predicted <b style="color:${ok ? "var(--good)" : "var(--pos)"}">${E.prediction}</b> ` +
       `(${(100 * p[E.prediction]).toFixed(1)} ${U.probability})<br><span class="small muted">loss L = ` +
-      `<span id="loss-value" data-value="${E.loss}">${fmt(E.loss)}</span> ${U.loss} (torch ${fmt(E.loss_torch)} ${U.loss}) · ` +
-      `p(label) = ${(100 * p[E.label]).toFixed(1)} ${U.probability}</span>`));
-    box.appendChild(bars(p.map((v) => 100 * v), { width: 200, height: 64, unit: U.probability, mark: E.prediction,
+      `<span id="loss-value" data-value="${E.loss}">${fmt(E.loss)}</span> ${U.loss} (torch ${fmt(E.loss_torch)} ${U.loss})</span>`));
+    box.appendChild(bars(p.map((v) => 100 * v), { width: 170, height: 60, unit: U.probability, mark: E.prediction,
                                                   caption: "probability of each class (%)" }));
   }
 
