@@ -6,12 +6,21 @@ Each output pixel reduces one ``k_h×k_w`` window of the input moved by ``stride
     avg:  y[n, c, p, q] = 1/(k_h·k_w) Σ_{i, j} x[n, c, p·s_h + i, q·s_w + j]
 
 Like im2col (:mod:`.conv`), both loop over the ``k_h·k_w`` window offsets, each a strided
-view of the whole input, never over pixels; arrays are stored batch-last (:mod:`.image`).
+view of the whole input, never over pixels.  The derivatives are in docs/jacobians.md#pool.
+
+Notes
+-----
+Arrays are stored batch-last (:mod:`.image`; the gain is in the Notes of :mod:`.conv`).
+Max-pooling keeps its argmax with arithmetic on 0/1 masks instead of masked numpy
+operations (``np.copyto(..., where=)``, ``np.add(..., where=)``): in the course CNN's first
+layer, batch 64, the forward pass went from 1.65 to 0.31 ms and the backward pass from 3.77
+to 0.29 ms; where the windows tile the image the backward pass writes instead of
+accumulating, 0.45 → 0.24 ms in that layer (docs/performance.md).
 """
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -132,6 +141,20 @@ def pool_input_jacobian(x: np.ndarray, kernel_size: Tuple[int, int], stride: Tup
 
 
 # -- the layers ---------------------------------------------------------------------------
+class MaxPoolCache(NamedTuple):
+    """What ``MaxPool2d.backward`` needs from the forward pass."""
+
+    argmax: np.ndarray                  # winning offset i·k_w + j per output pixel, uint8
+    x_shape: Tuple[int, int, int, int]  # (N, C, H, W)
+
+
+class AvgPoolCache(NamedTuple):
+    """What ``AvgPool2d.backward`` needs from the forward pass."""
+
+    x_shape: Tuple[int, int, int, int]  # (N, C, H, W)
+    y_shape: Tuple[int, int, int, int]  # (N, C, H_out, W_out)
+
+
 class _Pool2d(Module):
     """Shared bookkeeping of MaxPool2d and AvgPool2d (``stride`` defaults to the kernel)."""
 
@@ -140,7 +163,7 @@ class _Pool2d(Module):
         name = type(self).__name__
         self.kernel_size = int_pair(kernel_size, name, "kernel_size", 1)
         self.stride = self.kernel_size if stride is None else int_pair(stride, name, "stride", 1)
-        self._cache = None
+        self.cache: Optional[NamedTuple] = None
 
     def _check(self, x: np.ndarray) -> np.ndarray:
         return check_image_input(self, x, None, self.kernel_size, (0, 0))
@@ -150,7 +173,11 @@ class _Pool2d(Module):
 
 
 class MaxPool2d(_Pool2d):
-    """Max over each ``k_h×k_w`` window, moved by ``stride`` (``torch.nn.MaxPool2d``).
+    """Forward:  y[c, p, q] = max_{i, j} x[c, p·s_h + i, q·s_w + j]   (``torch.nn.MaxPool2d``)
+    Jacobian: ∂y[c, p, q]/∂x[c, h, w] = 1 at the window's winner (h*, w*), else 0
+    VJP:      ∂L/∂x[c, h, w] = Σ of g[c, p, q] over the windows that (h, w) won
+
+    Derivation: docs/jacobians.md#pool.  Cache: ``MaxPoolCache(argmax, x_shape)``.
 
     Parameters
     ----------
@@ -161,17 +188,17 @@ class MaxPool2d(_Pool2d):
     Shapes
     ------
     x : (N, C, H, W) → y : (N, C, (H - k_h) // s_h + 1, (W - k_w) // s_w + 1).
-    The gradient goes to the first maximum of each window (row-major), as in torch.
+    On ties the gradient goes to the first maximum of each window (row-major), as in torch.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
         y, argmax = maxpool2d_forward(x, self.kernel_size, self.stride)
-        self._cache = (argmax, x.shape)
+        self.cache = MaxPoolCache(argmax, x.shape)
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        argmax, x_shape = require_cache(self, self._cache)
+        argmax, x_shape = require_cache(self, self.cache)
         check_grad_out(self, grad_out, argmax.shape)
         return maxpool2d_backward(grad_out, argmax, x_shape, self.kernel_size, self.stride)
 
@@ -183,7 +210,11 @@ class MaxPool2d(_Pool2d):
 
 
 class AvgPool2d(_Pool2d):
-    """Mean over each ``k_h×k_w`` window, moved by ``stride`` (``torch.nn.AvgPool2d``).
+    """Forward:  y[c, p, q] = Σ_{i, j} x[c, p·s_h + i, q·s_w + j] / (k_h·k_w)   (``torch.nn.AvgPool2d``)
+    Jacobian: ∂y[c, p, q]/∂x[c, h, w] = 1/(k_h·k_w) where (h, w) lies in window (p, q), else 0
+    VJP:      ∂L/∂x[c, h, w] = Σ of g[c, p, q]/(k_h·k_w) over the windows containing (h, w)
+
+    Derivation: docs/jacobians.md#pool.  Cache: ``AvgPoolCache(x_shape, y_shape)``.
 
     Parameters
     ----------
@@ -195,11 +226,11 @@ class AvgPool2d(_Pool2d):
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
         y = avgpool2d_forward(x, self.kernel_size, self.stride)
-        self._cache = (x.shape, y.shape)
+        self.cache = AvgPoolCache(x.shape, y.shape)
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_shape, y_shape = require_cache(self, self._cache)
+        x_shape, y_shape = require_cache(self, self.cache)
         check_grad_out(self, grad_out, y_shape)
         return avgpool2d_backward(grad_out, x_shape, self.kernel_size, self.stride)
 
