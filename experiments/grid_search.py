@@ -31,8 +31,7 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments.common import (DataConfig, dataset_label, error_pct, output_dir, setup_info, write_json,
-                                write_table)
+from experiments.common import DataConfig, dataset_label, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
 from experiments.training import Data, Run, history_of, train
 from experiments.validation import best_pair

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from experiments.common import mode_note, stamp_png, write_manifest
+from experiments.manifest import mode_note, stamp_png, write_manifest
 from experiments.registry import STUDIES
 
 MODES = ("full", "quick", "smoke")

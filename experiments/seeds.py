@@ -30,7 +30,7 @@ import numpy as np
 from experiments import baseline
 from experiments.common import dataset_label, error_pct, mean_std, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.training import Data, history_of, train
+from experiments.training import Data, train
 
 NAME = "seeds"
 QUESTION = ("Is the final test error of the baseline network robust to the random seed, "

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from experiments import runner
-from experiments.common import load_splits, mode_note, stamp_png
+from experiments.common import load_splits
+from experiments.manifest import mode_note, stamp_png
 from experiments.registry import STUDIES
 from experiments.training import Data
 
@@ -152,7 +153,7 @@ def test_flags_override_the_mode_and_keep_types():
 def test_rerun_command_rebuilds_the_same_config():
     module = runner.load_study("grid_search")
     cfg, _ = runner.build_config(module, ["--smoke", "--lrs", "0.3", "0.7"])
-    from experiments.common import rerun_command
+    from experiments.manifest import rerun_command
 
     argv = rerun_command("grid_search", cfg).split()[5:]
     again, _ = runner.build_config(module, argv)
