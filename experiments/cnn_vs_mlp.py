@@ -66,7 +66,7 @@ class Config(DataConfig):
     mlp_init_std: float = 0.1
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0                 # BLAS / torch threads per training (0: the libraries' defaults)
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, train_size=10000, test_size=2000, epochs=3)
@@ -132,7 +132,7 @@ def run(cfg: Config, log=print) -> dict:
                          "initializer": {"CNN": cfg.init, "MLP": f"{cfg.mlp_init} std {cfg.mlp_init_std:g}"},
                          "seed": cfg.seed, "dataset": dataset_label(cfg.dataset),
                          "n_train": next(iter(results.values()))["n_train"],
-                         "n_test": next(iter(results.values()))["n_test"], "engines": list(cfg.engines),
+                         "n_test": next(iter(results.values()))["n_test"], "engines": list(cfg.engines), "threads": cfg.threads,
                          "train_curve": "running mean of the batch losses"},
                "final": final, "weights_ratio_cnn_over_mlp": n_cnn / n_mlp,
                "cnn_classifier": {"description": params[len(parameter_rows("CNN", cnn)) - 1]["description"],
@@ -155,7 +155,8 @@ def describe(metrics: dict, config: dict) -> str:
             f"the MLP reaches {mlp}. The CNN is {gain:+.2f} points {'better' if gain > 0 else 'worse'} "
             f"({engines[0]} engine): its 3×3 kernels share weights across positions, so "
             f"{metrics['cnn_classifier']['parameters']:,} of its {p['CNN']:,} parameters sit in the final "
-            f"{metrics['cnn_classifier']['description']} layer, while each first-layer MLP weight sees one pixel. The 98% target is {'met by ' + ' and '.join(met) if met else 'not met in this run'}. "
+            f"{metrics['cnn_classifier']['description']} layer, while each first-layer MLP weight sees one pixel. "
+            f"The 98% target is {'met by ' + ' and '.join(met) if met else 'not met in this run'}. "
             f"The CNN costs more time per epoch: each weight is used at every image position.")
 
 

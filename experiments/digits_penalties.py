@@ -59,7 +59,7 @@ class Config(DataConfig):
     init: str = "he_uniform"
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, epochs=20)
@@ -143,7 +143,7 @@ def run(cfg: Config, log=print) -> dict:
                          "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": "digits 8×8", "n_train": any_r["n_train"],
                          "n_val": any_r["n_val"], "n_test": any_r["n_test"], "penalty_lambda": cfg.penalty,
-                         "engines": list(cfg.engines)},
+                         "engines": list(cfg.engines), "threads": cfg.threads},
                "runs": rows}
     write_json(out / "metrics.json", metrics)
     return metrics

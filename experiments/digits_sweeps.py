@@ -49,7 +49,7 @@ class Config(DataConfig):
     init: str = "he_uniform"
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, epochs=20)
@@ -81,7 +81,7 @@ def run(cfg: Config, log=print) -> dict:
                          "hidden": {"swept": list(cfg.hiddens), "lr sweep": cfg.hidden},
                          "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init, "seed": cfg.seed,
                          "dataset": "digits 8×8", "n_train": any_r["n_train"], "n_val": any_r["n_val"],
-                         "n_test": any_r["n_test"], "engines": list(cfg.engines)}}
+                         "n_test": any_r["n_test"], "engines": list(cfg.engines), "threads": cfg.threads}}
     for sweep, values, fmt in (("lr", cfg.lrs, "lr {:g}"), ("hidden", cfg.hiddens, "hidden {}")):
         rows = []
         for v in values:

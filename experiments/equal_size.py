@@ -67,7 +67,7 @@ class Config(DataConfig):
     eval_train: bool = True          # training loss of the end-of-epoch model on the whole set
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, val_size=2000, train_size=10000, test_size=2000, epochs=3)
@@ -181,7 +181,7 @@ def run(cfg: Config, log=print) -> dict:
                          "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": dataset_label(cfg.dataset), "n_train": any_r["n_train"],
                          "n_val": any_r["n_val"], "n_test": any_r["n_test"], "regulariser": f"dropout {cfg.dropout:g}",
-                         "train_curve": curve, "engines": list(cfg.engines)},
+                         "train_curve": curve, "engines": list(cfg.engines), "threads": cfg.threads},
                "count_difference_pct": 100 * (counts["CNN"] - counts["MLP"]) / counts["MLP"], "runs": rows}
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -207,10 +207,14 @@ def describe(metrics: dict, config: dict) -> str:
         text += ("In this run the CNN's validation loss is not lower than the MLP's: with this little training its "
                  "convolutions have not yet learned features worth more than the MLP's direct view of the pixels. ")
     rising = c["min_val_loss_epoch"] < c["epochs"]
-    text += (f"The vanilla CNN's validation loss {'bottoms out at epoch ' + str(c['min_val_loss_epoch']) + ' and rises while its training loss keeps falling (over-fitting)' if rising else 'is still falling at the last epoch'}; "
-             f"dropout ends at {d['final_val_loss']:.3f} against {c['final_val_loss']:.3f}, with a "
-             f"{'smaller' if (d['final_val_loss'] - d['final_train_loss']) < (c['final_val_loss'] - c['final_train_loss']) else 'larger'}"
-             f" train–validation gap.")
+    if rising:
+        text += (f"The vanilla CNN's validation loss bottoms out at epoch {c['min_val_loss_epoch']} and rises while its "
+                 f"training loss keeps falling (over-fitting); ")
+    else:
+        text += "The vanilla CNN's validation loss is still falling at the last epoch; "
+    narrower = (d["final_val_loss"] - d["final_train_loss"]) < (c["final_val_loss"] - c["final_train_loss"])
+    text += (f"dropout ends at {d['final_val_loss']:.3f} against {c['final_val_loss']:.3f}, with a "
+             f"{'smaller' if narrower else 'larger'} train–validation gap.")
     return text
 
 

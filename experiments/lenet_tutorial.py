@@ -63,7 +63,7 @@ class Config(DataConfig):
     target_pct: float = 98.0
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, val_size=2000, large_train=10000, test_size=2000, epochs=3)
@@ -139,7 +139,7 @@ def run(cfg: Config, log=print) -> dict:
                          "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init, "seed": cfg.seed,
                          "dataset": dataset_label(cfg.dataset),
                          "n_train": [results[(k, cfg.engines[0])]["n_train"] for k in sizes],
-                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "engines": list(cfg.engines)},
+                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "engines": list(cfg.engines), "threads": cfg.threads},
                "architecture": arch, "runs": rows, "large_test_accuracy_pct": large, "target_pct": cfg.target_pct,
                "reaches_target": {e: v >= cfg.target_pct for e, v in large.items()}}
     write_json(out / "metrics.json", metrics)

@@ -74,7 +74,7 @@ class Config(DataConfig):
     digits_val_size: int = 300
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, train_size=10000, test_size=2000, epochs=2, digits_epochs=20)
@@ -138,7 +138,7 @@ def run(cfg: Config, log=print) -> dict:
                          "batch_size": {"CNN": cfg.batch_size, "digits": cfg.digits_batch_size},
                          "epochs": {"CNN": cfg.epochs, "digits": cfg.digits_epochs}, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": f"{dataset_label(cfg.dataset)} (CNN), digits 8×8 (MLP)",
-                         "n_train": next(iter(cnn_res.values()))["n_train"], "engines": list(cfg.engines)},
+                         "n_train": next(iter(cnn_res.values()))["n_train"], "engines": list(cfg.engines), "threads": cfg.threads},
                "cnn": cnn_rows}
     if cfg.digits:
         dig = {(o, e): r for (p, o, e), r in results.items() if p == "digits"}

@@ -61,7 +61,7 @@ class Config(DataConfig):
     init: str = "he_uniform"
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
     check_images: int = 256          # images whose first-layer maps test the commutation
 
     def quick(self) -> "Config":
@@ -162,7 +162,7 @@ def run(cfg: Config, log=print) -> dict:
                          "parameters": first["parameters"], "activation": list(cfg.activations),
                          "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
                          "initializer": cfg.init, "seed": cfg.seed, "dataset": dataset_label(cfg.dataset),
-                         "n_train": first["n_train"], "n_test": first["n_test"], "engines": list(cfg.engines)},
+                         "n_train": first["n_train"], "n_test": first["n_test"], "engines": list(cfg.engines), "threads": cfg.threads},
                "commute": commute, "runs": rows, "order_effect": same}
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -72,7 +72,7 @@ class Config(DataConfig):
     max_degrees: float = 10.0
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, val_size=2000, train_size=10000, test_size=2000, epochs=3)
@@ -186,7 +186,7 @@ def run(cfg: Config, log=print) -> dict:
                          "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
                          "initializer": cfg.init, "seed": cfg.seed, "dataset": dataset_label(cfg.dataset),
                          "n_train": any_r["n_train"], "n_val": any_r["n_val"], "n_test": any_r["n_test"],
-                         "engines": list(cfg.engines), "train_curve": "whole training set, end of epoch, eval mode"},
+                         "engines": list(cfg.engines), "threads": cfg.threads, "train_curve": "whole training set, end of epoch, eval mode"},
                "runs": rows, "best": {"model": best[0], "engine": best[1], "test_accuracy_pct": best_acc,
                                       "misclassified_shown": len(picks), "hardest_pairs": [
                                           {"true": t, "predicted": p, "count": c} for c, t, p in pairs[:3]]},

@@ -56,7 +56,7 @@ class Config(DataConfig):
     init: str = "he_uniform"
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
-    threads: int = 0
+    threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
         return replace(self, train_size=5000, test_size=2000, epochs=2)
@@ -127,7 +127,7 @@ def run(cfg: Config, log=print) -> dict:
                          "activation": cfg.activation, "optimizer": cfg.optimizer, "lr": cfg.lr,
                          "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init, "seed": cfg.seed,
                          "dataset": dataset_label(cfg.dataset), "n_train": any_r["n_train"], "n_test": any_r["n_test"],
-                         "engines": list(cfg.engines)},
+                         "engines": list(cfg.engines), "threads": cfg.threads},
                "runs": rows, "skip_vs_plain": verdict}
     write_json(out / "metrics.json", metrics)
     return metrics
