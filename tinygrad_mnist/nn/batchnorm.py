@@ -26,7 +26,7 @@ In eval mode μ, s are constants and ``∂L/∂x = γ s g``.
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -92,6 +92,14 @@ def update_running(running: np.ndarray, value: np.ndarray, momentum: float) -> N
     running += momentum * value
 
 
+class BatchNormCache(NamedTuple):
+    """What ``BatchNorm1d/2d.backward`` needs from the forward pass."""
+
+    x_hat: np.ndarray        # x̂ = (x - μ) s, shaped like the input
+    inv_std: np.ndarray      # s = 1/√(σ² + ε) per channel, (C,)
+    batch_statistics: bool   # True in training (μ, s depend on x), False in eval
+
+
 class _BatchNorm(Module):
     """Shared implementation; subclasses fix the accepted input ranks."""
 
@@ -117,7 +125,7 @@ class _BatchNorm(Module):
         self.running_mean = np.zeros(C, dtype=dtype)
         self.running_var = np.ones(C, dtype=dtype)
         self.num_batches_tracked = 0
-        self._cache = None  # (x̂, s, used batch statistics?)
+        self.cache: Optional[BatchNormCache] = None
 
     def _buffer_names(self) -> Tuple[str, ...]:
         return ("running_mean", "running_var")
@@ -143,7 +151,7 @@ class _BatchNorm(Module):
         weight, bias = self._affine()
         if not self.training:
             y, x_hat, inv_std = batchnorm_forward(x, self.running_mean, self.running_var, weight, bias, self.eps)
-            self._cache = (x_hat, inv_std, False)
+            self.cache = BatchNormCache(x_hat, inv_std, False)
             return y
         M = x.size // x.shape[1]
         if M < 2:
@@ -155,11 +163,11 @@ class _BatchNorm(Module):
         momentum = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
         update_running(self.running_mean, mean, momentum)
         update_running(self.running_var, var * (M / (M - 1)), momentum)
-        self._cache = (x_hat, inv_std, True)
+        self.cache = BatchNormCache(x_hat, inv_std, True)
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x_hat, inv_std, batch_statistics = require_cache(self, self._cache)
+        x_hat, inv_std, batch_statistics = require_cache(self, self.cache)
         check_grad_out(self, grad_out, x_hat.shape)
         weight = None if not self.affine else self.weight.data
         grad_x, grad_gamma, grad_beta = batchnorm_backward(grad_out, x_hat, inv_std, weight, batch_statistics)
@@ -215,7 +223,12 @@ class _BatchNorm(Module):
 
 
 class BatchNorm1d(_BatchNorm):
-    """Batch normalisation over (n, C) or (n, C, L) inputs (``torch.nn.BatchNorm1d``).
+    """Forward:  y = γ x̂ + β,  x̂ = (x - μ) s,  s = 1/√(σ² + ε), per channel over its M batch values
+    Jacobian: ∂y/∂x = γ s (I - 11ᵀ/M - x̂x̂ᵀ/M) per channel (eval: γ s I),  ∂y/∂γ = x̂,  ∂y/∂β = 1
+    VJP:      ∂L/∂x = γ s (g - mean(g) - x̂ mean(g ⊙ x̂)) (eval: γ s g),  ∂L/∂γ = Σ g x̂,  ∂L/∂β = Σ g
+
+    Batch normalisation over (n, C) or (n, C, L) inputs (``torch.nn.BatchNorm1d``).
+    Derivation: docs/jacobians.md#batchnorm.
 
     Parameters
     ----------
@@ -235,6 +248,8 @@ class BatchNorm1d(_BatchNorm):
     running_mean : ndarray of shape (C,), starts at 0
     running_var : ndarray of shape (C,), starts at 1 (unbiased estimates)
     num_batches_tracked : int
+    cache : BatchNormCache or None
+        ``(x_hat, inv_std, batch_statistics)`` of the last ``forward``, overwritten on each call.
 
     Both running arrays are buffers: they are in ``state_dict()`` under torch's names and
     follow ``astype``.  See the module docstring for the formulas.
@@ -245,8 +260,12 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """Batch normalisation over (n, C, H, W) inputs, statistics per channel over n·H·W
-    values (``torch.nn.BatchNorm2d``).  Same parameters and attributes as
+    """Forward:  y = γ x̂ + β,  x̂ = (x - μ) s,  s = 1/√(σ² + ε), per channel over its M = n·H·W values
+    Jacobian: ∂y/∂x = γ s (I - 11ᵀ/M - x̂x̂ᵀ/M) per channel (eval: γ s I),  ∂y/∂γ = x̂,  ∂y/∂β = 1
+    VJP:      ∂L/∂x = γ s (g - mean(g) - x̂ mean(g ⊙ x̂)) (eval: γ s g),  ∂L/∂γ = Σ g x̂,  ∂L/∂β = Σ g
+
+    Batch normalisation over (n, C, H, W) inputs (``torch.nn.BatchNorm2d``).
+    Derivation: docs/jacobians.md#batchnorm.  Same parameters and attributes as
     :class:`BatchNorm1d`."""
 
     _ranks = (4,)
