@@ -180,3 +180,56 @@ def distinct_arrays(shape, spacing: float = 0.1, dtype=np.float64):
     size = int(np.prod(shape))
     return seeds.map(lambda s: ((np.random.default_rng(s).permutation(size) - size / 2) * spacing)
                      .reshape(shape).astype(dtype))
+
+
+# -- fuzzing: arrays of any shape and dtype, with NaN and inf among the values -----------
+FUZZ_DTYPES = (np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_, np.complex64)
+
+
+@st.composite
+def fuzz_arrays(draw, max_rank: int = 5, max_dim: int = 5, float_bias: bool = True,
+                shape=None, dtypes=FUZZ_DTYPES):
+    """An array of random rank (0 to ``max_rank``), sizes (0 to ``max_dim``, so empty arrays
+    occur) and dtype; float entries are finite in [-1e3, 1e3] or, sometimes, NaN / ±inf.
+
+    With ``float_bias`` every other draw is float32 or float64 (the dtypes layers accept),
+    so the valid path is exercised as often as the rejections.  ``shape`` fixes the shape.
+    """
+    if float_bias and draw(st.booleans()):
+        dtype = np.dtype(draw(st.sampled_from((np.float32, np.float64))))
+    else:
+        dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    if shape is None:
+        rank = draw(st.integers(0, max_rank))
+        shape = tuple(draw(st.integers(0, max_dim)) for _ in range(rank))
+    if dtype.kind == "f":
+        width = 16 if dtype == np.float16 else 32 if dtype == np.float32 else 64
+        finite = st.floats(-1e3, 1e3, allow_nan=False, allow_infinity=False, width=width)
+        special = st.sampled_from([np.nan, np.inf, -np.inf])
+        elements = st.one_of(finite, special) if draw(st.integers(0, 3)) == 0 else finite
+    elif dtype.kind == "c":
+        elements = st.complex_numbers(max_magnitude=1e3, allow_nan=False, allow_infinity=False, width=64)
+    elif dtype.kind == "b":
+        elements = st.booleans()
+    else:
+        info = np.iinfo(dtype)
+        elements = st.integers(max(info.min, -1000), min(info.max, 1000))
+    return draw(arrays(dtype, shape, elements=elements))
+
+
+@st.composite
+def fuzz_targets(draw, n: int, c: int):
+    """A target for a loss on predictions (n, C): valid labels, labels out of range, float
+    labels, one-hot rows, soft rows, or an array of any shape and dtype."""
+    kind = draw(st.sampled_from(["labels", "bad-labels", "one-hot", "soft", "any"]))
+    if kind == "labels" and c:
+        return np.array(draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)), dtype=np.int64)
+    if kind == "bad-labels":
+        return np.array(draw(st.lists(st.integers(-3, c + 3), min_size=n, max_size=n)), dtype=np.int64)
+    if kind in ("one-hot", "soft") and c:
+        raw = draw(float_arrays((n, c), 0.0, 1.0, np.float64))
+        if kind == "one-hot":
+            return np.eye(c)[raw.argmax(axis=1)] if n else np.zeros((0, c))
+        raw[raw.sum(axis=1) == 0] = 1
+        return raw / raw.sum(axis=1, keepdims=True)
+    return draw(fuzz_arrays(max_rank=3))

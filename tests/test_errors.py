@@ -88,6 +88,8 @@ CASES = [
      r"MSELoss: expected target of shape \(2, 3\) or \(2,\), got \(2, 4\)"),
     ("empty-batch", lambda: SoftmaxCrossEntropy().forward(ones(0, 10), np.zeros(0, np.int64)), ValueError,
      r"SoftmaxCrossEntropy: empty batch: prediction of shape \(0, 10\) holds no examples"),
+    ("no-classes", lambda: MSELoss().forward(ones(1, 0), ones(1, 0)), ValueError,
+     r"MSELoss: prediction of shape \(1, 0\) has no classes \(C = 0\)"),
     ("label-count-differs-loss", lambda: SoftmaxCrossEntropy().forward(ones(3, 4), np.array([0, 1])), ValueError,
      r"SoftmaxCrossEntropy: expected 3 labels, got 2"),
     ("label-count-differs-dataset", lambda: Dataset(np.zeros((5, 2, 2), np.uint8), np.zeros(4, np.int64), "d"),

@@ -76,6 +76,8 @@ class Loss(Module):
         n, c = pred.shape
         if n == 0:
             raise ValueError(f"{name}: empty batch: prediction of shape {pred.shape} holds no examples")
+        if c == 0:
+            raise ValueError(f"{name}: prediction of shape {pred.shape} has no classes (C = 0)")
         if target.ndim == 1:
             if not np.issubdtype(target.dtype, np.integer):
                 raise TypeError(f"{name}: integer labels expected for a 1-d target, got {target.dtype}")

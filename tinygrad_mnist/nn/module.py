@@ -266,6 +266,8 @@ def check_float_input(module: Module, x: np.ndarray, ndim: Optional[int] = None,
             f"{name}: input dtype {x.dtype} does not match parameter dtype {pdtype}; "
             f"convert the input or call model.astype({str(pdtype)!r})"
         )
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected a batch of shape (n, ...), got a 0-d array")
     if ndim is not None and x.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-d input, got shape {x.shape}")
     if last_dim is not None and x.shape[-1] != last_dim:
