@@ -9,7 +9,7 @@ and its gradient; :func:`tinygrad_mnist.train.fit` calls them through its
 
 from __future__ import annotations
 
-from typing import Dict, Iterable, List, Optional, Union
+from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -27,13 +27,23 @@ def dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray
     return keep * np.asarray(scale, dtype=dtype)
 
 
-class Dropout(Module):
-    """Inverted dropout (``torch.nn.Dropout``): ``y = x ⊙ m`` in training, ``y = x`` in eval.
+class DropoutCache(NamedTuple):
+    """What ``Dropout.backward`` needs from the forward pass."""
 
-    In training each entry is kept with probability ``1 - p`` and scaled by ``1/(1-p)``,
-    ``m = b / (1 - p)``, ``b ~ Bernoulli(1 - p)``; a new mask is drawn on every forward
-    call from the layer's own generator, so a seed fixes the whole sequence of masks.
-    ``backward`` multiplies by the same mask: ``∂L/∂x = ∂L/∂y ⊙ m``.
+    x_shape: Tuple[int, ...]   # the input shape
+    mask: Optional[np.ndarray]  # the scaled mask m, or None when the forward was the identity
+
+
+class Dropout(Module):
+    """Forward:  y = x ⊙ m in training (m = b / (1 - p), b ~ Bernoulli(1 - p)),  y = x in eval
+    Jacobian: ∂y/∂x = diag(m)   (eval: I)
+    VJP:      ∂L/∂x = g ⊙ m     (eval: g)
+
+    Inverted dropout (``torch.nn.Dropout``): each entry is kept with probability ``1 - p``
+    and scaled by ``1/(1-p)``, so ``E[y] = x`` and evaluation needs no rescaling.  A new
+    mask is drawn on every training-mode forward call from the layer's own generator, so
+    a seed fixes the whole sequence of masks; ``backward`` multiplies by that same mask.
+    Derivation: docs/jacobians.md#dropout.
 
     Parameters
     ----------
@@ -48,6 +58,8 @@ class Dropout(Module):
     mask : ndarray or None
         The scaled mask ``m`` of the last forward; None when that forward was the
         identity (eval mode, or ``p = 0``).
+    cache : DropoutCache or None
+        ``(x_shape, mask)`` of the last ``forward``, overwritten on each call.
 
     Shapes
     ------
@@ -60,23 +72,23 @@ class Dropout(Module):
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
         self.p = float(p)
         self.rng = resolve_rng(rng, seed, "Dropout")
-        self._cache = None  # (input shape, scaled mask or None for the identity)
+        self.cache: Optional[DropoutCache] = None
 
     @property
     def mask(self) -> Optional[np.ndarray]:
-        return None if self._cache is None else self._cache[1]
+        return None if self.cache is None else self.cache.mask
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_float_input(self, x)
         if not self.training or self.p == 0.0:
-            self._cache = (x.shape, None)
+            self.cache = DropoutCache(x.shape, None)
             return x
         mask = dropout_mask(x.shape, self.p, self.rng, x.dtype)
-        self._cache = (x.shape, mask)
+        self.cache = DropoutCache(x.shape, mask)
         return x * mask
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        shape, mask = require_cache(self, self._cache)
+        shape, mask = require_cache(self, self.cache)
         check_grad_out(self, grad_out, shape)
         return grad_out if mask is None else grad_out * mask
 
