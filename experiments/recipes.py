@@ -30,6 +30,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from experiments.training import Data, Run, architecture
+from tinygrad_mnist.train import TrainingDivergedError
 
 SCHEDULES = ("none", "cosine", "step")
 
@@ -119,14 +120,25 @@ def train_recipe(r: Recipe, data: Data) -> dict:
     if r.engine == "torch":
         _warm_up_torch(layers, loader)
     fit_engine = _fit_numpy if r.engine == "numpy" else _fit_torch
+    kept = {}
+
+    def keep(epoch, history):
+        kept["history"] = history
+        return False
+
     with limited_threads(r.threads, r.engine):
         t0 = time.perf_counter()
-        history, predict = fit_engine(r, layers, model, loader, val, test, flatten)
+        try:
+            history, predict = fit_engine(r, layers, model, loader, val, test, flatten, keep)
+        except TrainingDivergedError as err:   # a result too: the other runs of the study go on
+            history, predict = padded(kept.get("history"), r, val is not None), None
+            result["diverged"] = str(err)
         result["seconds"] = time.perf_counter() - t0
     model.eval()
     result["history"] = history.to_dict()
     if "test_outputs" in r.extras:
-        outs = [np.asarray(predict(x)) for x, _ in DataLoader(test, 1000, shuffle=False, flatten=flatten)]
+        outs = [np.asarray(predict(x)) if predict else np.zeros((len(y), train_set.num_classes))
+                for x, y in DataLoader(test, 1000, shuffle=False, flatten=flatten)]
         result["test_outputs"] = np.concatenate(outs).astype(np.float32)
     if "weights" in r.extras:
         result["weights"] = {name: np.array(p.data) for name, p in model.named_parameters()}
@@ -183,7 +195,23 @@ def _penalty(r: Recipe):
     return Penalty(l1=r.l1, l2=r.l2) if (r.l1 or r.l2) else None
 
 
-def _fit_numpy(r: Recipe, layers, model, loader, val, test, flatten):
+def padded(history, r: Recipe, has_val: bool):
+    """The history of a diverged run, its missing epochs filled with NaN (plots leave them out)."""
+    from tinygrad_mnist.train import History
+
+    h = history if history is not None else History()
+    splits = ["train", "test"] + (["val"] if has_val else []) + (["train_eval"] if r.eval_train else [])
+    for _ in range(h.epochs, r.epochs):
+        h.batch_loss.append([float("nan")])
+        h.batch_accuracy.append([float("nan")])
+        h.epoch_seconds.append(float("nan"))
+        for s in splits:
+            getattr(h, f"{s}_loss").append(float("nan"))
+            getattr(h, f"{s}_accuracy").append(float("nan"))
+    return h
+
+
+def _fit_numpy(r: Recipe, layers, model, loader, val, test, flatten, keep):
     from tinygrad_mnist import SoftmaxCrossEntropy, optimizer_by_name
     from tinygrad_mnist.optim import CosineAnnealingLR, StepLR
     from tinygrad_mnist.train import fit
@@ -193,11 +221,11 @@ def _fit_numpy(r: Recipe, layers, model, loader, val, test, flatten):
                  "step": lambda: StepLR(optimizer, step_size=r.step_size, gamma=r.gamma)}[r.schedule]
     history = fit(model, SoftmaxCrossEntropy(), optimizer, loader, val=val, test=test, epochs=r.epochs,
                   seed=r.seed, flatten=flatten, progress=False, eval_train=r.eval_train,
-                  regularizer=_penalty(r), scheduler=scheduler() if scheduler else None)
+                  regularizer=_penalty(r), scheduler=scheduler() if scheduler else None, callbacks=[keep])
     return history, model.forward
 
 
-def _fit_torch(r: Recipe, layers, numpy_model, loader, val, test, flatten):
+def _fit_torch(r: Recipe, layers, numpy_model, loader, val, test, flatten, keep):
     """The torch twin: same layers, the numpy model's initial weights, the same batches."""
     import torch
 
@@ -219,7 +247,7 @@ def _fit_torch(r: Recipe, layers, numpy_model, loader, val, test, flatten):
 
     history = tb.fit(model, loss_fn, optimizer, loader, val=val, test=test, epochs=r.epochs, seed=r.seed,
                      flatten=flatten, progress=False, regularizer=_penalty(r), scheduler=scheduler,
-                     callbacks=[whole_train_set] if r.eval_train else [])
+                     callbacks=([whole_train_set] if r.eval_train else []) + [keep])
     tb.torch_to_numpy(model, numpy_model)   # the trained weights, read from one place
     model.eval()
 
@@ -291,6 +319,7 @@ def summary_row(result: dict, **labels) -> dict:
     row["test_loss"] = h["test_loss"][-1]
     row["seconds"] = result["seconds"]
     row["seconds_per_epoch"] = float(np.median(h["epoch_seconds"]))
+    row["diverged"] = "diverged" in result
     return row
 
 
@@ -308,5 +337,5 @@ def wrap(title: str, width: int = 110) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
-__all__ = ["Recipe", "recipe", "train_recipe", "loader_for", "both_engines", "final", "SCHEDULES", "limited_threads",
+__all__ = ["Recipe", "recipe", "train_recipe", "loader_for", "both_engines", "final", "SCHEDULES", "limited_threads", "padded",
            "image_size", "describe_layer", "parameter_rows", "summary_row", "histories", "wrap"]

@@ -252,3 +252,19 @@ def test_both_engines_train_on_the_same_augmented_batches(one_torch_thread):
     n, t = (runs[e]["history"]["batch_loss"] for e in ("numpy", "torch"))
     np.testing.assert_allclose(np.concatenate(n), np.concatenate(t), rtol=1e-4)
     assert not np.allclose(np.concatenate(n), np.concatenate(plain["history"]["batch_loss"]))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")    # the overflow that makes it diverge
+def test_a_diverged_run_is_a_result_not_a_crash():
+    from experiments.recipes import recipe, summary_row, train_recipe
+    from experiments.training import Data
+    from tinygrad_mnist.models import MLPSpec
+
+    layers = MLPSpec((64, 16, 10), "relu").layers()
+    r = train_recipe(recipe("numpy", layers, optimizer="sgd", lr=1e30, epochs=3, batch_size=32,
+                            extras=("test_outputs",)), Data(dataset="digits", train_size=200, val_size=100))
+    assert "loss became" in r["diverged"]
+    h = r["history"]
+    assert len(h["train_loss"]) == len(h["test_accuracy"]) == len(h["val_accuracy"]) == 3
+    assert np.isnan(h["test_accuracy"][-1]) and r["test_outputs"].shape == (r["n_test"], 10)
+    assert summary_row(r, model="x")["diverged"] is True
