@@ -13,15 +13,25 @@ residual networks train: the gradient cannot vanish through the skip.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from .module import Module, check_float_input, check_grad_out, require_cache
 
 
+class ResidualCache(NamedTuple):
+    """What ``Residual.backward`` keeps itself (each branch caches its own forward)."""
+
+    y_shape: Tuple[int, ...]  # the output shape, to check the upstream gradient against
+
+
 class Residual(Module):
-    """``y = block(x) + projection(x)``, or ``block(x) + x`` when ``projection`` is None.
+    """Forward:  y = F(x) + P(x)             (P = projection, or the identity: y = F(x) + x)
+    Jacobian: ∂y/∂x = J_F + J_P             (J_P = I for the identity)
+    VJP:      ∂L/∂x = J_Fᵀ g + J_Pᵀ g = F.backward(g) + P.backward(g)   (+ g for the identity)
+
+    A skip connection around ``block`` (F); derivation: docs/jacobians.md#residual.
 
     Parameters
     ----------
@@ -33,6 +43,11 @@ class Residual(Module):
 
     Parameters of ``block`` are named ``block.<name>`` and those of the projection
     ``projection.<name>`` (``named_parameters``, ``state_dict``, ``jacobian``).
+
+    Attributes
+    ----------
+    cache : ResidualCache or None
+        The output shape of the last ``forward``, overwritten on each call.
 
     Shapes
     ------
@@ -53,7 +68,7 @@ class Residual(Module):
             raise TypeError(f"Residual: projection must be a Module or None, got {type(projection).__name__}")
         self.block = block
         self.projection = projection
-        self._shape = None  # cache: the output shape
+        self.cache: Optional[ResidualCache] = None
 
     def _sum(self, fx: np.ndarray, px: np.ndarray, x_shape) -> np.ndarray:
         if fx.shape != px.shape:
@@ -68,12 +83,12 @@ class Residual(Module):
         fx = self.block.forward(x)
         px = x if self.projection is None else self.projection.forward(x)
         y = self._sum(fx, px, x.shape)
-        self._shape = y.shape
+        self.cache = ResidualCache(y.shape)
         return y
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         """``∂L/∂x = F.backward(g) + P.backward(g)`` (``+ g`` for the identity skip)."""
-        shape = require_cache(self, self._shape)
+        shape = require_cache(self, self.cache).y_shape
         check_grad_out(self, grad_out, shape)
         grad_x = self.block.backward(grad_out)
         skip = grad_out if self.projection is None else self.projection.backward(grad_out)
