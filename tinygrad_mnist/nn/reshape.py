@@ -9,21 +9,32 @@ import numpy as np
 from .module import Module, check_float_input, check_grad_out, require_cache
 
 
+class IdentityCache(NamedTuple):
+    """What ``Identity.backward`` checks the upstream gradient against."""
+
+    x_shape: Tuple[int, ...]  # the input (= output) shape
+
+
 class Identity(Module):
     """Forward:  y = x                                    (``torch.nn.Identity``)
     Jacobian: ∂y/∂x = I
     VJP:      ∂L/∂x = g
 
-    Derivation: docs/jacobians.md#flatten.  Nothing is cached.
+    Derivation: docs/jacobians.md#flatten.  Cache: ``IdentityCache(x_shape)``, only to
+    check the gradient's shape.
     """
+
+    def __init__(self):
+        super().__init__()
+        self.cache: Optional[IdentityCache] = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_float_input(self, x)
-        self._shape = x.shape  # cache: the input shape, to check the gradient against
+        self.cache = IdentityCache(x.shape)
         return x
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        return check_grad_out(self, grad_out, require_cache(self, getattr(self, "_shape", None)))
+        return check_grad_out(self, grad_out, require_cache(self, self.cache).x_shape)
 
     def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         x = np.asarray(x)
