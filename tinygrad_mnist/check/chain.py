@@ -122,7 +122,7 @@ def backward_by_jacobians(seq: Sequential, grad_out: np.ndarray) -> np.ndarray:
     """``Sequential.backward(grad_out, mode="jacobian")``: the chain rule, literally.
 
     The layer inputs are recovered by re-running the forward pass on the batch that
-    ``seq.forward`` kept (``seq._x``), once, layer by layer; this is the only place the
+    ``seq.forward`` kept (``seq.cache.x``), once, layer by layer; this is the only place the
     project recomputes a forward pass for a backward one, and the literal mode exists to
     be read and checked, not to be fast.  Then, for each example ``n``: build every
     layer's Jacobian at that example, multiply them out (:func:`multiply_out`) and apply
@@ -140,9 +140,9 @@ def backward_by_jacobians(seq: Sequential, grad_out: np.ndarray) -> np.ndarray:
     ndarray of shape (n, *input_shape)
         ∂L/∂x.
     """
-    x = getattr(seq, "_x", None)
-    if x is None:
+    if seq.cache is None:
         raise RuntimeError("Sequential.backward(mode='jacobian') called before forward")
+    x = seq.cache.x
     inputs, y = layer_inputs(seq, x)
     check_grad_out(seq, grad_out, y.shape)
     params = dict(seq.named_parameters())

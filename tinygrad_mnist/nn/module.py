@@ -11,7 +11,7 @@ that ``backward`` multiplies out efficiently.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -326,11 +326,19 @@ def require_cache(module: Module, cache):
     return cache
 
 
-class Sequential(Module):
-    """A chain of modules: ``y = f_L(... f_2(f_1(x)))``.
+class SequentialCache(NamedTuple):
+    """What ``Sequential`` keeps itself (each layer caches its own forward)."""
 
-    ``backward`` applies the chain rule right to left:
-    ``∂L/∂x = J_1ᵀ J_2ᵀ ... J_Lᵀ ∂L/∂y``, each ``J_kᵀ g`` computed by ``f_k.backward``.
+    x: np.ndarray  # the last batch input; the literal Jacobian mode replays it
+
+
+class Sequential(Module):
+    """Forward:  y = f_L(⋯ f_2(f_1(x)))                      (``torch.nn.Sequential``)
+    Jacobian: ∂y/∂x = J_L ⋯ J_2 J_1,  ∂y/∂θ_k = J_L ⋯ J_{k+1} J_k^θ
+    VJP:      ∂L/∂x = J_1ᵀ(J_2ᵀ(⋯ J_Lᵀ g)), right to left, each J_kᵀ(·) by ``f_k.backward``
+
+    Derivation: docs/jacobians.md#chain and, multiplied out literally,
+    docs/jacobians.md#literal-chain.  Cache: ``SequentialCache(x)``.
     """
 
     def __init__(self, *modules: Module):
@@ -339,7 +347,7 @@ class Sequential(Module):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
             setattr(self, str(i), m)
-        self._x = None  # cache: the last batch input (the literal Jacobian mode replays it)
+        self.cache: Optional[SequentialCache] = None
 
     def __len__(self) -> int:
         return len(self._modules)
@@ -355,7 +363,7 @@ class Sequential(Module):
         return self
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        self._x = x
+        self.cache = SequentialCache(x)
         for i, m in enumerate(self):
             try:
                 x = m.forward(x)
