@@ -4,7 +4,7 @@ Run (full: the MLP, the matched CNN and the CNN with dropout, 10 epochs each on 
 training images with 10,000 for validation, on both engines; about 20 minutes on 2 cores):
 
     flock /tmp/cpu-heavy.lock python -m experiments run equal_size
-    python -m experiments run equal_size --quick             # 10,000 images, 3 epochs
+    python -m experiments run equal_size --quick             # 5,000 images, 2 epochs
 
 - The MLP: 784-512-512-10, ReLU (669,706 parameters).
 - The CNN with the same count (within ``tolerance``): conv 1→``conv_channels[0]`` 3×3 →
@@ -70,7 +70,7 @@ class Config(DataConfig):
     threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
-        return replace(self, val_size=2000, train_size=10000, test_size=2000, epochs=3)
+        return replace(self, val_size=2000, train_size=5000, test_size=2000, epochs=2)
 
     def smoke(self) -> "Config":
         return replace(self, dataset="digits", val_size=300, train_size=300, test_size=0, epochs=2,

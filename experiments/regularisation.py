@@ -4,7 +4,7 @@ Run (full: 4 models × 2 engines, 10 epochs each on 50,000 MNIST training images
 10,000 held out for validation; about 25 minutes on 2 cores):
 
     flock /tmp/cpu-heavy.lock python -m experiments run regularisation
-    python -m experiments run regularisation --quick         # 10,000 images, 3 epochs
+    python -m experiments run regularisation --quick         # 5,000 images, 3 epochs
     python -m experiments run regularisation --epochs 4 --engines numpy
 
 The vanilla course CNN (no regulariser) and three variations, all with Adam, the same
@@ -75,7 +75,7 @@ class Config(DataConfig):
     threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
-        return replace(self, val_size=2000, train_size=10000, test_size=2000, epochs=3)
+        return replace(self, val_size=2000, train_size=5000, test_size=2000, epochs=3)
 
     def smoke(self) -> "Config":
         return replace(self, dataset="digits", val_size=300, train_size=300, test_size=0, epochs=2, channels=(4, 8, 8),

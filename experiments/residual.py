@@ -4,7 +4,7 @@ Run (full: 5 networks × 2 engines, 3 epochs each on all 60,000 MNIST training i
 about 15 minutes on 2 cores, the 3-pair blocks cost 3-4× the plain CNN per epoch):
 
     flock /tmp/cpu-heavy.lock python -m experiments run residual
-    python -m experiments run residual --quick               # 5,000 images, 2 epochs
+    python -m experiments run residual --quick               # 2,500 images, 2 epochs
 
 Each convolution+activation pair of the course CNN is replaced by a block of 2 and of 3
 pairs (``CourseCNNSpec(residual_depth=2|3)``), with the skip connection around each block
@@ -64,7 +64,7 @@ class Config(DataConfig):
     threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
 
     def quick(self) -> "Config":
-        return replace(self, train_size=5000, test_size=2000, epochs=2)
+        return replace(self, train_size=2500, test_size=1000, epochs=2)
 
     def smoke(self) -> "Config":
         return replace(self, dataset="digits", train_size=300, test_size=0, epochs=2, channels=(4, 8, 8), depths=(2,))
