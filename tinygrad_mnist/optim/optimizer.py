@@ -15,12 +15,15 @@ def flush_subnormals(arrays) -> None:
     """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
     2.2e-308 in float64) to 0, in place.
 
+    Notes
+    -----
     Where a gradient stays 0 (the weights of MNIST's always-black border pixels, dead ReLU
     units) a moment average decays geometrically, ``m ← β m``, into the subnormal range,
-    and stays there: CPUs compute on subnormals 10-100x slower, which made an Adam step on
-    the 1.9M-parameter MLP 55% slower after four epochs.  An update built from such a
-    value is below 1e-30 and cannot move a parameter of normal size, so flushing changes
-    no result (torch does not flush; the trajectories still agree).
+    and stays there, and CPUs compute slowly on subnormals: after four epochs of the
+    784-1024-1024-10 MLP experiment (1.9M parameters) 47k first moments were subnormal and
+    an Adam step took 9.7 ms instead of 6.3 ms (docs/layers.md).  An update built from
+    such a value is below 1e-30 and cannot move a parameter of normal size, so flushing
+    changes no result (torch does not flush; the trajectories still agree).
     """
     for a in arrays:
         a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
