@@ -73,7 +73,8 @@ def as_batch_last(a: np.ndarray) -> np.ndarray:
     """``a`` (N, C, H, W) itself if it is stored batch-last, else a batch-last copy.
 
     Elementwise numpy operations on arrays of *different* layouts cannot walk memory
-    in one order and run several times slower; the pooling backward passes convert the
+    in one order and run 3-11× slower (ReLU backward in the course CNN's last layer:
+    0.32 vs 0.03 ms, docs/performance.md); the pooling backward passes convert the
     incoming gradient once instead.
     """
     if a.transpose(1, 2, 3, 0).flags.c_contiguous:
