@@ -1,7 +1,8 @@
 """Parameter, Module and Sequential: the torch-like contract every layer follows.
 
 A module computes ``y = f(x; θ)``.  ``forward(x)`` returns ``y`` and keeps what the
-backward pass needs in one cache attribute, overwritten on every call.
+backward pass needs in ``self.cache``, one small NamedTuple per layer (``LinearCache(x)``,
+``MaxPoolCache(argmax, x_shape)``, ...), overwritten on every call.
 ``backward(grad_out)`` receives ``∂L/∂y`` and returns ``∂L/∂x``, **adding** ``∂L/∂θ``
 into each ``Parameter.grad`` (``+=``), exactly as ``torch.Tensor.backward`` accumulates.
 ``zero_grad()`` clears them.  ``jacobian(x)`` returns the explicit per-example Jacobian
