@@ -164,6 +164,37 @@ def format_table(records: List[dict]) -> str:
     return "\n".join(lines)
 
 
+#: The issue's targets at 2 threads: the largest R per (model, batch size); the wide MLP at
+#: batch 256 also needs this share of the GEMM peak, and no numpy side more memory.
+TARGET_RATIO = {("mlp-784-64-10", 64): 0.5, ("mlp-784-64-10", 256): 0.6,
+                ("mlp-784-512-512-10", 64): 0.9, ("mlp-784-512-512-10", 256): 0.95,
+                ("course-cnn", 64): 1.0, ("course-cnn", 256): 1.0}
+TARGET_GEMM_SHARE = {("mlp-784-512-512-10", 256): 0.65}
+TARGET_NUMPY_RSS_MB = 400.0
+
+
+def format_targets(records: List[dict]) -> str:
+    """The targets each record meets or misses, with the measured figure (Markdown)."""
+    lines = ["| model | batch | threads | target | measured | |", "|---|---|---|---|---|---|"]
+    for r in records:
+        key = (r["model"], r["batch_size"])
+        checks = []
+        if key in TARGET_RATIO:
+            checks.append((f"R ≤ {TARGET_RATIO[key]:.2f}", f"R = {r['ratio']:.2f}", r["ratio"] <= TARGET_RATIO[key]))
+        if key in TARGET_GEMM_SHARE:
+            share = TARGET_GEMM_SHARE[key]
+            checks.append((f"≥ {100 * share:.0f}% of GEMM peak",
+                           f"{100 * r['gemm_share']:.0f}% ({r['gflops']:.0f} of {r['gemm_peak_gflops']:.0f} GFLOP/s)",
+                           r["gemm_share"] >= share))
+        if r.get("numpy_peak_rss_mb") is not None:
+            checks.append((f"numpy peak RSS ≤ {TARGET_NUMPY_RSS_MB:.0f} MB", f"{r['numpy_peak_rss_mb']:.0f} MB",
+                           r["numpy_peak_rss_mb"] <= TARGET_NUMPY_RSS_MB))
+        for target, measured, ok in checks:
+            lines.append(f"| {r['model']} | {r['batch_size']} | {r['threads']} | {target} | {measured} "
+                         f"| {'met' if ok else 'missed'} |")
+    return "\n".join(lines)
+
+
 def compare(old_path, new_path) -> str:
     """The ratio change per record between two ``--json`` files (matched on model, batch, threads)."""
     def load(path):
@@ -285,6 +316,7 @@ def run_config(cfg: BenchConfig, log=print) -> List[dict]:
                 if rec["threads"] == threads:
                     add_memory(rec, cfg)
     log("\n" + format_table(records))
+    log("\n" + format_targets(records))
     if cfg.json:
         path = Path(cfg.json)
         path.parent.mkdir(parents=True, exist_ok=True)

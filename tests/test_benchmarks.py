@@ -140,3 +140,15 @@ def test_scaling_writes_tables_and_plots(tmp_path):
     for name in ("width_scaling.png", "batch_scaling.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "| width | mlp-784-16-16-10 | 256 | 1 |" in (out / "scaling.md").read_text()
+
+
+def test_targets_are_marked_met_or_missed():
+    def rec(model, batch, ratio, share=0.5, rss=150.0):
+        return {"model": model, "batch_size": batch, "threads": 2, "ratio": ratio, "gemm_share": share,
+                "gflops": 100 * share, "gemm_peak_gflops": 100.0, "numpy_peak_rss_mb": rss}
+
+    out = harness.format_targets([rec("mlp-784-64-10", 64, 0.45), rec("mlp-784-512-512-10", 256, 0.97, 0.7, 450.0)])
+    assert "| mlp-784-64-10 | 64 | 2 | R ≤ 0.50 | R = 0.45 | met |" in out
+    assert "| mlp-784-512-512-10 | 256 | 2 | R ≤ 0.95 | R = 0.97 | missed |" in out
+    assert "| mlp-784-512-512-10 | 256 | 2 | ≥ 65% of GEMM peak | 70% (70 of 100 GFLOP/s) | met |" in out
+    assert "| mlp-784-512-512-10 | 256 | 2 | numpy peak RSS ≤ 400 MB | 450 MB | missed |" in out
