@@ -1,8 +1,8 @@
 """Time the pieces of the numpy course CNN one by one, at its three layer shapes (batch 64).
 
-Run (under the shared CPU lock; about a minute)::
+Run (about a minute)::
 
-    flock /tmp/cpu-heavy.lock python -m benchmarks.bench_conv_ops
+    python -m benchmarks.bench_conv_ops
 
 For each convolution of the course CNN (1→8 on 28×28, 8→16 on 14×14, 16→32 on 7×7;
 3×3, padding 1) it prints the median time of: im2col, the forward GEMM, the two backward

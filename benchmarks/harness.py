@@ -1,10 +1,10 @@
 """The numpy engine against PyTorch: ``tinygrad-mnist bench`` / ``python -m benchmarks``.
 
-Run (the machine's cores are shared; take the lock so the timings are honest)::
+Run (time on an otherwise idle machine: other heavy processes skew both sides)::
 
-    flock /tmp/cpu-heavy.lock python -m benchmarks --json results/bench/bench.json
-    flock /tmp/cpu-heavy.lock python -m benchmarks --profile --models course-cnn --batch-sizes 64
-    flock /tmp/cpu-heavy.lock python -m benchmarks --scaling
+    python -m benchmarks --json results/bench/bench.json
+    python -m benchmarks --profile --models course-cnn --batch-sizes 64
+    python -m benchmarks --scaling
     python -m benchmarks --quick --data synthetic        # smoke run, seconds
     python -m benchmarks --compare OLD.json NEW.json     # ratio change per record
 

@@ -15,9 +15,6 @@ it).  Results go to ``results/<name>/``: figures (PNG), tables (Markdown and CSV
 ``metrics.json``, ``log.txt`` and ``manifest.json`` (the full config, seeds, git commit,
 library versions, threads, wall time and the command that reruns it).
 
-Take the shared CPU lock for full runs on a shared machine:
-``flock /tmp/cpu-heavy.lock python -m experiments run NAME``.
-
 Adding a study: write ``experiments/<name>.py`` (see the protocol in
 ``experiments/registry.py``) and add ``"<name>"`` to ``STUDIES`` there, one line.
 """

@@ -2,7 +2,7 @@
 
 Run (full: 20 epochs on all 60,000 training images, both engines, under a minute on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run baseline
+    python -m experiments run baseline
     python -m experiments run baseline --quick               # 5,000 images, 5 epochs
 
 The classic network 784-64-10 (sigmoid hidden layer, N(0, 0.1²) weights, zero biases,

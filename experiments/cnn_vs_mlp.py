@@ -3,7 +3,7 @@
 Run (full: the course CNN and the baseline MLP, 10 epochs each on all 60,000 training
 images, on the numpy engine and on torch; about 4 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run cnn_vs_mlp
+    python -m experiments run cnn_vs_mlp
     python -m experiments run cnn_vs_mlp --quick             # 10,000 images, 3 epochs
 
 The course CNN (``CourseCNNSpec()``: conv 1→8 → ReLU → pool → conv 8→16 → ReLU → pool →

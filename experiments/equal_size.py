@@ -3,7 +3,7 @@
 Run (full: the MLP, the matched CNN and the CNN with dropout, 10 epochs each on 50,000
 training images with 10,000 for validation, on both engines; about 20 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run equal_size
+    python -m experiments run equal_size
     python -m experiments run equal_size --quick             # 5,000 images, 2 epochs
 
 - The MLP: 784-512-512-10, ReLU (669,706 parameters).

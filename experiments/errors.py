@@ -2,7 +2,7 @@
 
 Run (full: the baseline MLP on both engines, 20 epochs; under a minute on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run errors
+    python -m experiments run errors
     python -m experiments run errors --quick
 
 The baseline network (784-64-10, sigmoid) is trained on each engine (same initial

@@ -3,7 +3,7 @@
 Run (full: the baseline MLP, 20 epochs, then t-SNE of 2,000 test images twice; about a
 minute on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run features
+    python -m experiments run features
     python -m experiments run features --quick
 
 The baseline network (784-64-10, sigmoid) is trained; for the first ``points`` test

@@ -1,9 +1,9 @@
 """Finite differences vs back-propagation: the V-shaped error of central differences.
 
 Run (full: trains a 784-512-512-10 MLP for one epoch on MNIST, then 2 dtypes × 12 step
-sizes × 10 weights; under a minute on 2 cores; under the shared CPU lock):
+sizes × 10 weights; under a minute on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments.finite_differences
+    python -m experiments.finite_differences
     python -m experiments.finite_differences --quick        # small network, seconds
 
 After brief training, one training example's loss L(θ) is differentiated with respect to

@@ -2,7 +2,7 @@
 
 Run (full: 12 grid points × 2 engines, 10 epochs, then 3 larger MLPs; several minutes):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run grid_search --jobs 2
+    python -m experiments run grid_search --jobs 2
     python -m experiments run grid_search --quick
     python -m experiments run grid_search --hidden-sizes 32 64 --batch-sizes 64 --lrs 0.1 0.5 1.0
 

@@ -3,7 +3,7 @@
 Run (full: 784-512-512-10 sigmoid, 10 epochs per initialiser on 60,000 images, both
 engines; several minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run initializers --jobs 2
+    python -m experiments run initializers --jobs 2
     python -m experiments run initializers --quick
 
 Each initialiser draws the weights of every Linear layer (biases start at zero) of the

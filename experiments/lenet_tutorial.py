@@ -3,7 +3,7 @@
 Run (full: 15 epochs on 2,000 and on 50,000 training images, 10,000 held out for
 validation, on the numpy engine and on torch; about 6 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run lenet_tutorial
+    python -m experiments run lenet_tutorial
     python -m experiments run lenet_tutorial --quick         # 10,000 images for the large run, 3 epochs
 
 The PyTorch tutorial's CNN adapted to 1×28×28 input (``torch_baselines.lenet_layers``):

@@ -1,8 +1,8 @@
 """The numpy MLP with dropout and Adam on MNIST, no data augmentation: target ≥ 98.3% test.
 
-Run (full: 20 epochs, about 3-5 minutes on 2 cores; under the shared CPU lock):
+Run (full: 20 epochs, about 3-5 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments.mlp_dropout_adam
+    python -m experiments.mlp_dropout_adam
     python -m experiments.mlp_dropout_adam --quick          # a small version, seconds
 
 784-1024-1024-10 ReLU network, dropout after each hidden ReLU, He-uniform weights, Adam

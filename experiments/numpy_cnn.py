@@ -1,10 +1,10 @@
 """The numpy course CNN and a stronger numpy CNN variant, trained from scratch on MNIST.
 
-Run (full: both models, about 9 minutes on 2 cores; under the shared CPU lock):
+Run (full: both models, about 9 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments.numpy_cnn
-    flock /tmp/cpu-heavy.lock python -m experiments.numpy_cnn --models course      # one model
-    python -m experiments.numpy_cnn --quick                                         # seconds
+    python -m experiments.numpy_cnn
+    python -m experiments.numpy_cnn --models course   # one model
+    python -m experiments.numpy_cnn --quick           # seconds
 
 Targets: the course CNN ≥ 98.8% test accuracy, the best variant ≥ 99.3%, each in under 15
 minutes on this machine.  Both train on all 60,000 training images (``--val-size`` holds

@@ -1,9 +1,9 @@
 """Numpy vs torch: trained from the same initial weights on the same batches, do the two engines agree, and how fast is each?
 
 Run (full: the baseline MLP, 10 epochs on 60,000 images, each engine in turn; under a
-minute on 2 cores; take the lock so the timing is not shared with other work):
+minute on 2 cores; time it on an otherwise idle machine):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run numpy_vs_torch
+    python -m experiments run numpy_vs_torch
     python -m experiments run numpy_vs_torch --quick
     python -m experiments run numpy_vs_torch --hidden 512 512 --activation relu --threads 1
 

@@ -4,7 +4,7 @@ Run (full: the course CNN with Adam and with SGD, 5 epochs each on all 60,000 MN
 training images, and the digits MLP with six optimisers for 50 epochs, all on both
 engines; about 6 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run optimizers
+    python -m experiments run optimizers
     python -m experiments run optimizers --quick             # 10,000 images, 2 epochs; digits 20 epochs
 
 Part A, the course CNN (21,578 parameters, He-uniform weights): Adam with torch's

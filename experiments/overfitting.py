@@ -3,7 +3,7 @@
 Run (full: the numpy MLP for 30 epochs and the torch LeNet for 15 epochs, each on 2,000
 and on 50,000 images, with 10,000 validation images; several minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run overfitting --jobs 2
+    python -m experiments run overfitting --jobs 2
     python -m experiments run overfitting --quick
 
 10,000 training images are held out as the validation set; the models train on the

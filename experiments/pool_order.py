@@ -3,7 +3,7 @@
 Run (full: 4 variants × 2 engines, 5 epochs each on all 60,000 training images; about
 8 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run pool_order
+    python -m experiments run pool_order
     python -m experiments run pool_order --quick             # 10,000 images, 2 epochs
 
 The course CNN with ``conv → act → pool`` (the default) and with ``conv → pool → act``

@@ -3,7 +3,7 @@
 Run (full: 4 models × 2 engines, 10 epochs each on 50,000 MNIST training images with
 10,000 held out for validation; about 25 minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run regularisation
+    python -m experiments run regularisation
     python -m experiments run regularisation --quick         # 5,000 images, 3 epochs
     python -m experiments run regularisation --epochs 4 --engines numpy
 

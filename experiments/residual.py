@@ -3,7 +3,7 @@
 Run (full: 5 networks × 2 engines, 3 epochs each on all 60,000 MNIST training images;
 about 15 minutes on 2 cores, the 3-pair blocks cost 3-4× the plain CNN per epoch):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run residual
+    python -m experiments run residual
     python -m experiments run residual --quick               # 2,500 images, 2 epochs
 
 Each convolution+activation pair of the course CNN is replaced by a block of 2 and of 3

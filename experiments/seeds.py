@@ -3,7 +3,7 @@
 Run (full: 5 seeds × 2 engines of the baseline, and 5 seeds of each compared hidden width;
 a few minutes on 2 cores):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run seeds --jobs 2
+    python -m experiments run seeds --jobs 2
     python -m experiments run seeds --quick
 
 The baseline (see ``experiments/baseline.py``) is trained with each seed (the seed draws

@@ -1,15 +1,15 @@
 """PyTorch baselines on MNIST: the course CNN (and its variants), the tutorial LeNet, MLPs.
 
-Run (each full run is a few minutes on 2 CPU cores; take the shared CPU lock):
+Run (each full run is a few minutes on 2 CPU cores):
 
     # the course CNN, plain SGD (torch.optim.SGD, no momentum), target >= 98.5%
-    flock /tmp/cpu-heavy.lock python -m experiments.torch_baselines --archs course_cnn \\
+    python -m experiments.torch_baselines --archs course_cnn \\
         --optimizer sgd --lr 0.1 --batch-size 64 --epochs 12 --run course_sgd
     # the course CNN, Adam, target >= 98.8% (the numpy_cnn experiment's settings)
-    flock /tmp/cpu-heavy.lock python -m experiments.torch_baselines --archs course_cnn \\
+    python -m experiments.torch_baselines --archs course_cnn \\
         --optimizer adam --lr 0.001 --schedule cosine --batch-size 64 --epochs 12 --run course_adam
     # the tutorial LeNet, batch 256, lr 0.001, Adam, target >= 98%
-    flock /tmp/cpu-heavy.lock python -m experiments.torch_baselines --archs lenet \\
+    python -m experiments.torch_baselines --archs lenet \\
         --optimizer adam --lr 0.001 --batch-size 256 --epochs 10 --run lenet_adam
     python -m experiments.torch_baselines --quick            # every architecture, seconds
     python -m experiments.torch_baselines --archs course_cnn --device cuda   # on a GPU

@@ -2,7 +2,7 @@
 
 Run (full: 5 seeds × 2 engines, 50,000 training + 10,000 validation images, 20 epochs):
 
-    flock /tmp/cpu-heavy.lock python -m experiments run validation --jobs 2
+    python -m experiments run validation --jobs 2
     python -m experiments run validation --quick
 
 10,000 images of the training set (a seeded split, ``--split-seed``) become the
