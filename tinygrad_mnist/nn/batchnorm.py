@@ -30,7 +30,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .module import Module, Parameter, check_finite, check_grad_out, require_cache, resolve_dtype
+from .module import Module, Parameter, check_finite_input, check_grad_out, require_cache, resolve_dtype
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -141,7 +141,7 @@ class _BatchNorm(Module):
         if x.ndim not in self._ranks or x.shape[1] != self.num_features:
             raise ValueError(f"{name}: expected input of shape {self._layout.format(C=self.num_features)}, "
                              f"got {x.shape}")
-        check_finite(name, x)
+        check_finite_input(name, x)
 
     def _affine(self):
         return (None, None) if not self.affine else (self.weight.data, self.bias.data)

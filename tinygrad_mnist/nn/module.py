@@ -11,6 +11,7 @@ that ``backward`` multiplies out efficiently.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
@@ -275,7 +276,7 @@ def check_float_input(module: Module, x: np.ndarray, ndim: Optional[int] = None,
         raise ValueError(
             f"{name}: expected input of shape (n, {last_dim}), got shape {x.shape}"
         )
-    check_finite(name, x)
+    check_finite_input(name, x)
     return x
 
 
@@ -283,13 +284,37 @@ class NonFiniteError(ValueError):
     """An input holds NaN or ±inf (raised by every layer and loss instead of propagating it)."""
 
 
+#: How deep the current call is inside ``Sequential.forward`` (per thread).
+_CHAIN = threading.local()
+
+
+def check_finite_input(name: str, x: np.ndarray) -> np.ndarray:
+    """:func:`check_finite` for a layer's input, except inside a ``Sequential``: there the
+    model's input was checked once on entry, and a NaN or inf arising inside the model (an
+    overflow) reaches its output, which the loss checks, so each layer need not scan its
+    (large) input again."""
+    if not getattr(_CHAIN, "depth", 0):
+        check_finite(name, x)
+    return x
+
+
 def check_finite(name: str, x: np.ndarray) -> np.ndarray:
     """Raise :class:`NonFiniteError` naming ``name`` when ``x`` holds NaN or ±inf.
 
-    Cheap: one vectorised ``max`` and ``min`` pass (NaN and inf propagate through both),
-    no temporary array; the full ``np.isfinite`` scan only runs to describe a failure.
+    Cheap: for a contiguous ``x`` one BLAS dot product ``v·v`` (NaN and inf propagate into
+    it; about 0.02 ms for a 256×784 float32 batch), else one ``max`` and one ``min`` pass;
+    the exact ``np.isfinite`` scan runs only when that sum is not finite (a NaN or inf, or
+    finite values so large that their squares overflow, which pass).
     """
-    if x.size and not (np.isfinite(x.max()) and np.isfinite(x.min())):
+    if not x.size:
+        return x
+    if x.flags.c_contiguous:
+        v = x.reshape(-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            fine = np.isfinite(np.dot(v, v))
+    else:
+        fine = np.isfinite(x.max()) and np.isfinite(x.min())
+    if not fine and not np.isfinite(x).all():
         bad = ~np.isfinite(x)
         kinds = [k for k, f in (("NaN", np.isnan), ("inf", np.isinf)) if f(x).any()]
         raise NonFiniteError(f"{name}: input of shape {x.shape} holds {int(bad.sum())} non-finite "
@@ -365,11 +390,18 @@ class Sequential(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self.cache = SequentialCache(x)
-        for i, m in enumerate(self):
-            try:
-                x = m.forward(x)
-            except (ValueError, TypeError) as err:  # say which layer; free unless raised
-                raise located(err, f"Sequential layer {i} ({type(m).__name__})") from err
+        depth = getattr(_CHAIN, "depth", 0)
+        if not depth and isinstance(x, np.ndarray) and x.dtype in FLOAT_DTYPES:
+            check_finite("Sequential", x)  # once for the whole model (see check_finite_input)
+        _CHAIN.depth = depth + 1
+        try:
+            for i, m in enumerate(self):
+                try:
+                    x = m.forward(x)
+                except (ValueError, TypeError) as err:  # say which layer; free unless raised
+                    raise located(err, f"Sequential layer {i} ({type(m).__name__})") from err
+        finally:
+            _CHAIN.depth = depth
         return x
 
     def backward(self, grad_out: np.ndarray, mode: str = "vjp") -> np.ndarray:
