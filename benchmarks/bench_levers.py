@@ -1,0 +1,157 @@
+"""The speed levers measured for the numpy engine, each against the plain form.
+
+Run (under the shared CPU lock; about a minute)::
+
+    flock /tmp/cpu-heavy.lock python -m benchmarks.bench_levers
+
+Each figure is the 10th percentile of 200 calls in milliseconds (robust to a busy
+neighbour), on the shapes of the benchmarked models:
+
+- ``split``: an elementwise product (of two float arrays, and of a float array and a
+  bool mask) done by one thread, or split in two halves with one half on a persistent
+  worker thread (numpy releases the GIL in ufuncs);
+- ``sgd``: the momentum update of the 784-512-512-10 MLP's 670k parameters: plain
+  (allocating ``(1 - dampening)·g`` and ``lr·b``), in place with one work array (used),
+  and cache-blocked in chunks of 64k numbers;
+- ``relu``: the ReLU backward ``g ⊙ [x > 0]`` as ``g * mask`` (plain), multiplied into
+  the fresh mask (used), and with the gradient in another memory layout than the cache
+  (the CNN's last ReLU behind ``Flatten``) converted first (used) or not;
+- ``gemm``: the Linear layer's products in both orientations, ``x Wᵀ`` against
+  ``(W xᵀ)ᵀ`` and ``Gᵀ x`` against ``(xᵀ G)ᵀ``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+
+def p10_ms(fn, repeats: int = 200) -> float:
+    for _ in range(10):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    ts.sort()
+    return 1e3 * ts[len(ts) // 10]
+
+
+def split_lever(rng, pool):
+    rows = []
+    for shape in ((8, 28, 28, 64), (8, 28, 28, 256), (256, 512)):
+        x, g = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+        out = np.empty_like(x)
+        xf, gf, of = x.reshape(-1), g.reshape(-1), out.reshape(-1)
+        h = xf.size // 2
+
+        def part(a, b):
+            np.multiply(gf[a:b], xf[a:b], out=of[a:b])
+
+        def part_mask(a, b):
+            np.multiply(gf[a:b], xf[a:b] > 0, out=of[a:b])
+
+        def two(fn):
+            f = pool.submit(fn, 0, h)
+            fn(h, xf.size)
+            f.result()
+
+        rows.append((f"split {shape}", {
+            "float·float one thread": p10_ms(lambda: part(0, xf.size)),
+            "two halves": p10_ms(lambda: two(part)),
+            "float·mask one thread": p10_ms(lambda: part_mask(0, xf.size)),
+            "two halves ": p10_ms(lambda: two(part_mask))}))
+    return rows
+
+
+def sgd_lever(rng):
+    shapes = [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]
+    P = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    G = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    B = [np.zeros_like(p) for p in P]
+    S = [np.empty_like(p) for p in P]
+    lr, mu, chunk = 0.05, 0.9, 1 << 16
+
+    def plain():
+        for p, g, b in zip(P, G, B):
+            b *= mu
+            b += (1.0 - 0.0) * g
+            p -= lr * b
+
+    def in_place():
+        for p, g, b, s in zip(P, G, B, S):
+            b *= mu
+            b += g
+            p -= np.multiply(b, lr, out=s)
+
+    def blocked():
+        for p, g, b, s in zip(P, G, B, S):
+            pf, gf, bf, sf = p.reshape(-1), g.reshape(-1), b.reshape(-1), s.reshape(-1)
+            for i in range(0, pf.size, chunk):
+                bb = bf[i:i + chunk]
+                bb *= mu
+                bb += gf[i:i + chunk]
+                pf[i:i + chunk] -= np.multiply(bb, lr, out=sf[i:i + chunk])
+
+    return [("sgd 784-512-512-10", {"plain": p10_ms(plain), "in place (used)": p10_ms(in_place),
+                                    "blocked 64k": p10_ms(blocked)})]
+
+
+def relu_lever(rng):
+    rows = []
+    for n in (64, 256):
+        x = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
+        g = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
+        g_nchw = np.ascontiguousarray(g)
+
+        def into_mask(grad):
+            d = (x > 0).astype(x.dtype)
+            if grad.strides != d.strides:
+                c = np.empty_like(d)
+                c[...] = grad
+                grad = c
+            d *= grad
+            return d
+
+        rows.append((f"relu backward batch {n}", {
+            "plain, same layout": p10_ms(lambda: g * (x > 0).astype(x.dtype)),
+            "into mask, same layout (used)": p10_ms(lambda: into_mask(g)),
+            "plain, NCHW grad": p10_ms(lambda: g_nchw * (x > 0).astype(x.dtype)),
+            "converted, NCHW grad (used)": p10_ms(lambda: into_mask(g_nchw))}))
+    return rows
+
+
+def gemm_lever(rng):
+    rows = []
+    for n in (64, 256):
+        for i, o in ((784, 512), (512, 512)):
+            x = rng.standard_normal((n, i), dtype=np.float32)
+            W = rng.standard_normal((o, i), dtype=np.float32)
+            g = rng.standard_normal((n, o), dtype=np.float32)
+            rows.append((f"gemm batch {n}, {i}→{o}", {
+                "x Wᵀ (used)": p10_ms(lambda: x @ W.T), "(W xᵀ)ᵀ": p10_ms(lambda: W @ x.T),
+                "Gᵀ x (used)": p10_ms(lambda: g.T @ x), "(xᵀ G)ᵀ": p10_ms(lambda: x.T @ g)}))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="BLAS threads (threadpoolctl)")
+    args = parser.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    pool = ThreadPoolExecutor(1)
+    with threadpool_limits(args.threads):
+        rows = split_lever(rng, pool) + sgd_lever(rng) + relu_lever(rng) + gemm_lever(rng)
+    for name, res in rows:
+        print(f"{name:28s} " + "   ".join(f"{k}: {v:.3f}" for k, v in res.items()))
+    return rows
+
+
+if __name__ == "__main__":
+    main()
