@@ -4,7 +4,8 @@ gradients) and an explicit per-example ``jacobian``.
 ==================  =====================================================================
 file                what it holds
 ==================  =====================================================================
-module.py           Parameter, Module, Sequential; shared conventions (dtype, RNG, checks)
+module.py           Parameter, Module, Sequential; input checks; re-exports conventions.py
+conventions.py      float32/float64 dtypes and explicit generators (resolve_dtype, resolve_rng)
 linear.py           Linear
 reshape.py          Identity, Flatten
 activations.py      Sigmoid, Tanh, ReLU, Softmax

@@ -17,36 +17,8 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-
-
-# -- shared conventions: one place for every layer, loader and builder ----------------
-def resolve_dtype(dtype, name: str) -> np.dtype:
-    """``dtype`` as a float32/float64 ``np.dtype``; anything else raises ``TypeError``."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        raise TypeError(f"{name}: dtype must be float32 or float64, got {dtype!r}") from None
-    if resolved not in FLOAT_DTYPES:
-        raise TypeError(f"{name}: dtype must be float32 or float64, got {resolved}")
-    return resolved
-
-
-def resolve_rng(rng: Optional[np.random.Generator], seed, name: str) -> np.random.Generator:
-    """The generator to draw from: ``rng`` itself, else ``np.random.default_rng(seed)``.
-
-    Randomness only ever comes from an explicit generator; there is no global state.
-    A non-Generator ``rng`` raises ``TypeError`` naming ``name``.
-    """
-    return np.random.default_rng(seed) if rng is None else check_rng(rng, name)
-
-
-def check_rng(rng, name: str) -> np.random.Generator:
-    """``rng`` itself when it is a ``np.random.Generator``; otherwise ``TypeError``."""
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{name}: expected rng to be a np.random.Generator "
-                        f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}")
-    return rng
+# the shared conventions (dtypes, generators), re-exported here for every layer
+from .conventions import FLOAT_DTYPES, check_rng, resolve_dtype, resolve_rng  # noqa: F401
 
 
 class Parameter:
