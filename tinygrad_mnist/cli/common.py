@@ -112,7 +112,7 @@ class Reporter:
 
     def event(self, kind: str, **data) -> None:
         if self.json:
-            from ..train import json_default
+            from ..history import json_default
 
             print(json.dumps({"event": kind, **data}, default=json_default), flush=True)
 
