@@ -1,8 +1,8 @@
 """The speed levers measured for the numpy engine, each against the plain form.
 
-Run (under the shared CPU lock; about a minute)::
+Run (about a minute; on a quiet machine)::
 
-    flock /tmp/cpu-heavy.lock python -m benchmarks.bench_levers
+    python -m benchmarks.bench_levers
 
 Each figure is the 10th percentile of 200 calls in milliseconds (robust to a busy
 neighbour), on the shapes of the benchmarked models:
