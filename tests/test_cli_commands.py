@@ -111,6 +111,15 @@ def test_predict_png_idx_and_folder(cnn_run, blob_dir, tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def test_data_dir_holding_another_idx_dataset_is_named_by_its_folder(blob_dir, tmp_path, capsys):
+    out = tmp_path / "named"
+    assert main(["train", "--data-dir", str(blob_dir), "--hidden", "8", "--epochs", "1", "--out", str(out),
+                 "--no-download", "--allow-divergence"]) == 0
+    assert "dataset: blobs  train 320" in capsys.readouterr().out
+    config = json.loads((out / "config.json").read_text())
+    assert config["dataset_used"] == "blobs" and History.load(out / "history.json").config["dataset_used"] == "blobs"
+
+
 def test_lenet_trains_from_the_command_line(tmp_path, capsys):
     rng = np.random.default_rng(0)
     root = tmp_path / "mnistlike"
