@@ -59,6 +59,18 @@ def test_no_module_imports_another_modules_private_names():
     assert offenders == []
 
 
+def test_docs_architecture_lists_every_source_file():
+    tree = (REPO / "docs" / "architecture.md").read_text()
+    listed = set()
+    folder = None
+    for line in tree.split("<!-- tree -->")[1].split("<!-- /tree -->")[0].splitlines():
+        if line.endswith("/") and not line.startswith(" "):
+            folder = line
+        elif line.startswith("  ") and line.split():
+            listed.add(folder + line.split()[0])
+    assert listed == {str(p.relative_to(REPO)) for p in _sources()}
+
+
 @pytest.mark.parametrize("path", list(_sources()), ids=lambda p: str(p.relative_to(REPO)))
 def test_source_files_stay_readable_in_one_sitting(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES
