@@ -27,8 +27,9 @@ from tinygrad_mnist.check.gradcheck import check_jacobian, check_loss, check_mod
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 
-from .module_zoo import LOSS_ZOO, compare_with_torch, mirror, torch_loss_and_grad, torch_nn
+from .torch_reference import compare_with_torch, mirror, torch_loss_and_grad, torch_nn
 from .strategies import seeds
+from .zoo_cases import LOSS_ZOO
 
 torch = pytest.importorskip("torch")
 

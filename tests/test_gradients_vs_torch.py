@@ -9,9 +9,9 @@
 Relative error = max |a − b| / max(max |a|, max |b|, size of the terms) per array: a
 gradient that cancels to ~0 (softmax under a constant g; ŷ − y where ŷ ≈ y) keeps a
 rounding error of the size of the terms it was computed from, so errors are measured
-against that size (``module_zoo.term_magnitudes``, ``LossCase.term_scales``).  Float32
+against that size (``error_scales.term_magnitudes``, ``LossCase.term_scales``).  Float32
 comparisons draw inputs from ``case.inputs_for(float32)``, which avoids the ranges where a
-float32 derivative is ill-conditioned in any implementation (see ``module_zoo``).
+float32 derivative is ill-conditioned in any implementation (see ``zoo_cases``).
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ import pytest
 
 from tinygrad_mnist.check.gradcheck import relative_error
 
-from .module_zoo import (LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, compare_with_torch, given_case_data, record, torch_jacobians,
-                         torch_loss_and_grad, worst_summary)
+from .error_scales import record, worst_summary
+from .torch_reference import compare_with_torch, torch_jacobians, torch_loss_and_grad
+from .zoo_cases import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data
 from .strategies import float_arrays, seeds
 
 torch = pytest.importorskip("torch")

@@ -1,6 +1,6 @@
 """Explicit Jacobians: their structure, backward = gᵀJ, finite differences, the chain rule.
 
-Every property runs over every case of ``tests/module_zoo.py`` (float64).  Tolerances:
+Every property runs over every case of ``tests/zoo_cases.py`` (float64).  Tolerances:
 identities that hold exactly in real arithmetic (gᵀJ = backward, linearity, literal chain
 = fast chain) are checked to 1e-12 relative (rounding only); comparisons with central
 differences (ε = 1e-6) to 1e-6 relative, the scale of their truncation + rounding error.
@@ -23,8 +23,9 @@ from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.nn.module import Sequential
 
-from .module_zoo import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data, make_mlp, record, term_magnitudes, worst_summary
+from .error_scales import record, term_magnitudes, worst_summary
 from .strategies import batches, chain_specs, float_arrays, seeds
+from .zoo_cases import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data, make_mlp
 
 EXACT = 1e-12   # identities: only rounding separates the two sides
 FD_TOL = 1e-6   # central differences, ε = 1e-6, float64
@@ -235,7 +236,7 @@ def test_chain_rule_over_a_random_sequential(spec, seed, data):
     x = data.draw(batches((sizes[0],), n=st.just(1)), label="x")
     if act == "relu":
         x = np.where(x >= 0, x + 0.01, x - 0.01)
-        from .module_zoo import relu_inputs_away_from_zero
+        from .zoo_cases import relu_inputs_away_from_zero
         assume(relu_inputs_away_from_zero(model, x))
     # by hand: every layer's Jacobian at its own input
     h, per_layer = x[0], []

@@ -39,7 +39,8 @@ from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import MLPSpec, build_mlp
 from tinygrad_mnist.optim import SGD
 
-from .module_zoo import record, torch_sequential, worst_summary
+from .error_scales import record, worst_summary
+from .torch_reference import torch_sequential
 
 torch = pytest.importorskip("torch")
 

@@ -33,8 +33,9 @@ literal chain = fast chain) is ONE entry in :data:`ZOO`::
 - ``max_examples`` caps the hypothesis examples per test for an expensive case (a whole
   CNN); tests written with :func:`given_case_data` honour it.
 
-The helpers at the bottom run the torch side and measure errors; :data:`WORST` keeps the
-worst relative error of each kind seen in the session (printed by the test modules).
+:mod:`tests.torch_reference` builds and runs the torch side; :mod:`tests.error_scales`
+measures errors: :data:`~tests.error_scales.WORST` keeps the worst relative error of each
+kind seen in the session (printed by the test modules).
 """
 
 from __future__ import annotations
@@ -42,44 +43,21 @@ from __future__ import annotations
 import functools
 import inspect
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
 from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, Tanh
-from tinygrad_mnist.check.gradcheck import relative_error
 from tinygrad_mnist.nn.linear import Linear
-from tinygrad_mnist.nn.reshape import Flatten, Identity
 from tinygrad_mnist.nn.module import Module, Sequential
+from tinygrad_mnist.nn.reshape import Flatten, Identity
 
+from .error_scales import EXAMPLES, cross_entropy_scales, mse_scales, softmax_ce_scales, target_rows
 from .strategies import batches, batches_with_zeros
+from .torch_reference import (TORCH_ACTIVATIONS, mirror, mirror_batchnorm, torch_cross_entropy,
+                              torch_cross_entropy_on_probs, torch_mse, torch_nn, torch_sequential)
 
 FD_EPS = 1e-6
-
-
-def torch_nn():
-    """``torch.nn``, imported on first use (tests skip cleanly where torch is absent)."""
-    import torch
-
-    return torch.nn
-
-
-def mirror(torch_module, module: Module):
-    """Give ``torch_module`` the parameters of ``module`` (same names, values and dtype)."""
-    import torch
-
-    dtype = module.dtype if module.dtype is not None else np.float64
-    torch_module = torch_module.to(torch.float64 if dtype == np.float64 else torch.float32)
-    theirs = dict(torch_module.named_parameters())
-    ours = dict(module.named_parameters())
-    if set(theirs) != set(ours):
-        raise KeyError(f"mirror: torch parameters {sorted(theirs)} differ from numpy {sorted(ours)}")
-    with torch.no_grad():
-        for name, p in ours.items():
-            if tuple(theirs[name].shape) != p.shape:
-                raise ValueError(f"mirror: {name} has torch shape {tuple(theirs[name].shape)}, numpy {p.shape}")
-            theirs[name].copy_(torch.from_numpy(p.data.copy()))
-    return torch_module
 
 
 def given_case_data(test):
@@ -169,31 +147,6 @@ class ModuleCase:
         return self.name
 
 
-def _torch_activation(name):
-    return lambda: getattr(torch_nn(), name)()
-
-
-TORCH_ACTIVATIONS = {
-    Sigmoid: _torch_activation("Sigmoid"),
-    Tanh: _torch_activation("Tanh"),
-    ReLU: _torch_activation("ReLU"),
-    Softmax: lambda: torch_nn().Softmax(dim=-1),
-    Identity: _torch_activation("Identity"),
-}
-
-
-def torch_sequential(model: Sequential):
-    """The torch.nn.Sequential mirror of a numpy Sequential of Linear and activations."""
-    nn = torch_nn()
-    layers = []
-    for layer in model:
-        if isinstance(layer, Linear):
-            layers.append(nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None))
-        else:
-            layers.append(TORCH_ACTIVATIONS[type(layer)]())
-    return mirror(nn.Sequential(*layers), model)
-
-
 def make_mlp(sizes: Tuple[int, ...], act, softmax: bool, rng: np.random.Generator, dtype) -> Sequential:
     """Linear, act, Linear, ..., Linear (, Softmax), weights drawn from ``rng`` in order."""
     layers: List[Module] = []
@@ -267,6 +220,7 @@ ZOO: List[ModuleCase] = [
     _mlp_case("mlp_3_5_4_3_relu", (3, 5, 4, 3), ReLU),
     _mlp_case("mlp_4_3_3_sigmoid_softmax", (4, 3, 3), Sigmoid, softmax=True),
 ]
+
 
 # -- convolution and pooling (tinygrad_mnist.nn.conv, tinygrad_mnist.models) -----------------------
 def _batch_of(strategy_for_shape, feature_shape, dtype):
@@ -387,6 +341,7 @@ def _conv_zoo() -> List[ModuleCase]:
 
 ZOO.extend(_conv_zoo())
 
+
 # -- dropout, batch normalisation, residual blocks (regularization, batchnorm, residual) ----
 def _random_affine_and_stats(module: Module, rng: np.random.Generator) -> Module:
     """Give a BatchNorm non-trivial γ, β and running statistics, drawn from ``rng``."""
@@ -396,17 +351,6 @@ def _random_affine_and_stats(module: Module, rng: np.random.Generator) -> Module
     module.running_mean[...] = rng.normal(size=C)
     module.running_var[...] = rng.uniform(0.5, 2.0, C)
     return module
-
-
-def mirror_batchnorm(torch_module, module: Module):
-    """``mirror`` plus the running statistics (buffers) of a BatchNorm."""
-    import torch
-
-    torch_module = mirror(torch_module, module)
-    with torch.no_grad():
-        torch_module.running_mean.copy_(torch.from_numpy(module.running_mean.copy()))
-        torch_module.running_var.copy_(torch.from_numpy(module.running_var.copy()))
-    return torch_module
 
 
 def _batchnorm_case(name, dims: int, C: int, in_shape, train: bool, n=(1, 3)) -> ModuleCase:
@@ -488,196 +432,6 @@ ZOO.extend(_normalisation_zoo())
 ZOO_BY_NAME = {case.name: case for case in ZOO}
 
 
-# -- error bookkeeping -----------------------------------------------------------------
-#: The worst relative error of each kind seen in this session (see ``record``).
-WORST: Dict[str, Tuple[float, str]] = {}
-#: Hypothesis examples run per test function through ``given_case_data``.
-EXAMPLES: Dict[str, int] = {}
-
-
-def record(kind: str, error: float, where: str) -> float:
-    """Remember ``error`` if it is the worst of its ``kind`` so far; returns it."""
-    if kind not in WORST or error > WORST[kind][0]:
-        WORST[kind] = (float(error), where)
-    return error
-
-
-def worst_summary() -> str:
-    lines = ["worst relative errors (max |a - b| / max(|a|, |b|, size of the terms)) so far:"]
-    lines += [f"  {kind:<34} {err:.3e}  ({where})" for kind, (err, where) in sorted(WORST.items())]
-    if EXAMPLES:
-        lines.append(f"hypothesis examples run through given_case_data so far: {sum(EXAMPLES.values())}")
-    return "\n".join(lines)
-
-
-# -- the size of the terms --------------------------------------------------------------
-def _derivative_terms(module: Module, x: np.ndarray) -> np.ndarray:
-    """For σ and tanh, the size of the terms their derivative is computed from:
-    σ' = y − y² → y + y², tanh' = 1 − y² → 1 + y².  Near saturation the derivative is a
-    small difference of O(1) terms, and its rounding error is u times those terms."""
-    y = module.forward(x)
-    return y + y * y if isinstance(module, Sigmoid) else 1.0 + y * y
-
-
-def abs_jacobian(module: Module, x_one: np.ndarray) -> Dict[str, np.ndarray]:
-    """|J| entrywise for one example, as a bound on the terms J is computed from: for a
-    Sequential |J_L| ⋯ |J_1| (≥ |J_L ⋯ J_1|), for σ and tanh :func:`_derivative_terms`."""
-    if isinstance(module, (Sigmoid, Tanh)):
-        return {"input": np.diag(_derivative_terms(module, x_one[None]).reshape(-1))}
-    if not isinstance(module, Sequential):
-        return {k: np.abs(v) for k, v in module.jacobian(x_one).items()}
-    from tinygrad_mnist.check.chain import multiply_out
-
-    h, per_layer = x_one, []
-    for layer in module:
-        per_layer.append(abs_jacobian(layer, h))
-        h = layer.forward(h[None])[0]
-    return multiply_out(module, per_layer)
-
-
-def term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> Dict[str, float]:
-    """The size of the terms each result is a sum of, for a batch-independent module.
-
-    Each parameter: ``max Σ_n |g_n|ᵀ |J_θ(x_n)|``; ``"input"``: ``max_n max |g_n|ᵀ |J(x_n)|``
-    (example n's input gradient has only example n's terms).  A gradient gᵀJ can cancel
-    to ~0 (softmax under a constant g) while its rounding error stays the size of these
-    terms, so errors are measured against this, not against the cancelled result.
-    ``"output"``: ``max (|J_x| |x| + Σ_θ |J_θ| |θ|)``, the same for the forward pass.
-    Leaves the module's caches holding ``x``'s examples one at a time; call forward again.
-    """
-    sums: Dict[str, np.ndarray] = {}
-    out = 0.0
-    params = dict(module.named_parameters())
-    for n in range(x.shape[0]):
-        J = abs_jacobian(module, x[n])
-        g = g_abs[n].reshape(-1)
-        y = J["input"] @ np.abs(x[n]).reshape(-1)
-        for name, Jn in J.items():
-            if name == "input":   # example n's input gradient has example n's terms only
-                sums[name] = np.maximum(sums.get(name, 0.0), g @ Jn)
-            else:                 # parameter gradients sum the terms of all examples
-                sums[name] = sums.get(name, 0.0) + g @ Jn
-                y = y + Jn @ np.abs(params[name].data).reshape(-1)
-        out = max(out, float(y.max(initial=0.0)))
-    mags = {name: float(v.max(initial=0.0)) for name, v in sums.items()}
-    mags["output"] = out
-    return mags
-
-
-def _abs_batch_jacobian(layer: Module, h: np.ndarray):
-    """``(|J_x|, {name: |J_θ|})`` of ``layer`` on the whole batch ``h``, row by row from
-    ``backward`` with unit upstream gradients (works for layers that couple examples);
-    σ and tanh use :func:`_derivative_terms` on the diagonal."""
-    y = layer.forward(h)
-    if isinstance(layer, (Sigmoid, Tanh)):
-        return np.diag(_derivative_terms(layer, h).reshape(-1)), {}
-    rows_x, rows_p = [], {name: [] for name, _ in layer.named_parameters()}
-    saved = {name: p.grad.copy() for name, p in layer.named_parameters()}
-    for i in range(y.size):
-        e = np.zeros(y.size, dtype=y.dtype)
-        e[i] = 1
-        layer.zero_grad()
-        layer.forward(h)
-        rows_x.append(np.abs(layer.backward(e.reshape(y.shape))).reshape(-1))
-        for name, p in layer.named_parameters():
-            rows_p[name].append(np.abs(p.grad).reshape(-1))
-    for name, p in layer.named_parameters():
-        p.grad[...] = saved[name]
-    return np.array(rows_x), {name: np.array(rows) for name, rows in rows_p.items()}
-
-
-def batch_term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> Dict[str, float]:
-    """:func:`term_magnitudes` for a module that couples the examples (BatchNorm in
-    training mode): ``|g|ᵀ |J_L| ⋯ |J_k|`` with every layer's whole-batch Jacobian built by
-    :func:`_abs_batch_jacobian`; ``max`` per result.  Caches are left holding ``x``."""
-    layers = list(module._modules.items()) if isinstance(module, Sequential) else [("", module)]
-    inputs, h = [], x
-    for _, layer in layers:
-        inputs.append(h)
-        h = layer.forward(h)
-    m = g_abs.reshape(-1).astype(np.float64)
-    mags: Dict[str, float] = {}
-    for (prefix, layer), h in reversed(list(zip(layers, inputs))):
-        jx, jp = _abs_batch_jacobian(layer, h)
-        for name, rows in jp.items():
-            mags[f"{prefix}.{name}" if prefix else name] = float((m @ rows).max(initial=0.0))
-        m = m @ jx
-    mags["input"] = float(m.max(initial=0.0))
-    module.forward(x)
-    return mags
-
-
-def scaled_error(a: np.ndarray, b: np.ndarray, magnitude: float = 0.0) -> float:
-    """``max |a − b| / max(max |a|, max |b|, magnitude)``."""
-    return relative_error(a, b, floor=magnitude)
-
-
-# -- the torch side ----------------------------------------------------------------------
-def torch_forward_backward(torch_module, x: np.ndarray, g: np.ndarray):
-    """Run the torch mirror on ``x`` and back-propagate ``g``.
-
-    Returns ``(y, dL/dx, {name: dL/dθ})`` as numpy arrays.
-    """
-    import torch
-
-    xt = torch.tensor(x, requires_grad=True)
-    for p in torch_module.parameters():
-        p.grad = None
-    y = torch_module(xt)
-    y.backward(torch.tensor(g))
-    grads = {name: p.grad.detach().numpy().copy() for name, p in torch_module.named_parameters()}
-    return y.detach().numpy(), xt.grad.detach().numpy(), grads
-
-
-def torch_jacobians(torch_module, x_one: np.ndarray) -> Dict[str, np.ndarray]:
-    """``torch.func.jacrev`` (vectorised reverse-mode ``torch.autograd.functional.jacobian``)
-    of the mirror at one example, laid out as the numpy engine does: ``"input"``
-    (out, in) and (out, θ.size) per parameter."""
-    import torch
-    from torch.func import functional_call, jacrev
-
-    xt = torch.tensor(x_one)
-    params = {name: p.detach().clone() for name, p in torch_module.named_parameters()}
-    buffers = {name: b.detach().clone() for name, b in torch_module.named_buffers()}
-
-    def f(x, ps):
-        return functional_call(torch_module, {**ps, **buffers}, (x[None],))[0]
-
-    jx, jp = jacrev(f, argnums=(0, 1))(xt, params)
-    out_size = int(np.prod(f(xt, params).shape))
-    jac = {"input": jx.reshape(out_size, -1).numpy()}
-    jac.update((name, j.reshape(out_size, -1).numpy()) for name, j in jp.items())
-    return jac
-
-
-def numpy_forward_backward(module: Module, x: np.ndarray, g: np.ndarray):
-    """``(y, dL/dx, {name: dL/dθ})`` of the numpy module, starting from zero gradients."""
-    module.zero_grad()
-    y = module.forward(x)
-    gx = module.backward(g)
-    return y, gx, {name: p.grad.copy() for name, p in module.named_parameters()}
-
-
-def compare_with_torch(module: Module, torch_module, x: np.ndarray, g: np.ndarray,
-                       batch_independent: bool = True, tolerance: float = 0.0) -> Dict[str, float]:
-    """Relative errors of the numpy forward, input gradient and each parameter gradient
-    against the torch mirror (keys ``"output"``, ``"input"`` and the parameter names).
-
-    When a plain relative error exceeds ``tolerance``, all are re-measured against the
-    size of their terms (:func:`term_magnitudes`, or :func:`batch_term_magnitudes` for a
-    module that couples examples), which is what rounding errors scale with."""
-    y, gx, grads = numpy_forward_backward(module, x, g)
-    ty, tgx, tgrads = torch_forward_backward(torch_module, x, g)
-    pairs = {"output": (y, ty), "input": (gx, tgx), **{name: (grads[name], tgrads[name]) for name in grads}}
-    errors = {name: relative_error(a, b) for name, (a, b) in pairs.items()}
-    if max(errors.values()) > tolerance:
-        # Only now pay for the Jacobians: scaling by the terms only lowers errors.
-        measure = term_magnitudes if batch_independent else batch_term_magnitudes
-        mags = measure(module, x, np.abs(g))
-        errors = {name: scaled_error(a, b, mags.get(name, 0.0)) for name, (a, b) in pairs.items()}
-    return errors
-
-
 # -- losses ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class LossCase:
@@ -697,84 +451,10 @@ class LossCase:
 
     def term_scales(self, pred: np.ndarray, target: np.ndarray) -> Tuple[float, float]:
         """The size of the terms the loss value and its gradient are sums of."""
-        return self.scales(np.asarray(pred, dtype=np.float64), _rows(target, pred), self.reduction)
+        return self.scales(np.asarray(pred, dtype=np.float64), target_rows(target, pred), self.reduction)
 
     def __repr__(self) -> str:
         return self.name
-
-
-def _rows(target: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    target = np.asarray(target)
-    if target.ndim == 1:
-        return np.eye(pred.shape[1])[target]
-    return target.astype(np.float64)
-
-
-def _per(reduction: str, n: int) -> float:
-    return 1.0 / n if reduction == "mean" else 1.0
-
-
-def _softmax_ce_scales(z, y, reduction):
-    """Value: Σ |y| (|z − max z| + log C); gradient ŷ Σy − y: terms |ŷ| Σ|y| + |y|."""
-    from tinygrad_mnist.nn.activations import softmax
-
-    per = _per(reduction, z.shape[0])
-    shifted = np.abs(z - z.max(axis=1, keepdims=True)) + np.log(z.shape[1])
-    value = float((np.abs(y) * shifted).sum()) * per
-    grad = float((softmax(z) * np.abs(y).sum(axis=1, keepdims=True) + np.abs(y)).max()) * per
-    return value, grad
-
-
-def _cross_entropy_scales(p, y, reduction):
-    """Value: Σ |y log p|; gradient −y/p: no cancellation."""
-    per = _per(reduction, p.shape[0])
-    return float(np.abs(y * np.log(p)).sum()) * per, float(np.abs(y / p).max()) * per
-
-
-def _mse_scales(pred, y, reduction):
-    """Value: Σ (|ŷ| + |y|)²; gradient 2(ŷ − y): terms 2(|ŷ| + |y|)."""
-    per = 1.0 / pred.size if reduction == "mean" else 1.0
-    big = np.abs(pred) + np.abs(y)
-    return float((big * big).sum()) * per, float(2 * big.max()) * per
-
-
-def _torch_target(target: np.ndarray, like):
-    import torch
-
-    if target.ndim == 1:
-        return torch.tensor(target, dtype=torch.int64)
-    return torch.tensor(target, dtype=like.dtype)
-
-
-def _torch_cross_entropy(reduction):
-    def f(z, target):
-        import torch.nn.functional as F
-
-        return F.cross_entropy(z, _torch_target(target, z), reduction=reduction)
-    return f
-
-
-def _torch_cross_entropy_on_probs(reduction):
-    def f(p, target):
-        import torch
-
-        t = _torch_target(target, p)
-        if t.ndim == 1:
-            t = torch.nn.functional.one_hot(t, p.shape[1]).to(p.dtype)
-        total = -(t * torch.log(p)).sum()
-        return total / p.shape[0] if reduction == "mean" else total
-    return f
-
-
-def _torch_mse(reduction):
-    def f(pred, target):
-        import torch
-
-        t = _torch_target(target, pred)
-        if t.ndim == 1:
-            t = torch.nn.functional.one_hot(t, pred.shape[1]).to(pred.dtype)
-        return torch.nn.MSELoss(reduction=reduction)(pred, t)
-    return f
 
 
 def _loss_cases() -> List[LossCase]:
@@ -791,36 +471,26 @@ def _loss_cases() -> List[LossCase]:
     cases = []
     for red in ("mean", "sum"):
         cases += [
-            LossCase(f"softmax_ce_labels_{red}", lambda red=red: SoftmaxCrossEntropy(red), _torch_cross_entropy(red),
-                     lambda dtype: classification_batches(dtype=dtype, one_hot=False), _softmax_ce_scales, red),
-            LossCase(f"softmax_ce_onehot_{red}", lambda red=red: SoftmaxCrossEntropy(red), _torch_cross_entropy(red),
-                     lambda dtype: classification_batches(dtype=dtype, one_hot=True), _softmax_ce_scales, red),
+            LossCase(f"softmax_ce_labels_{red}", lambda red=red: SoftmaxCrossEntropy(red), torch_cross_entropy(red),
+                     lambda dtype: classification_batches(dtype=dtype, one_hot=False), softmax_ce_scales, red),
+            LossCase(f"softmax_ce_onehot_{red}", lambda red=red: SoftmaxCrossEntropy(red), torch_cross_entropy(red),
+                     lambda dtype: classification_batches(dtype=dtype, one_hot=True), softmax_ce_scales, red),
             LossCase(f"softmax_ce_soft_targets_{red}", lambda red=red: SoftmaxCrossEntropy(red),
-                     _torch_cross_entropy(red), f32(lambda dtype: soft_target_batches(dtype=dtype)),
-                     _softmax_ce_scales, red),
+                     torch_cross_entropy(red), f32(lambda dtype: soft_target_batches(dtype=dtype)),
+                     softmax_ce_scales, red),
             LossCase(f"cross_entropy_probs_{red}", lambda red=red: CrossEntropy(red),
-                     _torch_cross_entropy_on_probs(red), f32(lambda dtype: probability_batches(dtype=dtype)),
-                     _cross_entropy_scales, red),
-            LossCase(f"mse_onehot_{red}", lambda red=red: MSELoss(red), _torch_mse(red),
-                     lambda dtype: classification_batches(dtype=dtype, low=-2.0, high=2.0), _mse_scales, red),
-            LossCase(f"mse_soft_targets_{red}", lambda red=red: MSELoss(red), _torch_mse(red),
-                     f32(lambda dtype: soft_target_batches(dtype=dtype, low=-2.0, high=2.0)), _mse_scales, red),
+                     torch_cross_entropy_on_probs(red), f32(lambda dtype: probability_batches(dtype=dtype)),
+                     cross_entropy_scales, red),
+            LossCase(f"mse_onehot_{red}", lambda red=red: MSELoss(red), torch_mse(red),
+                     lambda dtype: classification_batches(dtype=dtype, low=-2.0, high=2.0), mse_scales, red),
+            LossCase(f"mse_soft_targets_{red}", lambda red=red: MSELoss(red), torch_mse(red),
+                     f32(lambda dtype: soft_target_batches(dtype=dtype, low=-2.0, high=2.0)), mse_scales, red),
         ]
     return cases
 
 
 #: Every loss case: each loss, each target form, both reductions.
 LOSS_ZOO: List[LossCase] = _loss_cases()
-
-
-def torch_loss_and_grad(case: LossCase, pred: np.ndarray, target: np.ndarray):
-    """``(value, ∂L/∂pred)`` from the torch reference."""
-    import torch
-
-    pt = torch.tensor(pred, requires_grad=True)
-    value = case.torch_loss(pt, target)
-    value.backward()
-    return float(value.detach()), pt.grad.numpy().copy()
 
 #: The cases whose examples are independent: per-example Jacobians reproduce backward.
 PER_EXAMPLE_ZOO: List[ModuleCase] = [case for case in ZOO if case.batch_independent]
