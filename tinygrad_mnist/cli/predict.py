@@ -116,6 +116,9 @@ def run_predict(args) -> int:
         x = np.multiply(batch, scale, dtype=dtype)
         x = x.reshape(len(batch), -1) if flatten else x[:, None]
         out = model.forward(x)
+        if not np.isfinite(out).all():
+            raise ValueError(f"predict: the model's output is not finite for inputs {names[start]} ... "
+                             f"(a checkpoint of a diverged run?)")
         p = out if probs else softmax(out.astype(np.float64))
         rows.append(np.asarray(p, dtype=np.float64))
     p = np.concatenate(rows)
