@@ -69,3 +69,12 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=1, where every test must run: {reason}"
+
+
+def ctrl_c_enabled():
+    """``preexec_fn`` for a child that a test stops with SIGINT: a shell that starts jobs in
+    the background hands them SIGINT *ignored*, and Python then never installs its
+    KeyboardInterrupt handler, so the child would run on; restore the default first."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -18,7 +18,7 @@ from tinygrad_mnist.data import write_idx
 from tinygrad_mnist.data.mnist import MNIST_FILES
 from tinygrad_mnist.train import History
 
-from .conftest import REPO
+from .conftest import REPO, ctrl_c_enabled
 from .test_checkpoint import blobs, child_env, strip
 
 
@@ -266,7 +266,8 @@ def test_ctrl_c_saves_the_last_epoch_and_says_how_to_resume(blob_dir, tmp_path):
     cmd = [sys.executable, "-m", "tinygrad_mnist", "train", "--dataset", str(blob_dir), "--model", "course-cnn",
            "--channels", "4", "8", "--batch-size", "8", "--epochs", "50", "--out", str(tmp_path / "c"), "--json",
            "--no-figure"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=ctrl_c_enabled)
     for line in proc.stdout:
         if json.loads(line)["event"] == "epoch":
             break

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import REPO, ctrl_c_enabled
+
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -25,7 +27,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 INSTALL = ("install Debian's Chromium (`apt-get update && apt-get install -y chromium`) and Playwright for Python "
            "(`pip install playwright`; no `playwright install`, the system browser is used)")
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _requirements():
@@ -185,7 +186,8 @@ def test_served_page_answers_on_localhost_and_the_server_stops(browser, tmp_path
     cmd = [sys.executable, "-m", "tinygrad_mnist", "explore", "--dataset", str(data_dir), "--model", "small-cnn",
            "--examples", "0", "--timing-batch", "4", "--repeats", "1", "--out", str(tmp_path / "page"),
            "--serve", "--port", "0"]
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=ctrl_c_enabled)
     try:
         url, lines = None, []
         for line in proc.stdout:
