@@ -95,7 +95,6 @@ def gemm_flops_per_sample(layers, input_shape=(1, 28, 28)) -> int:
             p = a.get("padding", 0)
             h, w = (h + 2 * p - kh) // s + 1, (w + 2 * p - kw) // s + 1
             macs = a["out_channels"] * a["in_channels"] * kh * kw * h * w
-            c = a["out_channels"]
         elif d.kind in ("maxpool2d", "avgpool2d"):
             k = a["kernel_size"]
             s = a.get("stride") or k

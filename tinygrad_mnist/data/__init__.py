@@ -10,7 +10,7 @@ loader.py    DataLoader: seeded float mini-batches, one epoch per ``iter()``
 ===========  ==================================================================
 """
 
-from .datasets import Dataset, check_int, load_digits, load_png_folder, train_val_split
+from .datasets import Dataset, load_digits, load_png_folder, train_val_split
 from .idx import IDXFormatError, read_idx, write_idx
 from .loader import DataLoader
 from .mnist import (MNIST_FILES, MNIST_MD5, MNIST_MIRRORS, MNISTNotFoundError, default_cache_dir,

@@ -15,7 +15,6 @@ import os
 import tempfile
 import urllib.request
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
