@@ -10,10 +10,13 @@ optim/          optimisers and learning-rate schedules
 data/           IDX format, MNIST, other datasets, the DataLoader
 check/          gradient checking: central differences, the literal chain rule
 models.py       layer descriptions (LayerDesc, MLPSpec, CourseCNNSpec) and ``build``
-train.py        ``fit`` / ``evaluate`` / ``History``
+architecture.py a model's architecture as JSON (what a checkpoint rebuilds from)
+train.py        ``fit`` / ``evaluate``; history.py: ``History``
+checkpoint.py   atomic save / load of model, optimiser, schedule, RNG and history
 metrics.py      accuracy, confusion matrix
 plots.py        matplotlib figures (imported lazily)
-cli/            the ``tinygrad-mnist`` command
+cli/            the ``tinygrad-mnist`` command, one file per subcommand
+explore/        the backprop explorer page
 ==============  ==================================================================
 
 >>> import numpy as np
