@@ -1,7 +1,8 @@
 """CNN vs MLP: does the course CNN, with fewer than half the MLP's weights, classify MNIST better?
 
 Run (full: the course CNN and the baseline MLP, 10 epochs each on all 60,000 training
-images, on the numpy engine and on torch; about 4 minutes on 2 cores):
+images, on the numpy engine and on torch; 151 s with ``--jobs 2`` on 2 cores, one thread per
+training; measured: 98.98% numpy, 99.02% torch test accuracy):
 
     python -m experiments run cnn_vs_mlp
     python -m experiments run cnn_vs_mlp --quick             # 10,000 images, 3 epochs
