@@ -1,7 +1,8 @@
 """The tutorial CNN: LeNet (batch 256, Adam lr 0.001) on 2,000 and on 50,000 MNIST images, on both engines — does it reach 98%?
 
 Run (full: 15 epochs on 2,000 and on 50,000 training images, 10,000 held out for
-validation, on the numpy engine and on torch; about 6 minutes on 2 cores):
+validation, on the numpy engine and on torch; 193 s with ``--jobs 2`` on 2 cores, one thread
+per training; measured: 98.58% numpy, 98.68% torch test accuracy on the full set):
 
     python -m experiments run lenet_tutorial
     python -m experiments run lenet_tutorial --quick         # 10,000 images for the large run, 3 epochs
