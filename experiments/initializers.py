@@ -121,15 +121,20 @@ def describe(metrics: dict, config: dict) -> str:
         text += (f"With zero weights the {z['hidden_units']} first-layer units end training as "
                  f"{z['distinct_first_layer_units']} distinct unit(s): every unit gets the same gradient, the symmetry "
                  f"is never broken and the network is as weak as one unit per layer. ")
+    g = rows.get(("glorot", engine))
     if n:
         text += (f"With N(0, 1) weights {n['saturated_at_init_pct']:.0f}% of the first-layer sigmoid outputs start "
-                 f"saturated (outside [0.01, 0.99], where σ' ≈ 0), so gradients vanish and the loss falls slowly. ")
-    g = rows.get(("glorot", engine))
+                 f"saturated (outside [0.01, 0.99], where σ' ≈ 0), so their gradients vanish"
+                 + (f" and the first epoch ends at a higher loss than Glorot's ({n['loss_epoch_1']:.3f} vs "
+                    f"{g['loss_epoch_1']:.3f})" if g and n["loss_epoch_1"] > g["loss_epoch_1"] else "") + ". ")
     if g:
         text += (f"Glorot keeps the pre-activations in the sigmoid's working range ({g['saturated_at_init_pct']:.0f}% "
                  f"saturated) with {g['distinct_first_layer_units']} distinct units. ")
-    best = min((r for (i, e), r in rows.items() if e == engine), key=lambda r: r["loss_last_epoch"])
-    text += f"The lowest final training loss is {best['initializer']}'s ({best['loss_last_epoch']:.3f})."
+    ours = [r for (i, e), r in rows.items() if e == engine]
+    best = min(ours, key=lambda r: r["loss_last_epoch"])
+    best_test = min(ours, key=lambda r: r["test_error_pct"])
+    text += (f"The lowest final training loss is {best['initializer']}'s ({best['loss_last_epoch']:.3f}); the lowest "
+             f"test error is {best_test['initializer']}'s ({best_test['test_error_pct']:.2f}%).")
     return text
 
 
