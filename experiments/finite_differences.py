@@ -17,9 +17,15 @@ for every N in ``ns``, in float64 and in float32 (the whole model converted with
 ``max_i |∇ᴺ_i − ∂L/∂θ_i|`` against N on log-log axes is a V: truncation (∝ ε² = 1/N²)
 on the left, rounding (∝ u/ε = u·N) on the right, see ``docs/finite_differences.md``.
 
-Writes into ``results/finite_differences/``: ``config.json``, ``errors.md/.csv`` (one
-row per N), ``gradients.md/.csv`` (the p analytic values per dtype), ``metrics.json``
-(the minimum error and its N per dtype, training accuracy) and ``errors.png``.
+No learning curve is drawn (the training is one epoch by default); ``history.json`` keeps
+its training loss as the running mean of the batch losses.  The title of ``errors.png``
+names the model and the example, then the brief training it follows (dataset, batch
+size, learning rate, epochs, training time).
+
+Writes into ``results/finite_differences/``: ``config.json``, ``history.json``,
+``errors.md/.csv`` (one row per N), ``gradients.md/.csv`` (the p analytic values per
+dtype), ``metrics.json`` (the minimum error and its N per dtype, training accuracy) and
+``errors.png``.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import dataset_label, output_dir, parse_config, save_config, write_json, write_table
 from tinygrad_mnist.data import load_dataset
 from tinygrad_mnist.check.gradcheck import numerical_gradient
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
@@ -146,12 +152,16 @@ def run(cfg: Config, log=print) -> dict:
     metrics["ns"] = list(cfg.ns)
     write_json(out / "metrics.json", metrics)
 
-    from tinygrad_mnist.plots import plot_finite_difference_errors
+    from tinygrad_mnist.plots import plot_finite_difference_errors, run_title
 
     arch = "-".join(map(str, spec.sizes))
+    label = dataset_label(cfg.dataset)
+    trained = run_title(label, cfg.batch_size, cfg.lr, history.epochs, history.total_seconds,
+                        prefix=f"after SGD (momentum {cfg.momentum:g}), {100 * test_acc:.2f}% test")
     plot_finite_difference_errors(cfg.ns, errors, out / "errors.png",
                                   title=f"Central differences vs back-propagation\nMLP {arch} {cfg.activation}, "
-                                        f"first {cfg.p} weights of W2, one MNIST example")
+                                        f"first {cfg.p} weights of W2, training example #{cfg.example_index}\n"
+                                        f"{trained}")
     log(f"wrote {out}")
     return metrics
 

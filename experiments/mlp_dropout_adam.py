@@ -8,6 +8,13 @@ Run (full: 20 epochs, about 3-5 minutes on 2 cores):
 784-1024-1024-10 ReLU network, dropout after each hidden ReLU, He-uniform weights, Adam
 (lr 1e-3) with a cosine learning-rate schedule, batch 128, trained on all 60,000 training
 images; the test accuracy reported is the last epoch's (no selection on the test set).
+
+The learning curves (``learning_curves.png``, two panels: cost and accuracy per epoch)
+plot the training loss as the **running mean of the batch losses** during each epoch
+(dropout active, so it sits above what the trained network scores on the training set),
+with the test (and validation, with ``--val-size``) figures of the end-of-epoch model; the
+title names the model, the dataset, batch size, learning rate, epochs and training time.
+
 Writes into ``results/mlp_dropout_adam/``: ``config.json``, ``history.json``,
 ``learning_curves.png``, ``epochs.md/.csv`` (per epoch) and ``summary.md/.csv``,
 ``metrics.json``.
@@ -21,13 +28,15 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import (epoch_rows, load_splits, output_dir, parse_config, save_config, write_json,
-                                write_table)
+from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
+                                write_json, write_table)
+from experiments.recipes import wrap
 from tinygrad_mnist.models import build
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import LayerDesc, MLPSpec
 from tinygrad_mnist.optim import Adam
 from tinygrad_mnist.optim.schedules import schedule_by_name
+from tinygrad_mnist.plots import plot_curves, run_title
 from tinygrad_mnist.train import fit
 
 NAME = "mlp_dropout_adam"
@@ -68,6 +77,15 @@ def layers(cfg: Config, n_features: int, num_classes: int) -> Tuple[LayerDesc, .
     return tuple(out)
 
 
+def curve_title(cfg: Config, arch: str, history) -> str:
+    """The learning curves' title: the model, its last-epoch test accuracy, then
+    :func:`~tinygrad_mnist.plots.run_title` (dataset, batch, lr, epochs, training seconds)."""
+    schedule = "" if cfg.schedule == "none" else f", {cfg.schedule} schedule"
+    model = f"numpy MLP {arch} ReLU, dropout {cfg.dropout:g}, Adam{schedule}: {100 * history.test_accuracy[-1]:.2f}% test"
+    return wrap(run_title(dataset_label(cfg.dataset), cfg.batch_size, cfg.lr, history.epochs, history.total_seconds,
+                          prefix=model))
+
+
 def run(cfg: Config, log=print) -> dict:
     out = output_dir(NAME, cfg.out)
     save_config(out, cfg)
@@ -99,10 +117,7 @@ def run(cfg: Config, log=print) -> dict:
         "model": f"MLP {arch} ReLU, dropout {cfg.dropout:g}", "optimizer": f"Adam lr {cfg.lr:g}, {cfg.schedule}",
         "batch": cfg.batch_size, "epochs": history.epochs, "seconds": round(history.total_seconds, 1),
         "test_accuracy_pct": round(100 * final, 2)}])
-    from tinygrad_mnist.plots import plot_learning_curves
-
-    plot_learning_curves(history, out / "learning_curves.png",
-                         title=f"MLP {arch}, dropout {cfg.dropout:g}, Adam: {100 * final:.2f}% test")
+    plot_curves({"numpy": history}, out / "learning_curves.png", curve_title(cfg, arch, history), train="running")
     log(f"\nfinal test accuracy {100 * final:.2f}% after {history.epochs} epochs, "
         f"{history.total_seconds:.1f} s; wrote {out}")
     return metrics

@@ -18,6 +18,12 @@ the test set.
   (each image moved independently, zeros shifted in; a seeded numpy generator per
   epoch), Adam with a cosine schedule.
 
+Each ``<model>_learning_curves.png`` (two panels: cost and accuracy per epoch) plots the
+training loss as the **running mean of the batch losses** during each epoch (over the
+shifted, dropped-out batches for ``best``), with the test (and validation) figures of the
+end-of-epoch model; its title names the model, the dataset, batch size, learning rate,
+epochs and training time.
+
 Writes into ``results/numpy_cnn/<run>/``: ``config.json``, per model ``<model>_history.json``,
 ``<model>_epochs.md/.csv`` and ``<model>_learning_curves.png``; ``summary.md/.csv``
 (epochs, seconds, accuracy), ``test_accuracy.png`` (both models per epoch) and
@@ -33,11 +39,14 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import epoch_rows, load_splits, output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
+                                write_json, write_table)
+from experiments.recipes import wrap
 from tinygrad_mnist.models import build
 from tinygrad_mnist.data import DataLoader
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
+from tinygrad_mnist.plots import plot_curves, run_title
 from tinygrad_mnist.train import fit
 
 NAME = "numpy_cnn"
@@ -202,31 +211,41 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
     wall = time.perf_counter() - t0
     history.save(out / f"{name}_history.json")
     write_table(out, f"{name}_epochs", epoch_rows(history))
-    from tinygrad_mnist.plots import plot_learning_curves
-
     final = history.test_accuracy[-1]
-    plot_learning_curves(history, out / f"{name}_learning_curves.png",
-                         title=f"numpy {what}: {100 * final:.2f}% test after {epochs} epochs")
+    schedule = "" if cfg.schedule == "none" else f", {cfg.schedule} schedule"
+    title = run_title(dataset_label(cfg.dataset), cfg.batch_size, lr, history.epochs, wall,
+                      prefix=f"numpy {what}, {cfg.optimizer}{schedule}: {100 * final:.2f}% test")
+    plot_curves({name: history}, out / f"{name}_learning_curves.png", wrap(title), train="running")
     log(f"{name}: {100 * final:.2f}% test accuracy after {history.epochs} epochs, {wall:.0f} s "
         f"(median {np.median(history.epoch_seconds):.1f} s per epoch incl. evaluation)")
-    return {"model": name, "description": what, "parameters": model.num_parameters(), "epochs": history.epochs,
+    return {"model": name, "description": what, "parameters": model.num_parameters(), "lr": lr, "epochs": history.epochs,
             "seconds": wall, "median_epoch_seconds": float(np.median(history.epoch_seconds)),
             "test_accuracy": final, "test_loss": history.test_loss[-1],
             "best_test_accuracy_seen": max(history.test_accuracy), "history": history}
 
 
-def _plot_comparison(results, path):
+def _plot_comparison(results, path, cfg: Config):
     from tinygrad_mnist.plots import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    lowest = 100.0
     for r in results:
         h = r["history"]
-        ax.plot(range(1, h.epochs + 1), [100 * a for a in h.test_accuracy], "-o", markersize=3,
-                label=f"{r['model']}: {r['description']} ({r['parameters']:,} params)")
+        accs = [100 * a for a in h.test_accuracy]
+        lowest = min(lowest, *accs)
+        ax.plot(range(1, h.epochs + 1), accs, "-o", markersize=3,
+                label=f"{r['model']}: {r['description']} ({r['parameters']:,} params), lr {r['lr']:g}, "
+                      f"{r['epochs']} epochs, {r['seconds']:.1f} s training")
     for target in (98.8, 99.3):
         ax.axhline(target, color="grey", lw=0.8, ls="--")
-    ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="numpy CNNs on MNIST", ylim=(97.5, 100))
+    schedule = "" if cfg.schedule == "none" else f", {cfg.schedule} schedule"
+    title = run_title(dataset_label(cfg.dataset), cfg.batch_size, prefix=f"numpy CNNs, {cfg.optimizer}{schedule}")
+    ax.set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(min(97.5, lowest - 0.5), 100))
+    ax.set_title(title, fontsize=10)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
@@ -243,7 +262,7 @@ def run(cfg: Config, log=print) -> dict:
              "epochs": r["epochs"], "seconds": round(r["seconds"], 1),
              "test_accuracy_pct": round(100 * r["test_accuracy"], 2)} for r in results]
     log("\n" + write_table(out, "summary", rows))
-    _plot_comparison(results, out / "test_accuracy.png")
+    _plot_comparison(results, out / "test_accuracy.png", cfg)
     metrics = {r["model"]: {k: v for k, v in r.items() if k != "history"} for r in results}
     metrics.update(n_train=len(train), n_test=len(test), n_val=0 if val is None else len(val))
     write_json(out / "metrics.json", metrics)

@@ -26,6 +26,12 @@ Architectures (``--archs``): ``course_cnn`` (``--activation``, ``--pool-first``,
 ``--activation``, ``--init``), ``matched_cnn`` (a course-style CNN with the MLP's
 parameter count, ±10%), ``simple_mlp`` and ``complex_mlp`` (for ``--dataset digits``).
 
+Each ``<arch>_learning_curves.png`` (two panels: cost and accuracy per epoch) plots the
+training loss as the **running mean of the batch losses** during each epoch (the torch
+``fit`` records no end-of-epoch pass over the training set), with the test (and
+validation) figures of the end-of-epoch model; its title names the model, the dataset,
+batch size, learning rate, epochs and training time.
+
 Writes into ``results/torch_baselines/<run>/``: ``config.json``; per architecture
 ``<arch>_history.json``, ``<arch>_epochs.md/.csv``, ``<arch>_learning_curves.png`` and
 ``<arch>_parameters.md`` (per-layer counts); ``summary.md/.csv`` and ``metrics.json``.
@@ -40,7 +46,9 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from experiments.common import epoch_rows, load_splits, output_dir, parse_config, save_config, write_json, write_table
+from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
+                                write_json, write_table)
+from experiments.recipes import wrap
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec
 
 NAME = "torch_baselines"
@@ -127,7 +135,7 @@ def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict
     import torch
 
     from tinygrad_mnist.nn.regularization import Penalty
-    from tinygrad_mnist.plots import plot_learning_curves
+    from tinygrad_mnist.plots import plot_curves, run_title
     from torch_baselines import train as ttrain
     from torch_baselines import utils
 
@@ -163,8 +171,11 @@ def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict
     history.save(out / f"{arch}_history.json")
     write_table(out, f"{arch}_epochs", epoch_rows(history))
     final = history.test_accuracy[-1]
-    plot_learning_curves(history, out / f"{arch}_learning_curves.png",
-                         title=f"torch {what}: {100 * final:.2f}% test after {history.epochs} epochs")
+    optimizer_text = cfg.optimizer + (f" momentum {cfg.momentum:g}" if cfg.optimizer == "sgd" and cfg.momentum else "")
+    schedule = "" if cfg.schedule == "none" else f", {cfg.schedule} schedule"
+    title = run_title(dataset_label(cfg.dataset), cfg.batch_size, cfg.lr, history.epochs, wall,
+                      prefix=f"torch {what}, {optimizer_text}{schedule}: {100 * final:.2f}% test")
+    plot_curves({arch: history}, out / f"{arch}_learning_curves.png", wrap(title), train="running")
     log(f"{arch}: {100 * final:.2f}% test accuracy after {history.epochs} epochs, {wall:.0f} s "
         f"(median {np.median(history.epoch_seconds):.1f} s per epoch incl. evaluation)"
         + (f"; reached {100 * cfg.target:.2f}% at epoch {reached[0][0]} ({reached[0][1]:.0f} s)" if reached else ""))

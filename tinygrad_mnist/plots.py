@@ -150,7 +150,7 @@ def run_title(dataset: str, batch_size=None, lr=None, epochs=None, seconds=None,
     if lr is not None:
         parts.append(f"lr {lr:g}")
     if epochs is not None:
-        parts.append(f"{epochs} epochs")
+        parts.append(f"{epochs} epoch{'' if epochs == 1 else 's'}")
     if seconds is not None:
         parts.append(f"{seconds:.1f} s training")
     text = ", ".join(parts)
