@@ -40,6 +40,21 @@ def test_every_registered_study_is_smoke_tested():
     assert set(SMOKED) | set(CNN_STUDIES) == set(STUDIES)
 
 
+def test_every_registered_study_is_listed_in_the_experiments_readme():
+    """experiments/README.md has an entry per registered study (a bold "**N. `name`**"
+    heading, its full and its quick command) and no entry for an unregistered name."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "experiments" / "README.md").read_text()
+    listed = re.findall(r"^\*\*\d+\. `(\w+)`\*\*", text, flags=re.MULTILINE)
+    missing = [n for n in STUDIES if n not in listed]
+    assert not missing, f"registered but not listed in experiments/README.md: {missing}"
+    assert sorted(listed) == sorted(STUDIES), f"listed but not registered (or listed twice): {listed}"
+    for name in STUDIES:
+        assert f"`python -m experiments run {name}`" in text, f"{name}: no full-run command"
+        assert f"`python -m experiments run {name} --quick`" in text, f"{name}: no quick command"
+
+
 @pytest.mark.parametrize("name", SMOKED)
 def test_smoke_run_writes_promised_files(smoke_results, name):
     root, results, messages = smoke_results
