@@ -34,7 +34,7 @@ import numpy as np
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe, wrap
+from experiments.recipes import recipe, summary_row, train_recipe, training_time, wrap
 from experiments.training import Data
 
 NAME = "digits_penalties"
@@ -108,7 +108,7 @@ def run(cfg: Config, log=print) -> dict:
 
     any_r = next(iter(results.values()))
     title = (f"digits 8×8 ({any_r['n_train']} training, {any_r['n_val']} validation images), Adam lr {cfg.lr:g}, "
-             f"batch {cfg.batch_size}, {cfg.epochs} epochs, λ = {cfg.penalty:g}")
+             f"batch {cfg.batch_size}, {cfg.epochs} epochs, λ = {cfg.penalty:g}, {training_time(results.values())}")
     title = wrap(title)
     styles, panels = {}, []
     for name in cfg.models:

@@ -27,7 +27,7 @@ from typing import Tuple
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe, wrap
+from experiments.recipes import recipe, summary_row, train_recipe, training_time, wrap
 from experiments.training import Data
 
 NAME = "digits_sweeps"
@@ -97,7 +97,8 @@ def run(cfg: Config, log=print) -> dict:
         plot_lines(panels, out / f"{sweep}_sweep.png", "epoch", "validation accuracy (%)",
                    wrap(f"SimpleMLP on digits 8×8, Adam, {fixed}, batch {cfg.batch_size}, {cfg.epochs} epochs — "
                         f"{'learning rate' if sweep == 'lr' else 'hidden width'} sweep ({any_r['n_train']} training, "
-                        f"{any_r['n_val']} validation images)"))
+                        f"{any_r['n_val']} validation images), "
+                        + training_time(results[(sweep, v, e)] for v in values for e in cfg.engines)))
         metrics[f"{sweep}_sweep"] = rows
     write_json(out / "metrics.json", metrics)
     return metrics

@@ -33,6 +33,7 @@ import numpy as np
 
 from experiments.common import DataConfig, dataset_label, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
+from experiments.recipes import wrap
 from experiments.training import Data, Run, history_of, train
 from experiments.validation import best_pair
 
@@ -125,10 +126,11 @@ def run(cfg: Config, log=print) -> dict:
                           "reaches_target": best_val >= cfg.target, "seconds": r["seconds"]})
         deep_histories[spec] = h
     log(write_table(out, "deep_mlp", deep_rows))
-    times = ", ".join("%.0f s" % r["seconds"] for r in deep_results)
+    runs = "; ".join(f"{spec} ({r['seconds']:.0f} s)" for spec, r in zip(cfg.deep_configs, deep_results))
     plot_curves(deep_histories, out / "deep_mlp_curves.png",
-                f"2-hidden-layer MLPs — {dataset_label(cfg.dataset)}, {deep_results[0]['n_train']:,} train + "
-                f"{deep_results[0]['n_val']:,} validation images, {cfg.deep_epochs} epochs, training {times}",
+                wrap(f"2-hidden-layer MLPs — {dataset_label(cfg.dataset)}, {deep_results[0]['n_train']:,} train + "
+                     f"{deep_results[0]['n_val']:,} validation images, {cfg.deep_epochs} epochs; "
+                     f"hidden/activation/optimizer/lr/batch/momentum (training time): {runs}"),
                 splits=("train", "val"))
     reached = [r for r in deep_rows if r["reaches_target"] and r["in_0.5M_1M"]]
     first = grid_results[(main_engine, *grid[0])]

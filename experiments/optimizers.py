@@ -43,6 +43,7 @@ from experiments.recipes import (
     recipe,
     summary_row,
     train_recipe,
+    training_time,
     wrap,
 )
 from experiments.training import Data
@@ -148,13 +149,15 @@ def run(cfg: Config, log=print) -> dict:
                             best_val_accuracy_pct=100 * max(r["history"]["val_accuracy"]),
                             best_epoch=r["history"]["best_epoch"]) for (o, e), r in dig.items()]
         log("\n" + write_table(out, "digits_summary", rows))
-        panels = [(f"{e}: SimpleMLP 64-{cfg.digits_hidden}-10", {o: [100 * a for a in r["history"]["val_accuracy"]]
-                                                                   for (o, ee), r in dig.items() if ee == e})
+        panels = [(f"{e}: SimpleMLP 64-{cfg.digits_hidden}-10",
+                   {f"{o} (lr {r['run']['lr']:g})": [100 * a for a in r["history"]["val_accuracy"]]
+                    for (o, ee), r in dig.items() if ee == e})
                   for e in cfg.engines]
         first = next(iter(dig.values()))
         plot_lines(panels, out / "digits_val_accuracy.png", "epoch", "validation accuracy (%)",
                    wrap(f"Validation accuracy per optimiser — digits 8×8 ({first['n_train']} training, {first['n_val']} "
-                        f"validation images), batch {cfg.digits_batch_size}, {cfg.digits_epochs} epochs"))
+                        f"validation images), batch {cfg.digits_batch_size}, {cfg.digits_epochs} epochs, "
+                        f"{training_time(dig.values())}"))
         metrics["digits"] = rows
         metrics["setup"]["parameters"]["digits MLP"] = first["parameters"]
     write_json(out / "metrics.json", metrics)

@@ -42,7 +42,7 @@ from experiments.common import (
     write_table,
 )
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
+from experiments.recipes import image_size, recipe, summary_row, train_recipe, training_time, wrap
 from experiments.training import Data
 
 NAME = "pool_order"
@@ -141,7 +141,7 @@ def run(cfg: Config, log=print) -> dict:
                 styles[f"{order_name(pf)}, {e}: train cost"] = ("--" if pf else "-") + ("o" if e == "numpy" else "x")
         panels.append((f"{a}: training cost (running mean)", lines))
     title = (f"Course CNN, pooling after vs before the activation — {dataset_label(cfg.dataset)}, SGD lr {cfg.lr:g}, "
-             f"batch {cfg.batch_size}, {cfg.epochs} epochs")
+             f"batch {cfg.batch_size}, {cfg.epochs} epochs, {training_time(results.values())}")
     title = wrap(title)
     plot_lines(panels, out / "curves.png", "epoch", "accuracy (%) / cost", title, styles=styles)
     plot_lines([("seconds per epoch (median)", {f"{a}, {order_name(pf)}": [

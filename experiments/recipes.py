@@ -330,6 +330,19 @@ def histories(results: dict) -> dict:
     return {k: history_of(r) for k, r in results.items()}
 
 
+def training_time(results) -> str:
+    """``"training 12 s"`` for one run, ``"training 9–85 s per run"`` for several: the wall
+    seconds (``result["seconds"]``) of the results given (an iterable of result dicts)."""
+    secs = [float(r["seconds"]) for r in results]
+    if not secs:
+        raise ValueError("training_time: no results")
+    lo, hi = min(secs), max(secs)
+    fmt = ".1f" if hi < 10 else ".0f"
+    if len(secs) == 1 or format(lo, fmt) == format(hi, fmt):
+        return f"training {hi:{fmt}} s" + ("" if len(secs) == 1 else " per run")
+    return f"training {lo:{fmt}}–{hi:{fmt}} s per run"
+
+
 def wrap(title: str, width: int = 110) -> str:
     """A long figure title broken into lines of at most ``width`` characters."""
     import textwrap
@@ -338,4 +351,4 @@ def wrap(title: str, width: int = 110) -> str:
 
 
 __all__ = ["Recipe", "recipe", "train_recipe", "loader_for", "both_engines", "final", "SCHEDULES", "limited_threads", "padded",
-           "image_size", "describe_layer", "parameter_rows", "summary_row", "histories", "wrap"]
+           "image_size", "describe_layer", "parameter_rows", "summary_row", "histories", "training_time", "wrap"]

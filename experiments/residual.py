@@ -41,7 +41,7 @@ from experiments.common import (
     write_table,
 )
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
+from experiments.recipes import image_size, recipe, summary_row, train_recipe, training_time, wrap
 from experiments.training import Data
 
 NAME = "residual"
@@ -104,7 +104,8 @@ def run(cfg: Config, log=print) -> dict:
 
     styles = {n: ("--" if "plain" in n else "-") + "o" for n in nets}
     title = (f"Course CNN with blocks of pairs, with and without skip — {dataset_label(cfg.dataset)}, "
-             f"{cfg.optimizer.upper()} lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs")
+             f"{cfg.optimizer.upper()} lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, "
+             f"{training_time(results.values())}")
     title = wrap(title)
     panels = []
     for e in cfg.engines:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +205,30 @@ def test_stamp_png_adds_a_band_and_keeps_the_figure(tmp_path):
     after = mpimg.imread(path)
     assert after.shape[1] == before.shape[1] and after.shape[0] > before.shape[0]
     np.testing.assert_allclose(after[: before.shape[0], :, :3], before[..., :3], atol=1 / 255)
+
+
+def test_learning_curve_titles_name_the_dataset_batch_lr_epochs_and_time():
+    from experiments.mlp_dropout_adam import Config as DropoutConfig, curve_title
+    from experiments.recipes import training_time
+    from tinygrad_mnist.history import History
+    from tinygrad_mnist.plots import run_title
+
+    assert run_title("MNIST", 64, 0.001, 1, 2.04, prefix="CNN") == "CNN — MNIST, batch 64, lr 0.001, 1 epoch, 2.0 s training"
+    assert run_title("digits 8×8", epochs=12) == "digits 8×8, 12 epochs"
+    assert training_time([{"seconds": 3.21}]) == "training 3.2 s"
+    assert training_time([{"seconds": 12.2}, {"seconds": 85.4}, {"seconds": 40.0}]) == "training 12–85 s per run"
+    with pytest.raises(ValueError, match="no results"):
+        training_time([])
+    h = History()
+    for loss in (1.0, 0.5):
+        h.record_epoch([loss], [0.5], test=(loss, 0.9712))
+        h.epoch_seconds.append(1.5)
+    h.total_seconds = 3.0
+    cfg = replace(DropoutConfig(), dataset="/data/some/dir/fashion", batch_size=32)
+    title = " ".join(curve_title(cfg, "784-8-10", h).split())
+    assert "97.12% test" in title and "784-8-10" in title and "dropout 0.3" in title
+    assert title.endswith("— fashion, batch 32, lr 0.001, 2 epochs, 3.0 s training")
+    assert "/data" not in title                                      # a directory's name, never its path
 
 
 # -- data split and the two training losses ---------------------------------------------------
