@@ -64,15 +64,12 @@ def describe_machine() -> Dict[str, object]:
 @contextmanager
 def thread_limit(n: int):
     """Both sides on ``n`` threads: threadpoolctl limits numpy's BLAS (and any OpenMP
-    runtime loaded) and ``limit_threads`` the engine's elementwise threads;
-    ``torch.set_num_threads(n)`` limits torch when it is imported."""
+    runtime loaded), ``torch.set_num_threads(n)`` limits torch when it is imported."""
     from threadpoolctl import threadpool_limits
-
-    from tinygrad_mnist.nn.threads import limit_threads
 
     torch = sys.modules.get("torch")
     old = torch.get_num_threads() if torch is not None else None
-    with threadpool_limits(limits=int(n)), limit_threads(int(n)):
+    with threadpool_limits(limits=int(n)):
         if torch is not None:
             torch.set_num_threads(int(n))
         try:

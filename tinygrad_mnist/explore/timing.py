@@ -52,12 +52,10 @@ def time_layers(em: ExploreModel, x: np.ndarray, labels: np.ndarray, repeats: in
         return _time_layers(em, x, labels, repeats)
     from threadpoolctl import threadpool_limits
 
-    from ..nn.threads import limit_threads
-
     before = torch.get_num_threads()
     torch.set_num_threads(int(threads))
     try:
-        with threadpool_limits(limits=int(threads), user_api="blas"), limit_threads(int(threads)):
+        with threadpool_limits(limits=int(threads), user_api="blas"):
             return _time_layers(em, x, labels, repeats)
     finally:
         torch.set_num_threads(before)

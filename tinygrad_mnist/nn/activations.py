@@ -13,7 +13,6 @@ import numpy as np
 
 from .reshape import Identity
 from .module import Module, check_float_input, check_grad_out, require_cache
-from .threads import elementwise
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -176,39 +175,16 @@ class ReLU(_Elementwise):
     VJP:      ∂L/∂x = g ⊙ [x > 0]
 
     Derivation: docs/jacobians.md#elementwise.  Cache: ``ReLUCache(x)``, the input.
-
-    Notes
-    -----
-    Both passes are the plain ``np.maximum(x, 0)`` and ``g * (x > 0)`` (as
-    ``times_derivative(g, relu_grad(x))``), run on the halves of the array in two threads
-    when it is large (:mod:`.threads`; bitwise the same numbers).  Measured in the course
-    CNN at batch 256 (``python -m benchmarks --profile``), see docs/performance.md.
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_float_input(self, x)
         self.cache = ReLUCache(x)
-        return elementwise(_relu, np.empty_like(x), x)
+        return np.maximum(x, 0)
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x = self._checked_cache(grad_out).x
-        return relu_backward(grad_out, x)  # g ⊙ [x > 0]
-
-
-def _relu(x: np.ndarray, out: np.ndarray) -> None:
-    np.maximum(x, 0, out=out)
-
-
-def _times_mask(g: np.ndarray, x: np.ndarray, out: np.ndarray) -> None:
-    np.multiply(g, x > 0, out=out)
-
-
-def relu_backward(g: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """``g ⊙ [x > 0]``, the same numbers as ``times_derivative(g, relu_grad(x))``, split
-    across threads for large arrays (a new array in ``x``'s layout)."""
-    if g.dtype != x.dtype:   # mixed precision: numpy's promotion, as the plain form
-        return times_derivative(g, relu_grad(x))
-    return elementwise(_times_mask, np.empty_like(x), g, x)
+        return times_derivative(grad_out, relu_grad(x))  # g ⊙ [x > 0]
 
 
 class Softmax(Module):

@@ -53,7 +53,6 @@ from .image import (IntPair, check_image_input, conv_output_size, int_pair,
                     offset_slices, one_example, pad_batch_last)
 from .init import initializer, zeros
 from .module import Module, Parameter, check_grad_out, require_cache, resolve_dtype, resolve_rng
-from .threads import parallel_for
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -81,23 +80,10 @@ def im2col(x: np.ndarray, kernel_size: IntPair, stride: IntPair = 1, padding: In
     out_hw = (conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1]))
     xp = pad_batch_last(x, padding)
     cols = np.empty((c, kh, kw) + out_hw + (n,), dtype=x.dtype)
-
-    def copy_offsets(lo, hi):   # offsets k = i·k_w + j in [lo, hi), all channels
-        for k in range(lo, hi):
-            rows, columns = offset_slices(k // kw, k % kw, stride, out_hw)
-            cols[:, k // kw, k % kw] = xp[:, rows, columns]
-
-    def copy_channels(lo, hi):  # every offset, channels [lo, hi)
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = offset_slices(i, j, stride, out_hw)
-                cols[lo:hi, i, j] = xp[lo:hi, rows, columns]
-
-    # the plain form is copy_channels(0, c); large copies run split across threads
-    if c > 1:
-        parallel_for(copy_channels, c, cols.size)
-    else:
-        parallel_for(copy_offsets, kh * kw, cols.size)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = offset_slices(i, j, stride, out_hw)
+            cols[:, i, j] = xp[:, rows, columns]
     return cols.reshape(c * kh * kw, out_hw[0] * out_hw[1] * n)
 
 
@@ -127,14 +113,10 @@ def col2im(cols: np.ndarray, x_shape: Tuple[int, int, int, int], kernel_size: In
     out_hw = (conv_output_size(h, kh, stride[0], ph), conv_output_size(w, kw, stride[1], pw))
     d = cols.reshape((c, kh, kw) + out_hw + (n,))
     dxp = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=cols.dtype)
-
-    def add_channels(lo, hi):   # windows overlap across offsets, never across channels
-        for i in range(kh):
-            for j in range(kw):
-                rows, columns = offset_slices(i, j, stride, out_hw)
-                dxp[lo:hi, rows, columns] += d[lo:hi, i, j]
-
-    parallel_for(add_channels, c, cols.size)   # the plain form: add_channels(0, c)
+    for i in range(kh):
+        for j in range(kw):
+            rows, columns = offset_slices(i, j, stride, out_hw)
+            dxp[:, rows, columns] += d[:, i, j]
     return dxp[:, ph:ph + h, pw:pw + w, :].transpose(3, 0, 1, 2)
 
 
@@ -164,12 +146,8 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
     ho, wo = conv_output_size(h, kh, stride[0], padding[0]), conv_output_size(w, kw, stride[1], padding[1])
     cols = im2col(x, (kh, kw), stride, padding)
     y = weight.reshape(o, -1) @ cols
-    if bias is not None:   # y += bias[:, None], split over the output channels
-
-        def add_bias(lo, hi):
-            y[lo:hi] += bias[lo:hi, None]
-
-        parallel_for(add_bias, o, y.size)
+    if bias is not None:
+        y += bias[:, None]
     return y.reshape(o, ho, wo, n).transpose(3, 0, 1, 2), cols
 
 

@@ -14,7 +14,6 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from .module import Module, check_float_input
-from .threads import parallel_for
 
 IntPair = Union[int, Tuple[int, int]]
 
@@ -65,17 +64,8 @@ def pad_batch_last(x: np.ndarray, padding: Tuple[int, int]) -> np.ndarray:
     """
     n, c, h, w = x.shape
     ph, pw = padding
-    xp = np.empty((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
-    src = x.transpose(1, 2, 3, 0)
-
-    def fill(lo, hi):   # the plain form: xp = zeros; xp[:, ph:ph + h, pw:pw + w] = src
-        xp[lo:hi, :ph] = 0
-        xp[lo:hi, ph + h:] = 0
-        xp[lo:hi, ph:ph + h, :pw] = 0
-        xp[lo:hi, ph:ph + h, pw + w:] = 0
-        xp[lo:hi, ph:ph + h, pw:pw + w, :] = src[lo:hi]
-
-    parallel_for(fill, c, xp.size)
+    xp = np.zeros((c, h + 2 * ph, w + 2 * pw, n), dtype=x.dtype)
+    xp[:, ph:ph + h, pw:pw + w, :] = x.transpose(1, 2, 3, 0)
     return xp
 
 

@@ -28,7 +28,6 @@ from .conv import im2col_index_map
 from .image import (IntPair, as_batch_last, batch_last_empty, check_image_input, conv_output_size,
                     int_pair, one_example, strided_window)
 from .module import Module, check_grad_out, require_cache
-from .threads import parallel_for
 
 
 # -- the math, as pure functions --------------------------------------------------------
@@ -62,19 +61,14 @@ def maxpool2d_forward(x: np.ndarray, kernel_size: Tuple[int, int],
         raise ValueError(f"maxpool2d_forward: at most 256 window positions fit the uint8 argmax, got {kernel_size}")
     out_shape = x.shape[:2] + pool_output_shape(x.shape[2], x.shape[3], kernel_size, stride)
     y = batch_last_empty(out_shape, x.dtype)
+    y[...] = strided_window(x, 0, 0, stride, out_shape[2:])
     argmax = batch_last_empty(out_shape, np.uint8, zero=True)
-
-    def running_max(lo, hi):   # channels [lo, hi); the plain form is running_max(0, C)
-        xc, yc, ac = x[:, lo:hi], y[:, lo:hi], argmax[:, lo:hi]
-        yc[...] = strided_window(xc, 0, 0, stride, out_shape[2:])
-        for k in range(1, kh * kw):
-            v = strided_window(xc, k // kw, k % kw, stride, out_shape[2:])
-            improved = np.greater(v, yc).view(np.uint8)  # 0/1
-            improved *= np.uint8(k)
-            np.maximum(ac, improved, out=ac)
-            np.maximum(yc, v, out=yc)
-
-    parallel_for(running_max, out_shape[1], x.size)
+    for k in range(1, kh * kw):
+        v = strided_window(x, k // kw, k % kw, stride, out_shape[2:])
+        improved = np.greater(v, y).view(np.uint8)  # 0/1
+        improved *= np.uint8(k)
+        np.maximum(argmax, improved, out=argmax)
+        np.maximum(y, v, out=y)
     return y, argmax
 
 
@@ -90,17 +84,12 @@ def maxpool2d_backward(grad_out: np.ndarray, argmax: np.ndarray, x_shape: Tuple[
     # windows that tile the image exactly (2×2/2 on even sizes) cover every pixel once
     tiling = stride == kernel_size and x_shape[2] % kh == 0 and x_shape[3] % kw == 0
     dx = batch_last_empty(x_shape, g.dtype, zero=not tiling)
-
-    def route(lo, hi):   # channels [lo, hi); the plain form is route(0, C)
-        gc, ac, dxc = g[:, lo:hi], argmax[:, lo:hi], dx[:, lo:hi]
-        for k in range(kh * kw):
-            view = strided_window(dxc, k // kw, k % kw, stride, gc.shape[2:])
-            if tiling:   # write, no read-modify-write
-                np.multiply(gc, ac == k, out=view)
-            else:
-                view += gc * (ac == k)
-
-    parallel_for(route, x_shape[1], dx.size)
+    for k in range(kh * kw):
+        view = strided_window(dx, k // kw, k % kw, stride, g.shape[2:])
+        if tiling:   # write, no read-modify-write
+            np.multiply(g, argmax == k, out=view)
+        else:
+            view += g * (argmax == k)
     return dx
 
 
