@@ -15,7 +15,23 @@ from tinygrad_mnist import SGD, SoftmaxCrossEntropy
 from tinygrad_mnist.data import DataLoader
 
 
-class NumpySide:
+class Side:
+    """What both sides share: an epoch is ``step`` over the loader's batches."""
+
+    def epoch(self, loader: DataLoader, epoch: int, max_batches: int = -1) -> float:
+        """Train epoch ``epoch`` of ``loader`` (its first ``max_batches`` when ≥ 0); mean loss."""
+        self.model.train()
+        loader.set_epoch(epoch)
+        total, n = 0.0, 0
+        for b, (x, y) in enumerate(loader):
+            if b == max_batches:
+                break
+            total += self.step(x, y)
+            n += 1
+        return total / max(n, 1)
+
+
+class NumpySide(Side):
     """A numpy model with its loss and optimiser."""
 
     name = "numpy"
@@ -32,18 +48,6 @@ class NumpySide:
         self.opt.step()
         return value
 
-    def epoch(self, loader: DataLoader, epoch: int, max_batches: int = -1) -> float:
-        """Train epoch ``epoch`` of ``loader`` (its first ``max_batches`` when ≥ 0); mean loss."""
-        self.model.train()
-        loader.set_epoch(epoch)
-        total, n = 0.0, 0
-        for b, (x, y) in enumerate(loader):
-            if b == max_batches:
-                break
-            total += self.step(x, y)
-            n += 1
-        return total / max(n, 1)
-
     def accuracy(self, dataset, flatten: bool, batch_size: int = 1000) -> float:
         """Share of ``dataset`` classified correctly (evaluation mode, in batches)."""
         self.model.eval()
@@ -54,7 +58,7 @@ class NumpySide:
         return correct / len(dataset)
 
 
-class TorchSide:
+class TorchSide(Side):
     """The torch twin with ``CrossEntropyLoss`` and ``torch.optim.SGD``."""
 
     name = "torch"
@@ -72,17 +76,6 @@ class TorchSide:
         value.backward()
         self.opt.step()
         return value.item()
-
-    def epoch(self, loader: DataLoader, epoch: int, max_batches: int = -1) -> float:
-        self.model.train()
-        loader.set_epoch(epoch)
-        total, n = 0.0, 0
-        for b, (x, y) in enumerate(loader):
-            if b == max_batches:
-                break
-            total += self.step(x, y)
-            n += 1
-        return total / max(n, 1)
 
     def accuracy(self, dataset, flatten: bool, batch_size: int = 1000) -> float:
         torch = self.torch
