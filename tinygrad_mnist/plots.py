@@ -16,6 +16,16 @@ def pyplot():
     return plt
 
 
+def _save(fig, path, dpi: int = 110):
+    """Write ``fig`` to ``path`` (PNG; folders made as needed), close it, return the path."""
+    plt = pyplot()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def plot_learning_curves(history, path, title: Optional[str] = None):
     """Two panels, cost and accuracy per epoch, for train / validation / test.
 
@@ -39,11 +49,7 @@ def plot_learning_curves(history, path, title: Optional[str] = None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "input index j",
@@ -75,11 +81,7 @@ def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "inpu
             for j in range(cols):
                 ax.text(j, i, f"{m[i, j]:.2g}", ha="center", va="center", fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=120)
 
 
 def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None, guides: bool = True):
@@ -125,23 +127,10 @@ def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None,
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 # -- figures of the course experiments ------------------------------------------------------
-def _save(fig, path, dpi: int = 110):
-    plt = pyplot()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return path
-
-
 def run_title(dataset: str, batch_size=None, lr=None, epochs=None, seconds=None, prefix: str = "") -> str:
     """``"prefix — MNIST, batch 64, lr 0.5, 20 epochs, 12.3 s training"`` (parts left out when None)."""
     parts = [dataset]
