@@ -7,7 +7,7 @@ learning-rate schedule and data augmentation.  It is trained by the one training
 overrides (``optimizer_kwargs``, ``loader``, ``scheduler``, ``penalty``) and returns the
 same plain dict as for any run (history, seconds, parameter count, extras; ``diverged``
 for a training whose loss became NaN, which a recipe keeps as a result so the other runs
-of a study go on).  :func:`train_recipe` is that same function under its older name.
+of a study go on).
 
 Both engines start from the same weights (the numpy build, copied into the torch twin)
 and read the same batches (the numpy ``DataLoader``, or the
@@ -29,7 +29,7 @@ from typing import ClassVar, Optional, Tuple
 
 import numpy as np
 
-from experiments.training import Data, Run, train
+from experiments.training import Data, Run
 
 SCHEDULES = ("none", "cosine", "step")
 
@@ -123,9 +123,6 @@ def recipe(engine: str, layers, **fields) -> Recipe:
     return Recipe(engine=engine, layers=tuple(layers), **fields)
 
 
-train_recipe = train   # the older name of experiments.training.train
-
-
 def both_engines(r: Recipe, engines: Tuple[str, ...]):
     """``r`` once per engine (the same recipe otherwise)."""
     return [replace(r, engine=e) for e in engines]
@@ -205,5 +202,5 @@ def wrap(title: str, width: int = 110) -> str:
     return "\n".join(textwrap.wrap(title, width))
 
 
-__all__ = ["Recipe", "recipe", "train_recipe", "both_engines", "final", "SCHEDULES", "image_size", "describe_layer",
+__all__ = ["Recipe", "recipe", "both_engines", "final", "SCHEDULES", "image_size", "describe_layer",
            "parameter_rows", "summary_row", "histories", "wrap"]
