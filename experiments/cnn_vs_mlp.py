@@ -42,10 +42,9 @@ from experiments.recipes import (
     parameter_rows,
     recipe,
     summary_row,
-    train_recipe,
     wrap,
 )
-from experiments.training import Data
+from experiments.training import Data, train
 
 NAME = "cnn_vs_mlp"
 QUESTION = ("Does the course CNN (8-16-32 3×3 convolutions, 21,578 weights) trained by SGD beat the 784-64-10 MLP "
@@ -108,7 +107,7 @@ def run(cfg: Config, log=print) -> dict:
     for e in cfg.engines:
         plan[f"{e} MLP"] = recipe(e, mlp, init=cfg.mlp_init, init_std=cfg.mlp_init_std, optimizer="sgd",
                                   lr=cfg.mlp_lr, **common)
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     hs = histories(results)
 
     rows = [summary_row(r, model=k.split()[1]) for k, r in results.items()]

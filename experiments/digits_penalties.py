@@ -34,8 +34,8 @@ import numpy as np
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe, training_time, wrap
-from experiments.training import Data
+from experiments.recipes import recipe, summary_row, training_time, wrap
+from experiments.training import Data, train
 
 NAME = "digits_penalties"
 QUESTION = ("On the 8×8 digits, do L1 or L2 penalties (λ = 0.001) improve the SimpleMLP, and does a ComplexMLP with "
@@ -95,7 +95,7 @@ def run(cfg: Config, log=print) -> dict:
             plan[(name, e)] = recipe(e, layers, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                                      epochs=cfg.epochs, init=cfg.init, seed=cfg.seed, threads=cfg.threads,
                                      eval_train=True, extras=("weights",), **extra)
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     rows = []
     for (name, e), r in results.items():
         w = np.concatenate([v.ravel() for k, v in r["weights"].items() if k.endswith("weight") and v.ndim == 2])

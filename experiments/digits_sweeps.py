@@ -27,8 +27,8 @@ from typing import Tuple
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
-from experiments.recipes import recipe, summary_row, train_recipe, training_time, wrap
-from experiments.training import Data
+from experiments.recipes import recipe, summary_row, training_time, wrap
+from experiments.training import Data, train
 
 NAME = "digits_sweeps"
 QUESTION = ("On the 8×8 digits, how do the learning rate (1e-1 … 1e-5) and the hidden width (16 … 512) change the "
@@ -73,7 +73,7 @@ def run(cfg: Config, log=print) -> dict:
     for h in cfg.hiddens:
         for e in cfg.engines:
             plan[("hidden", h, e)] = recipe(e, simple_mlp_layers(64, h), lr=cfg.lr, **common)
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     any_r = next(iter(results.values()))
     metrics = {"setup": {"architecture": "SimpleMLP 64-hidden-10 relu", "activation": "relu",
                          "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",

@@ -40,10 +40,9 @@ from experiments.recipes import (
     image_size,
     recipe,
     summary_row,
-    train_recipe,
     wrap,
 )
-from experiments.training import Data
+from experiments.training import Data, train
 
 NAME = "lenet_tutorial"
 QUESTION = ("The tutorial CNN (LeNet, batch 256, Adam lr 0.001): its layers, shapes and parameters; how it trains on "
@@ -108,7 +107,7 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(k, e): (recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                             epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=True),
                      replace(base, train_size=n)) for k, n in sizes.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train_recipe, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
     rows = []
     for (k, e), r in results.items():
         h = r["history"]

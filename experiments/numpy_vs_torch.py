@@ -63,9 +63,10 @@ def run(cfg: Config, log=print) -> dict:
     # serially in this process: a fair timing needs the machine to itself
     results = {e: train(baseline.make_run(cfg, e, eval_train=False, threads=cfg.threads, extras=("weights",)), data)
                for e in cfg.engines}
-    threads = thread_info()
-    blas = sorted({p["num_threads"] for p in threads.get("blas", []) if p.get("internal_api") == "openblas"})
-    torch_threads = torch.get_num_threads()
+    threads = thread_info()   # the limits of cfg.threads hold during training only: report them, not what is left
+    blas = [cfg.threads] if cfg.threads else sorted(
+        {p["num_threads"] for p in threads.get("blas", []) if p.get("internal_api") == "openblas"})
+    torch_threads = cfg.threads or torch.get_num_threads()
     hs = {e: history_of(r) for e, r in results.items()}
     med = {e: float(np.median(h.epoch_seconds[1:] if h.epochs > 1 else h.epoch_seconds)) for e, h in hs.items()}
     ratio = med["numpy"] / med["torch"]

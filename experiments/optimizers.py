@@ -42,11 +42,10 @@ from experiments.recipes import (
     image_size,
     recipe,
     summary_row,
-    train_recipe,
     training_time,
     wrap,
 )
-from experiments.training import Data
+from experiments.training import Data, train
 
 NAME = "optimizers"
 QUESTION = ("How do Adam (torch defaults) and SGD train the course CNN, and how do SGD, momentum, Adam, AdamW, "
@@ -119,7 +118,7 @@ def run(cfg: Config, log=print) -> dict:
                 plan[("digits", o, e)] = (recipe(e, mlp, batch_size=cfg.digits_batch_size, epochs=cfg.digits_epochs,
                                                  seed=cfg.seed, threads=cfg.threads, eval_train=False,
                                                  **optimizer_fields(o, cfg.digits_sgd_lr)), digits)
-    results = dict(zip(plan, run_tasks(train_recipe, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
 
     cnn_res = {f"{o}, {e}": r for (part, o, e), r in results.items() if part == "cnn"}
     cnn_rows = [summary_row(r, optimizer=o, lr=r["run"]["lr"],

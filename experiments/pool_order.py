@@ -42,8 +42,8 @@ from experiments.common import (
     write_table,
 )
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe, training_time, wrap
-from experiments.training import Data
+from experiments.recipes import image_size, recipe, summary_row, training_time, wrap
+from experiments.training import Data, train
 
 NAME = "pool_order"
 QUESTION = ("Does putting the max-pool before the activation (instead of after) change the course CNN's accuracy "
@@ -83,9 +83,9 @@ def commutation_rows(cfg: Config, data: Data, size: int) -> list:
     from tinygrad_mnist.models import CourseCNNSpec
     from tinygrad_mnist.nn import MaxPool2d, ReLU, Tanh
 
-    train, _, _ = load_splits(data, log=None)
-    n = min(cfg.check_images, len(train))
-    x = (train.images[:n, None].astype(np.float32) / 255)
+    train_set, _, _ = load_splits(data, log=None)
+    n = min(cfg.check_images, len(train_set))
+    x = (train_set.images[:n, None].astype(np.float32) / 255)
     conv = build(CourseCNNSpec(channels=tuple(cfg.channels), image_size=size).layers()[:1], seed=cfg.seed)[0]
     z = conv.forward(x)                                   # (n, C, H, W) pre-activations
     pool = MaxPool2d(2, 2)
@@ -119,7 +119,7 @@ def run(cfg: Config, log=print) -> dict:
                 plan[(act, pool_first, e)] = recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr,
                                                     batch_size=cfg.batch_size, epochs=cfg.epochs, seed=cfg.seed,
                                                     threads=cfg.threads, eval_train=False)
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     rows = [summary_row(r, activation=a, order=order_name(pf)) for (a, pf, e), r in results.items()]
     log("\n" + write_table(out, "summary", rows))
 

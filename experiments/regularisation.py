@@ -48,8 +48,8 @@ from experiments.common import (
     write_table,
 )
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe, wrap
-from experiments.training import Data
+from experiments.recipes import image_size, recipe, summary_row, wrap
+from experiments.training import Data, train
 
 NAME = "regularisation"
 QUESTION = ("What do dropout with weight decay, batch norm with a cosine schedule, and augmentation with batch norm and "
@@ -136,7 +136,7 @@ def run(cfg: Config, log=print) -> dict:
             plan[(name, e)] = recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr,
                                      batch_size=cfg.batch_size, epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads,
                                      eval_train=True, extras=("test_outputs",), **extra)
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
 
     rows = []
     for (name, e), r in results.items():

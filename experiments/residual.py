@@ -41,8 +41,8 @@ from experiments.common import (
     write_table,
 )
 from experiments.parallel import run_tasks
-from experiments.recipes import image_size, recipe, summary_row, train_recipe, training_time, wrap
-from experiments.training import Data
+from experiments.recipes import image_size, recipe, summary_row, training_time, wrap
+from experiments.training import Data, train
 
 NAME = "residual"
 QUESTION = ("Replacing each convolution+activation pair of the course CNN by blocks of 2 and 3 pairs: does the skip "
@@ -92,7 +92,7 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(n, e): recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                            epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=False)
             for n, layers in nets.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train_recipe, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
     rows = []
     for (n, e), r in results.items():
         first = r["history"]["batch_loss"][0]

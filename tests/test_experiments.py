@@ -275,3 +275,59 @@ def test_run_rejects_unknown_engine_and_extras():
     with pytest.raises(ValueError, match="extras"):
         Run(extras=("everything",))
     assert asdict(Run())["engine"] == "numpy"
+
+
+# -- the one training loop: a plain Run and a Recipe ------------------------------------------
+TINY = Data(dataset="digits", train_size=200, val_size=50, test_size=100)
+
+
+@pytest.mark.parametrize("engine", ["numpy", "torch"])
+def test_a_recipe_without_regularisers_trains_exactly_like_its_run(engine, one_torch_thread):
+    """Recipe only overrides what train reads from the run; with its defaults nothing changes."""
+    from experiments.recipes import Recipe
+    from experiments.training import Run, train
+
+    run = Run(engine=engine, hidden=(16,), activation="relu", init="he_uniform", lr=0.1, momentum=0.5, epochs=2,
+              batch_size=32, extras=("weights", "test_outputs"))
+    plain, rec = train(run, TINY), train(Recipe(**asdict(run)), TINY)
+    assert set(plain) == set(rec) and "diverged" not in rec
+    for key in ("architecture", "parameters", "n_train", "n_val", "n_test", "data"):
+        assert plain[key] == rec[key]
+    assert {k: v for k, v in plain["history"].items() if "seconds" not in k} == \
+        {k: v for k, v in rec["history"].items() if "seconds" not in k}
+    np.testing.assert_array_equal(plain["test_outputs"], rec["test_outputs"])
+    for name, w in plain["weights"].items():
+        np.testing.assert_array_equal(w, rec["weights"][name])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")    # the overflow that makes it diverge
+def test_a_plain_run_that_diverges_raises():
+    from experiments.training import Run, train
+    from tinygrad_mnist.train import TrainingDivergedError
+
+    with pytest.raises(TrainingDivergedError, match="loss became"):
+        train(Run(hidden=(16,), activation="relu", init="he_uniform", lr=1e30, epochs=2, batch_size=32), TINY)
+
+
+def test_train_lifts_its_thread_limit_afterwards():
+    torch = pytest.importorskip("torch")
+    from experiments.training import Run, train
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(Run(engine="torch", hidden=(8,), epochs=1, threads=1, eval_train=False), TINY)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_takes_images_looks_inside_residual_blocks():
+    from experiments.training import takes_images
+    from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec
+
+    linear = LayerDesc.make("linear", in_features=16, out_features=16)
+    assert not takes_images(MLPSpec((64, 16, 10), "relu").layers())
+    assert not takes_images([LayerDesc.make("residual", block=(linear,), projection=None)])
+    assert takes_images(CourseCNNSpec(image_size=8).layers())
+    assert takes_images([b for b in CourseCNNSpec(image_size=8, residual_depth=2).layers() if b.kind == "residual"])

@@ -240,15 +240,15 @@ def test_augmented_loader_is_reproducible_and_leaves_the_data_alone():
 
 def test_both_engines_train_on_the_same_augmented_batches(one_torch_thread):
     """The numpy fit and torch fit read one AugmentedLoader: from the same weights they stay together."""
-    from experiments.recipes import recipe, train_recipe
-    from experiments.training import Data
+    from experiments.recipes import recipe
+    from experiments.training import Data, train
 
     layers = CourseCNNSpec(channels=(2, 3, 4), image_size=8).layers()
     data = Data(dataset="digits", train_size=200, test_size=100)
-    runs = {e: train_recipe(recipe(e, layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32, max_shift=1,
-                                   max_degrees=10, eval_train=False), data) for e in ("numpy", "torch")}
-    plain = train_recipe(recipe("numpy", layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32,
-                                eval_train=False), data)
+    runs = {e: train(recipe(e, layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32, max_shift=1,
+                             max_degrees=10, eval_train=False), data) for e in ("numpy", "torch")}
+    plain = train(recipe("numpy", layers, optimizer="sgd", lr=0.05, epochs=2, batch_size=32,
+                         eval_train=False), data)
     n, t = (runs[e]["history"]["batch_loss"] for e in ("numpy", "torch"))
     np.testing.assert_allclose(np.concatenate(n), np.concatenate(t), rtol=1e-4)
     assert not np.allclose(np.concatenate(n), np.concatenate(plain["history"]["batch_loss"]))
@@ -256,13 +256,13 @@ def test_both_engines_train_on_the_same_augmented_batches(one_torch_thread):
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")    # the overflow that makes it diverge
 def test_a_diverged_run_is_a_result_not_a_crash():
-    from experiments.recipes import recipe, summary_row, train_recipe
-    from experiments.training import Data
+    from experiments.recipes import recipe, summary_row
+    from experiments.training import Data, train
     from tinygrad_mnist.models import MLPSpec
 
     layers = MLPSpec((64, 16, 10), "relu").layers()
-    r = train_recipe(recipe("numpy", layers, optimizer="sgd", lr=1e30, epochs=3, batch_size=32,
-                            extras=("test_outputs",)), Data(dataset="digits", train_size=200, val_size=100))
+    r = train(recipe("numpy", layers, optimizer="sgd", lr=1e30, epochs=3, batch_size=32,
+                     extras=("test_outputs",)), Data(dataset="digits", train_size=200, val_size=100))
     assert "loss became" in r["diverged"]
     h = r["history"]
     assert len(h["train_loss"]) == len(h["test_accuracy"]) == len(h["val_accuracy"]) == 3
