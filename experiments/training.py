@@ -125,7 +125,7 @@ class Run:
     def describe_layers(self, n_features: int, num_classes: int) -> Tuple[LayerDesc, ...]:
         if self.layers is not None:
             return tuple(self.layers)
-        return mlp_descriptions(MLPSpec((n_features, *self.hidden, num_classes), self.activation, "logits"))
+        return tuple(MLPSpec((n_features, *self.hidden, num_classes), self.activation, "logits").layers())
 
     def init_kwargs(self) -> dict:
         return {"std": self.init_std} if self.init in ("normal",) else {}
@@ -151,15 +151,6 @@ class Run:
     def penalty(self):
         """A ``tinygrad_mnist.nn.Penalty`` added to the loss on either engine (None: none)."""
         return None
-
-
-def mlp_descriptions(spec: MLPSpec) -> Tuple[LayerDesc, ...]:
-    """The layer descriptions of an MLP spec (``spec.layers()``, or ``mlp_layers(spec)``)."""
-    if hasattr(spec, "layers"):
-        return tuple(spec.layers())
-    from tinygrad_mnist.models import mlp_layers
-
-    return tuple(mlp_layers(spec))
 
 
 def architecture(layers) -> str:
