@@ -1,4 +1,4 @@
-"""Shared fixtures (real MNIST location, one torch thread) and the CI rule: nothing skips.
+"""Shared fixtures (real MNIST location, one torch thread, tiny IDX data) and the CI rule: nothing skips.
 
 Locally a test may skip when something outside the project is missing (real MNIST, a
 browser); under ``CI=1`` (set by ``.ci/run``) every skip is reported as a failure, so CI
@@ -8,10 +8,15 @@ can never pass by skipping the real-data checks.
 from __future__ import annotations
 
 import os
+import struct
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tinygrad_mnist.data import MNIST_FILES, Dataset, write_idx
 
 from . import strategies  # noqa: F401  (registers and loads the hypothesis profile)
 
@@ -58,6 +63,49 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# -- the data tests (tests/test_data_*.py) ---------------------------------------------------
+
+@pytest.fixture
+def isolated_data_env(monkeypatch, tmp_path):
+    """No network, no real cache dir, no inherited data dir in any test."""
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("network disabled in tests")
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("TINYGRAD_MNIST_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TINYGRAD_MNIST_DATA", raising=False)
+
+
+def make_idx_dir(path, n_train=6, n_test=4, shape=(3, 2), gz=(True, False, True, False),
+                 num_classes=10, seed=0):
+    """Write a tiny MNIST-layout drop-in; ``gz[i]`` picks .gz or plain name per file."""
+    rng = np.random.default_rng(seed)
+    arrays = {"train_images": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+              "train_labels": rng.integers(0, num_classes, n_train).astype(np.uint8),
+              "test_images": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+              "test_labels": rng.integers(0, num_classes, n_test).astype(np.uint8)}
+    path.mkdir(parents=True, exist_ok=True)
+    for (role, name), compressed in zip(MNIST_FILES.items(), gz):
+        write_idx(path / (name if compressed else name[:-3]), arrays[role])
+    return arrays
+
+
+def indexed_dataset(n, name="idx", num_classes=10):
+    """Dataset whose image i encodes i in its three bytes, so examples can be traced."""
+    idx = np.arange(n)
+    images = np.stack([idx % 256, idx // 256 % 256, idx // 65536], axis=1).astype(np.uint8)
+    return Dataset(images.reshape(n, 1, 3), idx % num_classes, name, num_classes)
+
+
+def decode_index(x):
+    """Invert indexed_dataset on a batch of flattened images scaled by 1/255."""
+    b = np.rint(np.asarray(x, dtype=np.float64).reshape(len(x), 3) * 255).astype(np.int64)
+    return b[:, 0] + 256 * b[:, 1] + 65536 * b[:, 2]
+
+
+def idx_header(code, dims):
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims)
 
 
 @pytest.hookimpl(hookwrapper=True)

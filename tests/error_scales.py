@@ -23,6 +23,14 @@ WORST: Dict[str, Tuple[float, str]] = {}
 #: Hypothesis examples run per test function through ``given_case_data``.
 EXAMPLES: Dict[str, int] = {}
 
+# Tolerances of the convolution and pooling tests (derived in tests/test_conv.py's docstring).
+#: Identities that only rounding separates (adjoint, gᵀJ = backward, float64 vs torch float64).
+EXACT = 1e-12
+#: Central differences in float64, ε = 1e-6.
+FD_TOL = 1e-6
+#: float32 against torch float32.
+F32_TOL = 1e-5
+
 
 def record(kind: str, error: float, where: str) -> float:
     """Remember ``error`` if it is the worst of its ``kind`` so far; returns it."""

@@ -169,6 +169,11 @@ def pool_configs(draw, n=st.integers(1, 3), channels=st.integers(1, 3), size=st.
                 kernel=(draw(kernel), draw(kernel)), stride=(draw(stride), draw(stride)))
 
 
+def config_input_shape(cfg):
+    """The input batch shape ``(n, C, h, w)`` of a :func:`conv_configs` or :func:`pool_configs` dict."""
+    return (cfg["n"], cfg.get("c_in", cfg.get("c")), cfg["h"], cfg["w"])
+
+
 def tied_arrays(shape, values=(-1.0, 0.0, 0.5, 1.0), dtype=np.float64):
     """Arrays whose entries come from a few values, so max-pool windows hold exact ties."""
     return arrays(dtype, shape, elements=st.sampled_from(values))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Dict
 
 import numpy as np
+import pytest
 
 from tinygrad_mnist.check.gradcheck import relative_error
 from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, Tanh
@@ -16,6 +17,11 @@ from tinygrad_mnist.nn.module import Module, Sequential
 from tinygrad_mnist.nn.reshape import Identity
 
 from .error_scales import batch_term_magnitudes, scaled_error, term_magnitudes
+
+
+def torch_or_skip():
+    """``torch``, or skip the calling test where torch is not installed."""
+    return pytest.importorskip("torch")
 
 
 def torch_nn():

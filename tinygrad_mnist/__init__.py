@@ -12,7 +12,7 @@ check/          gradient checking: central differences, the literal chain rule
 models.py       layer descriptions (LayerDesc, MLPSpec, CourseCNNSpec) and ``build``
 architecture.py a model's architecture as JSON (what a checkpoint rebuilds from)
 train.py        ``fit`` / ``evaluate``; history.py: ``History``
-checkpoint.py   atomic save / load of model, optimiser, schedule, RNG and history
+checkpoint/     atomic save / load of model, optimiser, schedule, RNG and history
 metrics.py      accuracy, confusion matrix
 plots.py        matplotlib figures (imported lazily)
 cli/            the ``tinygrad-mnist`` command, one file per subcommand

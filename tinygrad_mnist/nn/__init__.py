@@ -4,7 +4,8 @@ gradients) and an explicit per-example ``jacobian``.
 ==================  =====================================================================
 file                what it holds
 ==================  =====================================================================
-module.py           Parameter, Module, Sequential; input checks; re-exports conventions.py
+module.py           Parameter, Module, Sequential; re-exports checks.py and conventions.py
+checks.py           input checks (dtype, shape, NaN/inf, grad_out shape, forward before backward)
 conventions.py      float32/float64 dtypes and explicit generators (resolve_dtype, resolve_rng)
 linear.py           Linear
 reshape.py          Identity, Flatten

@@ -1,223 +1,27 @@
-"""Checkpoints that lose nothing: a model and its architecture, the optimiser, the schedule,
-the random generators and the history, in one ``.npz`` file written atomically.
-
-One file holds
-
-- every parameter and buffer under the model's own ``state_dict`` names (``"0.weight"``),
-  so ``np.load(path)`` and ``model.load_state_dict(..., strict=False)`` still work;
-- ``"optimizer/<i>/<key>"``: the optimiser's per-parameter arrays (momentum buffers, Adam
-  moments), ``i`` the parameter's position;
-- ``"__meta__"``: a JSON document (bytes) with the architecture as a list of
-  :class:`~tinygrad_mnist.models.LayerDesc` (so :func:`load` rebuilds the model without the
-  code that made it), the dtype, per-layer state that is not an array (each Dropout
-  generator's state, BatchNorm counters), the optimiser's class, hyperparameters, step
-  counts, the schedule's class and state, the history, the epoch reached, the training
-  configuration, and the library versions.
-
-A write goes to a temporary file in the same folder, is flushed and fsync'd, then renamed
-over the old file (and the folder fsync'd): a kill at any moment leaves the previous
-checkpoint or the new one, never a broken file.  A corrupt file, or one that does not fit
-the model or optimiser it is loaded into, raises :class:`CheckpointError` naming what does
-not match.
-
->>> from tinygrad_mnist import build_course_cnn, SGD
->>> model = build_course_cnn(seed=0)
->>> path = save("/tmp/doc-ckpt.npz", model, optimizer=SGD(model.parameters(), lr=0.1, momentum=0.9))
->>> load(path).model.num_parameters()
-21578
+"""save, load and Checkpoint: write a model with its training state to one ``.npz`` file,
+read it back, rebuild the model and restore the optimiser and schedule.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
-import signal
-import tempfile
 import zipfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from .architecture import ArchitectureError, describe_model, layers_from_json, layers_to_json
-from .models import LayerDesc, build
-from .nn.batchnorm import BatchNorm1d, BatchNorm2d
-from .nn.conv import Conv2d
-from .nn.linear import Linear
-from .nn.module import Module
-from .nn.regularization import Dropout
+from ..architecture import layers_to_json
+from ..models import LayerDesc, build
+from ..nn.module import Module
+from .atomic import atomic_write
+from .layout import (FORMAT, META_KEY, OPTIM_PREFIX, VERSION, CheckpointError, describe_or_fail, hyperparameters,
+                     join_state, layers_or_fail, module_extras, restore_extras, split_state, versions)
 
-__all__ = ["CheckpointError", "Checkpoint", "save", "load", "load_checkpoint", "describe_model",
-           "layers_to_json", "layers_from_json", "atomic_write", "deferred_interrupt", "versions", "FORMAT",
-           "VERSION"]
-
-FORMAT = "tinygrad_mnist.checkpoint"
-VERSION = 1
-META_KEY = "__meta__"
-OPTIM_PREFIX = "optimizer/"
+__all__ = ["Checkpoint", "save", "load", "load_checkpoint"]
 
 
-class CheckpointError(ValueError):
-    """A checkpoint is unreadable, not a checkpoint, or does not match what it is loaded into."""
-
-
-def _describe_or_fail(model: Module):
-    try:
-        return describe_model(model)
-    except ArchitectureError as err:
-        raise CheckpointError(str(err)) from None
-
-
-def _layers_or_fail(data, path):
-    try:
-        return layers_from_json(data)
-    except ArchitectureError as err:
-        raise CheckpointError(f"{path}: {err}") from None
-
-
-# -- atomic writes --------------------------------------------------------------------------
-def atomic_write(path, write) -> Path:
-    """Write ``path`` through ``write(file_object)`` atomically.
-
-    The bytes go to a temporary file in the same folder (same file system, so the rename
-    is atomic), which is flushed and fsync'd before ``os.replace`` puts it in place; the
-    folder is fsync'd after so the rename itself survives a power cut.  On any error
-    (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory handles
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(dir_fd)
-    return path
-
-
-@contextmanager
-def deferred_interrupt():
-    """Hold back Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``:
-    a checkpoint being written is finished first.  Outside the main thread (where signal
-    handlers cannot be set) the block runs unprotected; the write stays atomic anyway."""
-    caught = []
-    try:
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if caught:
-        raise KeyboardInterrupt
-
-
-def versions() -> Dict[str, str]:
-    """Versions of Python, numpy and this package (recorded in every checkpoint and run)."""
-    from . import __version__
-
-    return {"tinygrad_mnist": __version__, "numpy": np.__version__, "python": platform.python_version()}
-
-
-# -- per-module state that is not an array -------------------------------------------------
-def _module_extras(model: Module) -> dict:
-    extras = {}
-    for name, m in model.named_modules():
-        entry = {}
-        if isinstance(m, Dropout):
-            entry["rng"] = m.rng.bit_generator.state
-            entry["bit_generator"] = type(m.rng.bit_generator).__name__
-        if isinstance(m, (BatchNorm1d, BatchNorm2d)):
-            entry["num_batches_tracked"] = int(m.num_batches_tracked)
-        if isinstance(m, (Linear, Conv2d)) and not m.needs_input_grad:
-            entry["needs_input_grad"] = False
-        if entry:
-            extras[name] = entry
-    return extras
-
-
-def _restore_extras(model: Module, extras: dict, path) -> None:
-    modules = dict(model.named_modules())
-    for name, entry in extras.items():
-        m = modules.get(name)
-        if m is None:
-            raise CheckpointError(f"{path}: the checkpoint has state for layer {name!r}, which the model lacks")
-        if "rng" in entry:
-            if not isinstance(m, Dropout):
-                raise CheckpointError(f"{path}: layer {name!r} is a {type(m).__name__} in the model but "
-                                      "a Dropout in the checkpoint")
-            if type(m.rng.bit_generator).__name__ != entry.get("bit_generator", "PCG64"):
-                raise CheckpointError(f"{path}: layer {name!r} draws from a {type(m.rng.bit_generator).__name__} "
-                                      f"generator, the checkpoint saved a {entry.get('bit_generator')}")
-            m.rng.bit_generator.state = entry["rng"]
-        if "num_batches_tracked" in entry:
-            m.num_batches_tracked = int(entry["num_batches_tracked"])
-        if "needs_input_grad" in entry:
-            m.needs_input_grad = bool(entry["needs_input_grad"])
-
-
-# -- the optimiser and schedule --------------------------------------------------------------
-def _hyperparameters(optimizer) -> dict:
-    """The optimiser's scalar settings other than the (scheduled) learning rate."""
-    skip = {"lr", "step_count", "params", "state", "flush_every"}
-    out = {}
-    for k, v in vars(optimizer).items():
-        if k in skip or k.startswith("_"):
-            continue
-        if isinstance(v, (bool, int, float, str)) or v is None:
-            out[k] = v
-        elif isinstance(v, tuple) and all(isinstance(x, (int, float)) for x in v):
-            out[k] = list(v)
-    return out
-
-
-def _split_state(state: dict):
-    """Optimiser state → (arrays for the npz, JSON-able scalars)."""
-    arrays, scalars = {}, {}
-    for i, s in state["state"].items():
-        for key, value in s.items():
-            if isinstance(value, np.ndarray):
-                arrays[f"{OPTIM_PREFIX}{int(i)}/{key}"] = value
-            elif isinstance(value, (np.integer, np.floating)):
-                scalars.setdefault(str(int(i)), {})[key] = value.item()
-            else:
-                scalars.setdefault(str(int(i)), {})[key] = value
-    return arrays, scalars
-
-
-def _join_state(meta_opt: dict, arrays: dict) -> dict:
-    state: Dict[int, dict] = {}
-    for i, s in meta_opt.get("scalars", {}).items():
-        state.setdefault(int(i), {}).update(s)
-    for key, value in arrays.items():
-        i, _, name = key[len(OPTIM_PREFIX):].partition("/")
-        state.setdefault(int(i), {})[name] = value
-    return {"lr": meta_opt["lr"], "step_count": meta_opt["step_count"], "state": state}
-
-
-# -- save / load -----------------------------------------------------------------------------
 def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoch: Optional[int] = None,
          config: Optional[dict] = None, layers=None, extra: Optional[dict] = None) -> Path:
     """Write a checkpoint of ``model`` (and whatever else is given) to ``path``, atomically.
@@ -246,9 +50,9 @@ def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoc
     -------
     Path
     """
-    from .history import json_default
+    from ..history import json_default
 
-    layers = _describe_or_fail(model) if layers is None else tuple(layers)
+    layers = describe_or_fail(model) if layers is None else tuple(layers)
     state = model.state_dict()
     if any(k == META_KEY or k.startswith(OPTIM_PREFIX) for k in state):
         raise CheckpointError(f"save: the model has a parameter named like a reserved key ({META_KEY}, {OPTIM_PREFIX}...)")
@@ -257,14 +61,14 @@ def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoc
     meta = {"format": FORMAT, "version": VERSION, "versions": versions(),
             "architecture": layers_to_json(layers), "dtype": None if dtype is None else str(dtype),
             "parameters": {k: list(v.shape) for k, v in state.items()},
-            "modules": _module_extras(model), "epoch": epoch, "config": dict(config or {}),
+            "modules": module_extras(model), "epoch": epoch, "config": dict(config or {}),
             "extra": dict(extra or {})}
     if optimizer is not None:
         opt_state = optimizer.state_dict()
-        opt_arrays, scalars = _split_state(opt_state)
+        opt_arrays, scalars = split_state(opt_state)
         arrays.update(opt_arrays)
         meta["optimizer"] = {"class": type(optimizer).__name__, "lr": opt_state["lr"],
-                             "step_count": opt_state["step_count"], "hyperparameters": _hyperparameters(optimizer),
+                             "step_count": opt_state["step_count"], "hyperparameters": hyperparameters(optimizer),
                              "scalars": scalars}
     if scheduler is not None:
         meta["scheduler"] = {"class": type(scheduler).__name__, "state": scheduler.state_dict()}
@@ -288,7 +92,7 @@ class Checkpoint:
 
     @property
     def layers(self) -> Tuple[LayerDesc, ...]:
-        return _layers_or_fail(self.meta["architecture"], self.path)
+        return layers_or_fail(self.meta["architecture"], self.path)
 
     @property
     def epoch(self) -> Optional[int]:
@@ -308,7 +112,7 @@ class Checkpoint:
     @property
     def history(self):
         """The saved :class:`~tinygrad_mnist.train.History`, or None."""
-        from .history import History
+        from ..history import History
 
         h = self.meta.get("history")
         return None if h is None else History.from_dict(h)
@@ -343,7 +147,7 @@ class Checkpoint:
                 raise CheckpointError(f"{self.path}: {k} is {saved[k].dtype} in the checkpoint, "
                                       f"{v.dtype} in the model")
         model.load_state_dict(saved)
-        _restore_extras(model, self.meta.get("modules", {}), self.path)
+        restore_extras(model, self.meta.get("modules", {}), self.path)
         return model
 
     def restore(self, model: Module, optimizer=None, scheduler=None) -> None:
@@ -361,13 +165,13 @@ class Checkpoint:
             if saved["class"] != type(optimizer).__name__:
                 raise CheckpointError(f"{self.path}: the optimiser is {type(optimizer).__name__}, the "
                                       f"checkpoint was saved from {saved['class']}")
-            now = json.loads(json.dumps(_hyperparameters(optimizer)))
+            now = json.loads(json.dumps(hyperparameters(optimizer)))
             for key in sorted(set(now) | set(saved["hyperparameters"])):
                 if now.get(key) != saved["hyperparameters"].get(key):
                     raise CheckpointError(f"{self.path}: optimiser {key} is {now.get(key)!r}, the checkpoint "
                                           f"was saved with {saved['hyperparameters'].get(key)!r}")
             try:
-                optimizer.load_state_dict(_join_state(saved, self.optimizer_arrays))
+                optimizer.load_state_dict(join_state(saved, self.optimizer_arrays))
             except ValueError as err:
                 raise CheckpointError(f"{self.path}: {err}") from None
         if scheduler is not None:

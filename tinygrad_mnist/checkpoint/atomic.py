@@ -1,0 +1,68 @@
+"""Writing a file so that a kill at any moment leaves the old file or the new one: atomic
+replace, and Ctrl-C held back until the write is done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+__all__ = ["atomic_write", "deferred_interrupt"]
+
+
+def atomic_write(path, write) -> Path:
+    """Write ``path`` through ``write(file_object)`` atomically.
+
+    The bytes go to a temporary file in the same folder (same file system, so the rename
+    is atomic), which is flushed and fsync'd before ``os.replace`` puts it in place; the
+    folder is fsync'd after so the rename itself survives a power cut.  On any error
+    (including KeyboardInterrupt) the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    try:
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory handles
+        return path
+    try:
+        os.fsync(dir_fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+@contextmanager
+def deferred_interrupt():
+    """Hold back Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``:
+    a checkpoint being written is finished first.  Outside the main thread (where signal
+    handlers cannot be set) the block runs unprotected; the write stays atomic anyway."""
+    caught = []
+    try:
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
