@@ -91,6 +91,19 @@ def make_idx_dir(path, n_train=6, n_test=4, shape=(3, 2), gz=(True, False, True,
     return arrays
 
 
+def square_images(n, size, seed, classes, per_row, value, name, num_classes=None):
+    """A learnable uint8 image set: noise in [0, 60) plus a bright ``value`` square whose
+    place (``per_row`` squares of side ``size // per_row`` per row) encodes the class."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=n)
+    images = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
+    s = size // per_row
+    for i, c in enumerate(labels):
+        r, k = divmod(int(c), per_row)
+        images[i, r * s:(r + 1) * s, k * s:(k + 1) * s] = value
+    return Dataset(images, labels, name, **({} if num_classes is None else {"num_classes": num_classes}))
+
+
 def indexed_dataset(n, name="idx", num_classes=10):
     """Dataset whose image i encodes i in its three bytes, so examples can be traced."""
     idx = np.arange(n)

@@ -18,24 +18,17 @@ from tinygrad_mnist import (SGD, Adam, CourseCNNSpec, LayerDesc, MLPSpec, RMSpro
                             build_mlp)
 from tinygrad_mnist.checkpoint import (CheckpointError, atomic_write, describe_model, layers_from_json,
                                        layers_to_json, load, save)
-from tinygrad_mnist.data import Dataset, write_idx
+from tinygrad_mnist.data import write_idx
 from tinygrad_mnist.data.mnist import MNIST_FILES
 from tinygrad_mnist.optim import schedule_by_name
 from tinygrad_mnist.train import CHECKPOINT_NAME, History, TrainingDivergedError, TrainingInterrupted, fit
 
-from .conftest import REPO
+from .conftest import REPO, square_images
 
 
 def blobs(n=96, size=8, seed=0, classes=4):
     """uint8 images whose class is a bright square at a class-dependent corner (learnable)."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, classes, size=n)
-    images = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
-    s = size // 2
-    for i, c in enumerate(labels):
-        r, k = divmod(int(c), 2)
-        images[i, r * s:(r + 1) * s, k * s:(k + 1) * s] = 200
-    return Dataset(images, labels, "blobs", num_classes=classes)
+    return square_images(n, size, seed, classes, per_row=2, value=200, name="blobs", num_classes=classes)
 
 
 CNN_LAYERS = CourseCNNSpec(channels=(2, 3), image_size=8, residual_depth=2, num_classes=4).layers()

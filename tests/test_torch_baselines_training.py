@@ -7,12 +7,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_mnist.data import Dataset
 from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy
 from tinygrad_mnist.nn.regularization import Penalty
 from tinygrad_mnist.models import CLASSIC_MLP, CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.train import History, TrainingDivergedError
 from tinygrad_mnist.train import fit as numpy_fit
+
+from .conftest import square_images
 
 torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
@@ -25,14 +26,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # -- the training loop ------------------------------------------------------------------
 def _synthetic(n, size=28, seed=0, classes=10):
     """MNIST-shaped uint8 images whose class is a bright square at a class-dependent place."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, classes, size=n)
-    images = rng.integers(0, 60, size=(n, size, size)).astype(np.uint8)
-    s = size // 4
-    for i, c in enumerate(labels):
-        r, k = divmod(int(c), 4)
-        images[i, r * s:(r + 1) * s, k * s:(k + 1) * s] = 255
-    return Dataset(images, labels, f"synthetic{size}")
+    return square_images(n, size, seed, classes, per_row=4, value=255, name=f"synthetic{size}")
 
 
 TRAINABLE = {  # name: (builder, image size, flatten, Adam learning rate, epochs)

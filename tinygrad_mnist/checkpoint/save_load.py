@@ -150,6 +150,17 @@ class Checkpoint:
         restore_extras(model, self.meta.get("modules", {}), self.path)
         return model
 
+    def _saved_state(self, key: str, what: str, obj) -> dict:
+        """The saved ``meta[key]`` ("optimizer" or "scheduler"), checked to exist and to
+        come from ``obj``'s class; else :class:`CheckpointError` naming ``what`` differs."""
+        saved = self.meta.get(key)
+        if saved is None:
+            raise CheckpointError(f"{self.path}: the checkpoint holds no {what} state")
+        if saved["class"] != type(obj).__name__:
+            raise CheckpointError(f"{self.path}: the {what} is {type(obj).__name__}, the "
+                                  f"checkpoint was saved from {saved['class']}")
+        return saved
+
     def restore(self, model: Module, optimizer=None, scheduler=None) -> None:
         """Put the saved state into ``model``, ``optimizer`` and ``scheduler`` (those given).
 
@@ -159,12 +170,7 @@ class Checkpoint:
         """
         self.restore_model(model)
         if optimizer is not None:
-            saved = self.meta.get("optimizer")
-            if saved is None:
-                raise CheckpointError(f"{self.path}: the checkpoint holds no optimiser state")
-            if saved["class"] != type(optimizer).__name__:
-                raise CheckpointError(f"{self.path}: the optimiser is {type(optimizer).__name__}, the "
-                                      f"checkpoint was saved from {saved['class']}")
+            saved = self._saved_state("optimizer", "optimiser", optimizer)
             now = json.loads(json.dumps(hyperparameters(optimizer)))
             for key in sorted(set(now) | set(saved["hyperparameters"])):
                 if now.get(key) != saved["hyperparameters"].get(key):
@@ -175,12 +181,7 @@ class Checkpoint:
             except ValueError as err:
                 raise CheckpointError(f"{self.path}: {err}") from None
         if scheduler is not None:
-            saved = self.meta.get("scheduler")
-            if saved is None:
-                raise CheckpointError(f"{self.path}: the checkpoint holds no schedule state")
-            if saved["class"] != type(scheduler).__name__:
-                raise CheckpointError(f"{self.path}: the schedule is {type(scheduler).__name__}, the "
-                                      f"checkpoint was saved from {saved['class']}")
+            saved = self._saved_state("scheduler", "schedule", scheduler)
             scheduler.load_state_dict(saved["state"])
         elif self.meta.get("scheduler") is not None and optimizer is not None:
             raise CheckpointError(f"{self.path}: the checkpoint was saved with a "
