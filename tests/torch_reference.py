@@ -160,6 +160,14 @@ def _torch_target(target: np.ndarray, like):
     return torch.tensor(target, dtype=like.dtype)
 
 
+def _torch_rows(target, like):
+    """The target as rows like ``like``: labels become one-hot rows of its dtype."""
+    import torch
+
+    t = _torch_target(target, like)
+    return torch.nn.functional.one_hot(t, like.shape[1]).to(like.dtype) if t.ndim == 1 else t
+
+
 def torch_cross_entropy(reduction):
     def f(z, target):
         import torch.nn.functional as F
@@ -172,9 +180,7 @@ def torch_cross_entropy_on_probs(reduction):
     def f(p, target):
         import torch
 
-        t = _torch_target(target, p)
-        if t.ndim == 1:
-            t = torch.nn.functional.one_hot(t, p.shape[1]).to(p.dtype)
+        t = _torch_rows(target, p)
         total = -(t * torch.log(p)).sum()
         return total / p.shape[0] if reduction == "mean" else total
     return f
@@ -184,10 +190,7 @@ def torch_mse(reduction):
     def f(pred, target):
         import torch
 
-        t = _torch_target(target, pred)
-        if t.ndim == 1:
-            t = torch.nn.functional.one_hot(t, pred.shape[1]).to(pred.dtype)
-        return torch.nn.MSELoss(reduction=reduction)(pred, t)
+        return torch.nn.MSELoss(reduction=reduction)(pred, _torch_rows(target, pred))
     return f
 
 
