@@ -152,3 +152,34 @@ def test_first_layer_can_skip_the_input_gradient_with_identical_parameter_gradie
     for p, q in zip(full.parameters(), lean.parameters()):
         np.testing.assert_array_equal(p.grad, q.grad)
     assert "needs_input_grad=False" in repr(lean)
+
+
+def test_cleared_gradient_is_written_directly_and_equals_the_reference_products():
+    """zero_grad postpones its zeros; the Linear layer then writes Gᵀx straight into the
+    gradient.  The numbers are linear_backward's, a second backward adds, and anything
+    written through ``grad`` after zero_grad is kept."""
+    from tinygrad_mnist.nn.linear import linear_backward
+    rng = np.random.default_rng(0)
+    layer = Linear(4, 3, seed=0, dtype=np.float32)
+    x, g = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
+    layer.forward(x)
+    layer.backward(g)                                   # stale values left in the arrays
+    layer.zero_grad()
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()  # reading writes the zeros
+    layer.zero_grad()
+    grad_x = layer.backward(g)
+    ref_x, ref_w, ref_b = linear_backward(x, layer.weight.data, g)
+    np.testing.assert_array_equal(grad_x, ref_x)
+    np.testing.assert_array_equal(layer.weight.grad, ref_w)
+    np.testing.assert_array_equal(layer.bias.grad, ref_b)
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, 2 * ref_w, rtol=1e-6)
+    layer.zero_grad()
+    layer.weight.grad += 1.0                             # e.g. a penalty added before backward
+    layer.backward(g)
+    np.testing.assert_allclose(layer.weight.grad, ref_w + 1.0, rtol=1e-6)
+    p = Parameter(np.ones(3))
+    p.grad += 2.0
+    p.zero_grad()
+    p.accumulate(np.arange(3.0))
+    np.testing.assert_array_equal(p.grad, [0.0, 1.0, 2.0])

@@ -172,8 +172,8 @@ class _BatchNorm(Module):
         weight = None if not self.affine else self.weight.data
         grad_x, grad_gamma, grad_beta = batchnorm_backward(grad_out, x_hat, inv_std, weight, batch_statistics)
         if self.affine:
-            self.weight.grad += grad_gamma
-            self.bias.grad += grad_beta
+            self.weight.accumulate(grad_gamma)
+            self.bias.accumulate(grad_beta)
         return grad_x
 
     def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:

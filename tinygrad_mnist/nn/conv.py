@@ -320,9 +320,9 @@ class Conv2d(Module):
         check_grad_out(self, grad_out, y_shape)
         grad_x, grad_w, grad_b = conv2d_backward(grad_out, cols, self.weight.data, x_shape,
                                                  self.stride, self.padding, self.needs_input_grad)
-        self.weight.grad += grad_w
+        self.weight.accumulate(grad_w)
         if self.bias is not None:
-            self.bias.grad += grad_b
+            self.bias.accumulate(grad_b)
         return grad_x
 
     def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:

@@ -106,11 +106,12 @@ class Linear(Module):
     def backward(self, grad_out: np.ndarray) -> Optional[np.ndarray]:
         x = require_cache(self, self.cache).x
         check_grad_out(self, grad_out, (x.shape[0], self.out_features))
-        grad_x, grad_w, grad_b = linear_backward(x, self.weight.data, grad_out, self.needs_input_grad)
-        self.weight.grad += grad_w
+        # linear_backward's three products, the weight gradient Gᵀx written straight into
+        # a just-cleared gradient (Parameter.accumulate_matmul) instead of via a temporary
+        self.weight.accumulate_matmul(grad_out.T, x)
         if self.bias is not None:
-            self.bias.grad += grad_b
-        return grad_x
+            self.bias.accumulate(grad_out.sum(axis=0))
+        return grad_out @ self.weight.data if self.needs_input_grad else None
 
     def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         """Explicit Jacobians of ``y = W x + b`` for one example ``x`` of shape (in,).

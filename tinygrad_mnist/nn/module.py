@@ -37,9 +37,19 @@ class Parameter:
     ----------
     data : ndarray of shape s
     grad : ndarray of shape s, same dtype as ``data``; starts at zero.
+
+    Notes
+    -----
+    ``zero_grad`` only marks the gradient cleared; the zeros are written when ``grad`` is
+    next read, unless a layer first writes its whole gradient into the array with
+    :meth:`accumulate` or :meth:`accumulate_matmul`.  Then ``0 + Gᵀx`` costs one GEMM
+    writing straight into ``grad`` instead of filling it with zeros, writing the product
+    to a temporary and adding that in: 0.71 → 0.30 ms for the 512×784 weight of the
+    784-512-512-10 MLP at batch 64 (docs/performance.md).  Reading ``grad`` always gives
+    the true accumulated values.
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "_grad", "_cleared")
 
     def __init__(self, data: np.ndarray):
         data = np.asarray(data)
@@ -47,6 +57,17 @@ class Parameter:
             raise TypeError(f"Parameter: expected float32 or float64 data, got {data.dtype}")
         self.data = np.ascontiguousarray(data)
         self.grad = np.zeros_like(self.data)
+
+    @property
+    def grad(self) -> np.ndarray:
+        if self._cleared:  # the zeros zero_grad postponed
+            self._grad.fill(0)
+            self._cleared = False
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: np.ndarray) -> None:
+        self._grad, self._cleared = value, False
 
     @property
     def shape(self) -> Tuple[int, ...]:
@@ -61,7 +82,25 @@ class Parameter:
         return self.data.size
 
     def zero_grad(self) -> None:
-        self.grad.fill(0)
+        """Clear the gradient (the zeros are written lazily, see the Notes)."""
+        self._cleared = True
+
+    def accumulate(self, value: np.ndarray) -> None:
+        """``grad += value``; a copy into the array when the gradient was just cleared."""
+        if self._cleared:
+            np.copyto(self._grad, value)
+            self._cleared = False
+        else:
+            self._grad += value
+
+    def accumulate_matmul(self, a: np.ndarray, b: np.ndarray) -> None:
+        """``grad += a @ b``; when the gradient was just cleared the product is written
+        straight into it (``np.matmul(a, b, out=grad)``), with no temporary."""
+        if self._cleared and a.dtype == b.dtype == self._grad.dtype:
+            np.matmul(a, b, out=self._grad)
+            self._cleared = False
+        else:
+            self.grad += a @ b
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
@@ -152,8 +191,10 @@ class Module:
     @property
     def dtype(self) -> Optional[np.dtype]:
         """The parameters' dtype, or ``None`` for a module without parameters."""
-        params = self.parameters()
-        return params[0].dtype if params else None
+        # the first parameter found, without listing them all: every layer's input check
+        # asks, on every forward pass
+        p = next(self._named_parameters(""), (None, None))[1]
+        return None if p is None else p.dtype
 
     def astype(self, dtype) -> "Module":
         """Convert every parameter (and buffer) to ``dtype`` in place; returns ``self``."""
