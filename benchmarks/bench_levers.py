@@ -17,13 +17,21 @@ neighbour), on the shapes of the benchmarked models:
   the fresh mask (used), and with the gradient in another memory layout than the cache
   (the CNN's last ReLU behind ``Flatten``) converted first (used) or not;
 - ``gemm``: the Linear layer's products in both orientations, ``x Wᵀ`` against
-  ``(W xᵀ)ᵀ`` and ``Gᵀ x`` against ``(xᵀ G)ᵀ``.
+  ``(W xᵀ)ᵀ`` and ``Gᵀ x`` against ``(xᵀ G)ᵀ``;
+- ``step``: whole training steps of the two MLPs (SGD with momentum, random data),
+  the engine as it is against one changed piece, alternating in rounds of 100 steps
+  (the figure is the fastest round's median): the gradient zeroed eagerly (a fill, then
+  ``grad += Gᵀx``) instead of marked cleared and overwritten by the GEMM (used); the
+  momentum update of the large parameters split over two threads; the forward product
+  as ``(W xᵀ)ᵀ``.  A lever that wins on an isolated call can lose inside a step, where
+  OpenBLAS's threads are still spinning and the arrays arrive from the previous pass.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -138,6 +146,91 @@ def gemm_lever(rng):
     return rows
 
 
+class _EagerZeroSGD:
+    """``zero_grad`` as a fill of zeros (reading ``grad`` keeps it materialised), so the
+    next backward adds its product into the array: the engine before the cleared flag."""
+
+    @staticmethod
+    def zero_grad(opt):
+        for p in opt.params:
+            p.grad.fill(0)
+
+
+def _momentum_two_threads(pool):
+    """SGD's in-place momentum update, parameters of ≥ 2¹⁷ numbers split in two halves,
+    one on a worker thread."""
+    def update(opt, p, state):
+        buf = state.get("momentum_buffer")
+        if p.size < (1 << 17) or buf is None:
+            return type(opt)._update(opt, p, state)
+
+        def half(a, b):
+            bb = buf.reshape(-1)[a:b]
+            bb *= opt.momentum
+            bb += p.grad.reshape(-1)[a:b]
+            p.data.reshape(-1)[a:b] -= np.multiply(bb, opt.lr, out=opt._scratch(p).reshape(-1)[a:b])
+
+        h = p.size // 2
+        f = pool.submit(half, h, p.size)
+        half(0, h)
+        f.result()
+    return update
+
+
+def _transposed_forward(layer, x):
+    """``Linear.forward`` with ``y = (W xᵀ)ᵀ + b``: a column-major output."""
+    from tinygrad_mnist.nn.linear import LinearCache
+
+    layer.cache = LinearCache(x)
+    y = (layer.weight.data @ x.T).T
+    y += layer.bias.data
+    return y
+
+
+def step_lever(rng, pool, rounds: int = 6, steps: int = 100):
+    from tinygrad_mnist import Linear
+    from tinygrad_mnist.models import MLPSpec, build_mlp
+
+    from .steps import NumpySide
+
+    rows = []
+    for sizes, act in (((784, 512, 512, 10), "relu"), ((784, 64, 10), "sigmoid")):
+        for n in (64, 256):
+            x = rng.random((n, sizes[0]), dtype=np.float32)
+            y = rng.integers(0, sizes[-1], n)
+            side = NumpySide(build_mlp(MLPSpec(sizes=sizes, activation=act), seed=0), 0.05, 0.9)
+            side.model[0].needs_input_grad = False
+            linears = [m for m in side.model if isinstance(m, Linear)]
+            plain_zero, plain_update = side.opt.zero_grad, side.opt._update
+            variants = {
+                "engine (used)": lambda: None,
+                "eager zero fill": lambda: setattr(side.opt, "zero_grad", types.MethodType(_EagerZeroSGD.zero_grad, side.opt)),
+                "momentum on 2 threads": lambda: setattr(side.opt, "_update", types.MethodType(_momentum_two_threads(pool), side.opt)),
+                "(W xᵀ)ᵀ forward": lambda: [setattr(m, "forward", types.MethodType(_transposed_forward, m)) for m in linears],
+            }
+            best = {k: float("inf") for k in variants}
+            for _ in range(rounds):
+                for name, apply in variants.items():
+                    side.opt.zero_grad, side.opt._update = plain_zero, plain_update
+                    for m in linears:
+                        m.__dict__.pop("forward", None)
+                    apply()
+                    best[name] = min(best[name], p50_step_ms(side, x, y, steps))
+            rows.append((f"step {'-'.join(map(str, sizes))} batch {n}", best))
+    return rows
+
+
+def p50_step_ms(side, x, y, steps: int) -> float:
+    for _ in range(10):
+        side.step(x, y)
+    ts = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        side.step(x, y)
+        ts.append(time.perf_counter() - t0)
+    return 1e3 * float(np.median(ts))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (threadpoolctl)")
@@ -147,7 +240,7 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     pool = ThreadPoolExecutor(1)
     with threadpool_limits(args.threads):
-        rows = split_lever(rng, pool) + sgd_lever(rng) + relu_lever(rng) + gemm_lever(rng)
+        rows = split_lever(rng, pool) + sgd_lever(rng) + relu_lever(rng) + gemm_lever(rng) + step_lever(rng, pool)
     for name, res in rows:
         print(f"{name:28s} " + "   ".join(f"{k}: {v:.3f}" for k, v in res.items()))
     return rows

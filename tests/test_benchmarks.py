@@ -7,6 +7,7 @@ benchmark's output, not in tests).
 import json
 import statistics
 
+import numpy as np
 import pytest
 
 pytest.importorskip("torch")
@@ -152,3 +153,16 @@ def test_targets_are_marked_met_or_missed():
     assert "| mlp-784-512-512-10 | 256 | 2 | R ≤ 0.95 | R = 0.97 | missed |" in out
     assert "| mlp-784-512-512-10 | 256 | 2 | ≥ 65% of GEMM peak | 70% (70 of 100 GFLOP/s) | met |" in out
     assert "| mlp-784-512-512-10 | 256 | 2 | numpy peak RSS ≤ 400 MB | 450 MB | missed |" in out
+
+
+def test_step_levers_time_every_variant_on_both_mlps():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from benchmarks.bench_levers import step_lever
+
+    rows = step_lever(np.random.default_rng(0), ThreadPoolExecutor(1), rounds=1, steps=2)
+    assert [name for name, _ in rows] == [f"step {m} batch {n}" for m in ("784-512-512-10", "784-64-10")
+                                          for n in (64, 256)]
+    for _, times in rows:
+        assert list(times) == ["engine (used)", "eager zero fill", "momentum on 2 threads", "(W xᵀ)ᵀ forward"]
+        assert all(0 < t < 1e4 for t in times.values())
