@@ -10,9 +10,10 @@ neighbour), on the shapes of the benchmarked models:
 - ``split``: an elementwise product (of two float arrays, and of a float array and a
   bool mask) done by one thread, or split in two halves with one half on a persistent
   worker thread (numpy releases the GIL in ufuncs);
-- ``sgd``: the momentum update of the 784-512-512-10 MLP's 670k parameters: plain
-  (allocating ``(1 - dampening)·g`` and ``lr·b``), in place with one work array (used),
-  and cache-blocked in chunks of 64k numbers;
+- ``sgd``: the momentum update of the two MLPs' parameters (670k and 51k numbers):
+  plain (allocating ``(1 - dampening)·g`` and ``lr·b``), in place with one work array
+  (used), cache-blocked in chunks of 64k numbers, and in place on all parameters held
+  in one flat buffer (one ufunc call per pass instead of one per parameter);
 - ``relu``: the ReLU backward ``g ⊙ [x > 0]`` as ``g * mask`` (plain), multiplied into
   the fresh mask (used), and with the gradient in another memory layout than the cache
   (the CNN's last ReLU behind ``Flatten``) converted first (used) or not;
@@ -77,36 +78,41 @@ def split_lever(rng, pool):
 
 
 def sgd_lever(rng):
-    shapes = [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]
-    P = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
-    G = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
-    B = [np.zeros_like(p) for p in P]
-    S = [np.empty_like(p) for p in P]
+    rows = []
     lr, mu, chunk = 0.05, 0.9, 1 << 16
+    for name, shapes in (("784-512-512-10", [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]),
+                         ("784-64-10", [(64, 784), (64,), (10, 64), (10,)])):
+        P = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+        G = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+        B = [np.zeros_like(p) for p in P]
+        S = [np.empty_like(p) for p in P]
+        flat = [np.concatenate([a.reshape(-1) for a in arrays]) for arrays in (P, G, B, S)]
 
-    def plain():
-        for p, g, b in zip(P, G, B):
-            b *= mu
-            b += (1.0 - 0.0) * g
-            p -= lr * b
+        def plain():
+            for p, g, b in zip(P, G, B):
+                b *= mu
+                b += (1.0 - 0.0) * g
+                p -= lr * b
 
-    def in_place():
-        for p, g, b, s in zip(P, G, B, S):
-            b *= mu
-            b += g
-            p -= np.multiply(b, lr, out=s)
+        def in_place(arrays=(P, G, B, S)):
+            for p, g, b, s in zip(*arrays):
+                b *= mu
+                b += g
+                p -= np.multiply(b, lr, out=s)
 
-    def blocked():
-        for p, g, b, s in zip(P, G, B, S):
-            pf, gf, bf, sf = p.reshape(-1), g.reshape(-1), b.reshape(-1), s.reshape(-1)
-            for i in range(0, pf.size, chunk):
-                bb = bf[i:i + chunk]
-                bb *= mu
-                bb += gf[i:i + chunk]
-                pf[i:i + chunk] -= np.multiply(bb, lr, out=sf[i:i + chunk])
+        def blocked():
+            for p, g, b, s in zip(P, G, B, S):
+                pf, gf, bf, sf = p.reshape(-1), g.reshape(-1), b.reshape(-1), s.reshape(-1)
+                for i in range(0, pf.size, chunk):
+                    bb = bf[i:i + chunk]
+                    bb *= mu
+                    bb += gf[i:i + chunk]
+                    pf[i:i + chunk] -= np.multiply(bb, lr, out=sf[i:i + chunk])
 
-    return [("sgd 784-512-512-10", {"plain": p10_ms(plain), "in place (used)": p10_ms(in_place),
-                                    "blocked 64k": p10_ms(blocked)})]
+        rows.append((f"sgd {name}", {"plain": p10_ms(plain), "in place (used)": p10_ms(in_place),
+                                     "blocked 64k": p10_ms(blocked),
+                                     "one flat buffer": p10_ms(lambda: in_place([[a] for a in flat]))}))
+    return rows
 
 
 def relu_lever(rng):
