@@ -15,8 +15,10 @@ Method, per model, batch size and thread count:
 2. Both get the same thread count (threadpoolctl for numpy's BLAS, ``torch.set_num_threads``)
    and the same batches in the same order from one ``DataLoader`` (``set_epoch``).
 3. Warm-up (``--warmup-batches`` steps per side, not timed), then ``--epochs`` measured
-   epochs per side, interleaved numpy, torch, numpy, torch, ...  R = numpy s / torch s
-   is computed for each pair; the record holds the medians and the min/max.
+   epochs per side, interleaved numpy, torch, numpy, torch, ..., each after an untimed
+   pause (``--settle``, 0.3 s) in which the other side's worker threads stop spinning.
+   R = numpy s / torch s is computed for each pair; the record holds the medians and
+   the min/max.
 4. GFLOP/s = GEMM flops of one epoch (``BenchModel.gemm_flops_per_sample``) / median
    epoch seconds, and its share of the float32 GEMM throughput of this machine measured
    in the same run on the same threads (``machine.gemm_gflops``).
@@ -29,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -54,6 +55,7 @@ class BenchConfig:
     threads: List[int] = field(default_factory=lambda: [2])
     epochs: int = 3             # measured epochs per side (interleaved)
     warmup_batches: int = 30    # untimed steps per side before the first measured epoch
+    settle_s: float = 0.3       # untimed pause before each measured epoch (Side.timed_epoch)
     data: str = "mnist"         # or "synthetic"
     data_dir: Optional[str] = None
     train_size: int = 0         # 0: all 60,000 training images
@@ -76,7 +78,7 @@ class BenchConfig:
         """Seconds instead of minutes: tiny data, short warm-up, small GEMM, short children."""
         self.train_size = min(self.train_size or 1024, 1024)
         self.test_size = min(self.test_size or 512, 512)
-        self.warmup_batches, self.gemm_n, self.rss_batches = 2, 256, 3
+        self.warmup_batches, self.gemm_n, self.rss_batches, self.settle_s = 2, 256, 3, 0.0
         self.profile_steps, self.scaling_size = 3, 512
         return self
 
@@ -99,9 +101,9 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
     losses: Dict[str, List[float]] = {"numpy": [], "torch": []}
     for e in range(cfg.epochs):
         for name, side in sides.items():
-            t0 = time.perf_counter()
-            losses[name].append(side.epoch(loader, e + 1))
-            times[name].append(time.perf_counter() - t0)
+            seconds, loss = side.timed_epoch(loader, e + 1, cfg.settle_s)
+            times[name].append(seconds)
+            losses[name].append(loss)
         log(f"    epoch {e + 1}: numpy {times['numpy'][-1]:7.3f} s (loss {losses['numpy'][-1]:.4f})   "
             f"torch {times['torch'][-1]:7.3f} s (loss {losses['torch'][-1]:.4f})", flush=True)
     ratios = [a / b for a, b in zip(times["numpy"], times["torch"])]
@@ -232,6 +234,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="thread counts, applied to both sides")
     parser.add_argument("--epochs", type=int, default=d.epochs, help="measured epochs per side")
     parser.add_argument("--warmup-batches", type=int, default=d.warmup_batches)
+    parser.add_argument("--settle", dest="settle_s", type=float, default=d.settle_s, metavar="SECONDS",
+                        help="untimed pause before each measured epoch, so the other side's "
+                             "worker threads stop spinning (0 with --quick)")
     parser.add_argument("--data", choices=["mnist", "synthetic"], default=d.data)
     parser.add_argument("--data-dir", default=None, help="MNIST IDX directory (else $TINYGRAD_MNIST_DATA)")
     parser.add_argument("--train-size", type=int, default=d.train_size, help="0: all training images")

@@ -4,7 +4,8 @@
 - batch: every ``--models`` model at batch 16, 32, ..., 1024.
 
 Each point trains on the first ``--scaling-size`` training images: a few warm-up steps per
-side, then ``--epochs`` epochs per side, interleaved, exactly as the main benchmark.  The
+side, then ``--epochs`` epochs per side, interleaved, each after the ``--settle`` pause,
+exactly as the main benchmark.  The
 plotted time is seconds per 60,000-image epoch, ``60000 / (samples per second)``, so the
 points read like the main table; R is the median of the per-pair ratios.  Writes
 ``scaling.json``, ``scaling.md``, ``width_scaling.png`` and ``batch_scaling.png`` to ``--out``.
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from pathlib import Path
 from typing import List
 
@@ -39,9 +39,7 @@ def scaling_point(bench_model, batch_size: int, train, cfg, warmup_batches: int 
     times = {"numpy": [], "torch": []}
     for e in range(cfg.epochs):
         for name, side in sides.items():
-            t0 = time.perf_counter()
-            side.epoch(loader, e + 1)
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(side.timed_epoch(loader, e + 1, cfg.settle_s)[0])
     per_epoch = {k: statistics.median(v) * FULL_EPOCH / len(train) for k, v in times.items()}
     return {"model": bench_model.name, "batch_size": batch_size,
             "numpy_epoch_s": per_epoch["numpy"], "torch_epoch_s": per_epoch["torch"],

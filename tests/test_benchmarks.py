@@ -166,3 +166,23 @@ def test_step_levers_time_every_variant_on_both_mlps():
     for _, times in rows:
         assert list(times) == ["engine (used)", "eager zero fill", "momentum on 2 threads", "(W xᵀ)ᵀ forward"]
         assert all(0 < t < 1e4 for t in times.values())
+
+
+def test_each_measured_epoch_starts_after_an_untimed_pause(monkeypatch):
+    """The pause that lets the other side's threads stop spinning is taken before the
+    clock starts, and the command line sets it (0 in a quick run)."""
+    import argparse
+
+    from benchmarks import steps
+    from benchmarks.models import load_data
+
+    clock, pauses = [0.0], []
+    monkeypatch.setattr(steps.time, "sleep", lambda s: (pauses.append(s), clock.__setitem__(0, clock[0] + s)))
+    monkeypatch.setattr(steps.time, "perf_counter", lambda: clock[0])
+    train, _ = load_data("synthetic", None, 64, 16, 0)
+    side = steps.make_sides(model_by_name("mlp-784-64-10"), 0, 0.05, 0.9, which=("numpy",))["numpy"]
+    seconds, loss = side.timed_epoch(steps.DataLoader(train, 32), 1, 0.3)
+    assert pauses == [0.3] and seconds == 0.0 and np.isfinite(loss)
+    parse = harness.add_arguments(argparse.ArgumentParser()).parse_args
+    assert harness.config_from_args(parse(["--settle", "0.7"])).settle_s == 0.7
+    assert harness.BenchConfig().settle_s == 0.3 and harness.BenchConfig().apply_quick().settle_s == 0.0
