@@ -13,7 +13,8 @@ numpy's step time T is then split three ways:
 
 - GEMM: every matrix product of one step replayed alone at the same shapes, operand
   layouts and threads (median of repeats), summed; a weight gradient's product is
-  replayed with its ``+=`` into ``.grad``;
+  replayed as the engine computes it after ``zero_grad``: written straight into the
+  gradient (Linear, ``np.matmul(..., out=)``) or copied in (Conv2d);
 - Python overhead: one step of the same model at batch size 1, minus its replayed GEMMs
   and minus its optimiser step (whose work grows with the parameter count, not the
   batch): the cost of the calls, checks and loops, which does not grow with the batch
@@ -104,7 +105,7 @@ def gemm_calls(layers, shapes, dtype=np.float32):
             x, w, g = rand(n, layer.in_features), rand(layer.out_features, layer.in_features), rand(n, layer.out_features)
             calls.append((f"{i} Linear forward x Wᵀ", lambda x=x, w=w: x @ w.T))
             acc = np.zeros((layer.out_features, layer.in_features), dtype)
-            calls.append((f"{i} Linear dW += Gᵀ x", lambda x=x, g=g, acc=acc: acc.__iadd__(g.T @ x)))
+            calls.append((f"{i} Linear dW = Gᵀ x", lambda x=x, g=g, acc=acc: np.matmul(g.T, x, out=acc)))
             if layer.needs_input_grad:
                 calls.append((f"{i} Linear dx = G W", lambda g=g, w=w: g @ w))
         elif isinstance(layer, Conv2d):
@@ -115,7 +116,7 @@ def gemm_calls(layers, shapes, dtype=np.float32):
             cols, w, g = rand(k, m), rand(o, k), rand(o, m)
             calls.append((f"{i} Conv2d forward W·cols", lambda w=w, cols=cols: w @ cols))
             acc = np.zeros((o, k), dtype)
-            calls.append((f"{i} Conv2d dW += (cols Gᵀ)ᵀ", lambda cols=cols, g=g, acc=acc: acc.__iadd__((cols @ g.T).T)))
+            calls.append((f"{i} Conv2d dW = (cols Gᵀ)ᵀ", lambda cols=cols, g=g, acc=acc: np.copyto(acc, (cols @ g.T).T)))
             if layer.needs_input_grad:
                 calls.append((f"{i} Conv2d dcols = Wᵀ G", lambda w=w, g=g: w.T @ g))
     return calls

@@ -27,8 +27,10 @@ class Side:
         The wait lets the worker threads of the side timed before go to sleep. OpenBLAS's
         threads spin for about 0.1 s after their last product (torch's OpenMP threads
         briefly too); timed at once, the next side shares the two cores with them. Small
-        MLP at batch 256 on 10,240 images: torch took 2.2-3.8 ms per step right after a
-        numpy epoch and 1.3-1.6 ms after a 0.3 s wait; numpy 1.0-1.4 ms either way.
+        MLP at batch 256 on 10,240 images (``python -m benchmarks --models mlp-784-64-10
+        --batch-sizes 256 --train-size 10240 --epochs 5 --no-memory --settle S``): torch
+        0.136-0.144 s per epoch with ``S = 0``, 0.058-0.060 s with 0.3; numpy 0.050-0.057 s
+        either way (docs/performance.md).
         """
         if settle_s > 0:
             time.sleep(settle_s)
