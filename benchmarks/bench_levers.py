@@ -152,14 +152,11 @@ def gemm_lever(rng):
     return rows
 
 
-class _EagerZeroSGD:
-    """``zero_grad`` as a fill of zeros (reading ``grad`` keeps it materialised), so the
-    next backward adds its product into the array: the engine before the cleared flag."""
-
-    @staticmethod
-    def zero_grad(opt):
-        for p in opt.params:
-            p.grad.fill(0)
+def _eager_zero_grad(opt):
+    """``zero_grad`` as a fill of zeros (``grad`` is never marked cleared), so the next
+    backward adds its product into the array: the engine before the cleared flag."""
+    for p in opt.params:
+        p.grad.fill(0)
 
 
 def _momentum_two_threads(pool):
@@ -210,7 +207,7 @@ def step_lever(rng, pool, rounds: int = 6, steps: int = 100):
             plain_zero, plain_update = side.opt.zero_grad, side.opt._update
             variants = {
                 "engine (used)": lambda: None,
-                "eager zero fill": lambda: setattr(side.opt, "zero_grad", types.MethodType(_EagerZeroSGD.zero_grad, side.opt)),
+                "eager zero fill": lambda: setattr(side.opt, "zero_grad", types.MethodType(_eager_zero_grad, side.opt)),
                 "momentum on 2 threads": lambda: setattr(side.opt, "_update", types.MethodType(_momentum_two_threads(pool), side.opt)),
                 "(W xᵀ)ᵀ forward": lambda: [setattr(m, "forward", types.MethodType(_transposed_forward, m)) for m in linears],
             }
