@@ -163,17 +163,18 @@ def test_cleared_gradient_is_written_directly_and_equals_the_reference_products(
     layer = Linear(4, 3, seed=0, dtype=np.float32)
     x, g = rng.normal(size=(5, 4)).astype(np.float32), rng.normal(size=(5, 3)).astype(np.float32)
     layer.forward(x)
+    layer.backward(g)
     layer.backward(g)                                   # stale values left in the arrays
     layer.zero_grad()
-    assert not layer.weight.grad.any() and not layer.bias.grad.any()  # reading writes the zeros
-    layer.zero_grad()
-    grad_x = layer.backward(g)
+    grad_x = layer.backward(g)                          # overwrites them, never reading grad
     ref_x, ref_w, ref_b = linear_backward(x, layer.weight.data, g)
     np.testing.assert_array_equal(grad_x, ref_x)
     np.testing.assert_array_equal(layer.weight.grad, ref_w)
     np.testing.assert_array_equal(layer.bias.grad, ref_b)
     layer.backward(g)
     np.testing.assert_allclose(layer.weight.grad, 2 * ref_w, rtol=1e-6)
+    layer.zero_grad()
+    assert not layer.weight.grad.any() and not layer.bias.grad.any()  # reading writes the zeros
     layer.zero_grad()
     layer.weight.grad += 1.0                             # e.g. a penalty added before backward
     layer.backward(g)
