@@ -15,8 +15,9 @@ it).  Results go to ``results/<name>/``: figures (PNG), tables (Markdown and CSV
 ``metrics.json``, ``log.txt`` and ``manifest.json`` (the full config, seeds, git commit,
 library versions, threads, wall time and the command that reruns it).
 
-Adding a study: write ``experiments/<name>.py`` (see the protocol in
-``experiments/registry.py``) and add ``"<name>"`` to ``STUDIES`` there, one line.
+Adding a study: write ``experiments/studies/<kind>/<module>.py`` (see the protocol in
+``experiments/registry.py``) and add ``"<name>": "<its module>"`` to ``MODULES`` there,
+one line.
 """
 
 import sys

@@ -1,7 +1,9 @@
 """The studies the runner knows, in report order: one line each.
 
-Registering a new study is one line here: add the name of its module under
-``experiments/`` to :data:`STUDIES`.  A study module provides
+Registering a new study is one line here: add its name and the module that runs it
+(under ``experiments/studies/<kind>/``) to :data:`MODULES`, in report order.  The study
+name is what ``python -m experiments run NAME`` takes; a module is named for what it
+holds and never after a package of the project.  A study module provides
 
 - ``Config``: a dataclass of every default (each field becomes a ``--flag``) with
   ``quick()`` returning the reduced version (``smoke()`` optionally: tiny data for the
@@ -15,28 +17,30 @@ Registering a new study is one line here: add the name of its module under
   the study's own numbers.
 """
 
-STUDIES = (
-    "baseline",            # 1. two-layer MLP: curves, final test error, misclassified images
-    "seeds",               # 2. five seeds: spread of the final test error vs configurations
-    "validation",          # 3. 10,000 validation images: (e_te*, e_va*) at the best epoch
-    "grid_search",         # 4. hidden × batch × lr, and a 2-hidden-layer MLP at ≥ 97% validation
-    "features",            # 5. t-SNE of hidden features and raw pixels
-    "overfitting",         # 6. 2,000 vs 50,000 training images: MLP (numpy) and LeNet (torch)
-    "errors",              # 7. confusion matrix, hardest pairs, first-layer weight templates
-    "initializers",        # 8. zero, N(0, 1), Glorot
-    "numpy_vs_torch",      # 9. the same MLP in both engines: accuracy and epoch-time ratio
-    "digits_lab",          # 10. the 8×8 digits lab: one sigmoid layer, MSE, full-batch GD
-    "cnn_vs_mlp",          # 11. the course CNN (SGD) vs the MLP: curves, weights counted, ≥ 98%
-    "pool_order",          # 12. pooling before vs after ReLU / tanh: commutation, time, accuracy
-    "optimizers",          # 13. Adam vs SGD on the CNN; six optimisers on the digits MLP
-    "residual",            # 14. blocks of 2 and 3 pairs, with and without the skip
-    "regularisation",      # 15. dropout + weight decay, BN + cosine, augmentation: curves, best model's errors
-    "digits_sweeps",       # 16. digits SimpleMLP: learning rate and hidden width sweeps
-    "digits_penalties",    # 17. digits: L1, L2 (λ = 0.001) and the ComplexMLP vs the plain SimpleMLP
-    "equal_size",          # 18. CNN vs MLP at equal parameter count, and dropout
-    "lenet_tutorial",      # 19. the tutorial LeNet: architecture, 2,000 vs 50,000 images, ≥ 98%
-    "finite_differences",  # V-shaped error of central differences vs back-propagation
-    "mlp_dropout_adam",    # the MLP with dropout and Adam (≥ 98.3% test)
-    "numpy_cnn",           # the numpy course CNN and a stronger variant
-    "torch_baselines",     # the torch CNNs, LeNet and MLPs
-)
+MODULES = {
+    "baseline": "experiments.studies.mlp.baseline",           # 1. two-layer MLP: curves, final test error, misclassified images
+    "seeds": "experiments.studies.mlp.seeds",                 # 2. five seeds: spread of the final test error vs configurations
+    "validation": "experiments.studies.mlp.validation",       # 3. 10,000 validation images: (e_te*, e_va*) at the best epoch
+    "grid_search": "experiments.studies.mlp.grid_search",     # 4. hidden × batch × lr, and a 2-hidden-layer MLP at ≥ 97% validation
+    "features": "experiments.studies.mlp.features",           # 5. t-SNE of hidden features and raw pixels
+    "overfitting": "experiments.studies.mlp.overfitting",     # 6. 2,000 vs 50,000 training images: MLP (numpy) and LeNet (torch)
+    "errors": "experiments.studies.mlp.errors",               # 7. confusion matrix, hardest pairs, first-layer weight templates
+    "initializers": "experiments.studies.mlp.initializers",   # 8. zero, N(0, 1), Glorot
+    "numpy_vs_torch": "experiments.studies.mlp.numpy_vs_torch",  # 9. the same MLP in both engines: accuracy and epoch-time ratio
+    "digits_lab": "experiments.studies.digits.digits_lab",    # 10. the 8×8 digits lab: one sigmoid layer, MSE, full-batch GD
+    "cnn_vs_mlp": "experiments.studies.cnn.cnn_vs_mlp",       # 11. the course CNN (SGD) vs the MLP: curves, weights counted, ≥ 98%
+    "pool_order": "experiments.studies.cnn.pool_order",       # 12. pooling before vs after ReLU / tanh: commutation, time, accuracy
+    "optimizers": "experiments.studies.cnn.optimizer_comparison",  # 13. Adam vs SGD on the CNN; six optimisers on the digits MLP
+    "residual": "experiments.studies.cnn.residual_blocks",    # 14. blocks of 2 and 3 pairs, with and without the skip
+    "regularisation": "experiments.studies.cnn.regularisation",  # 15. dropout + weight decay, BN + cosine, augmentation: curves, best model's errors
+    "digits_sweeps": "experiments.studies.digits.digits_sweeps",  # 16. digits SimpleMLP: learning rate and hidden width sweeps
+    "digits_penalties": "experiments.studies.digits.digits_penalties",  # 17. digits: L1, L2 (λ = 0.001) and the ComplexMLP vs the plain SimpleMLP
+    "equal_size": "experiments.studies.cnn.equal_size",       # 18. CNN vs MLP at equal parameter count, and dropout
+    "lenet_tutorial": "experiments.studies.cnn.lenet_tutorial",  # 19. the tutorial LeNet: architecture, 2,000 vs 50,000 images, ≥ 98%
+    "finite_differences": "experiments.studies.mlp.finite_differences",  # V-shaped error of central differences vs back-propagation
+    "mlp_dropout_adam": "experiments.studies.mlp.mlp_dropout_adam",  # the MLP with dropout and Adam (≥ 98.3% test)
+    "numpy_cnn": "experiments.studies.cnn.numpy_cnn",         # the numpy course CNN and a stronger variant
+    "torch_baselines": "experiments.studies.cnn.torch_models",  # the torch CNNs, LeNet and MLPs
+}
+
+STUDIES = tuple(MODULES)

@@ -17,7 +17,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from experiments.registry import STUDIES
+from experiments.registry import MODULES, STUDIES
 
 SETUP_KEYS = ("architecture", "parameters", "activation", "optimizer", "lr", "batch_size", "epochs", "initializer",
               "seed", "seeds", "dataset", "n_train", "n_val", "n_test")
@@ -116,7 +116,7 @@ def paragraph(name: str, metrics: dict, config: dict) -> str:
     import importlib
 
     try:
-        module = importlib.import_module(f"experiments.{name}")
+        module = importlib.import_module(MODULES[name])
         describe = getattr(module, "describe", None) or LEGACY.get(name)
         if describe is None:
             return "(this study writes no summary paragraph)"
@@ -131,8 +131,8 @@ def question_of(name: str) -> str:
     from experiments.runner import question
 
     try:
-        return question(importlib.import_module(f"experiments.{name}"))
-    except ImportError as err:
+        return question(importlib.import_module(MODULES[name]))
+    except (ImportError, KeyError) as err:
         return f"(the study cannot be imported: {err})"
 
 

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from experiments.manifest import mode_note, stamp_png, write_manifest
-from experiments.registry import STUDIES
+from experiments.registry import MODULES, STUDIES
 
 MODES = ("full", "quick", "smoke")
 
@@ -34,7 +34,7 @@ def load_study(name: str) -> ModuleType:
     """The module of a registered study; an unknown name lists the valid ones."""
     if name not in STUDIES:
         raise UsageError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or 'all')")
-    return importlib.import_module(f"experiments.{name}")
+    return importlib.import_module(MODULES[name])
 
 
 def study_name(module: ModuleType) -> str:

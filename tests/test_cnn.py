@@ -237,9 +237,9 @@ def test_one_epoch_of_the_course_cnn_learns_mnist(mnist):
     assert history.test_accuracy[-1] > 0.94   # 95.7% with these settings (chance: 10%)
 
 
-# -- the experiment script (experiments/numpy_cnn.py) ---------------------------------------------
+# -- the experiment script (experiments/studies/cnn/numpy_cnn.py) ---------------------------------------------
 def test_random_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
-    from experiments.numpy_cnn import random_shift
+    from experiments.studies.cnn.numpy_cnn import random_shift
 
     x = np.zeros((50, 1, 7, 7), np.float32)
     x[:, 0, 3, 3] = 1.0                       # one bright pixel in the middle
@@ -258,7 +258,7 @@ def test_random_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
 
 
 def test_shifted_loader_replays_an_epoch_exactly():
-    from experiments.numpy_cnn import ShiftedLoader
+    from experiments.studies.cnn.numpy_cnn import ShiftedLoader
     from tinygrad_mnist.data import Dataset
 
     images = np.random.default_rng(0).integers(0, 255, size=(40, 8, 8), dtype=np.uint8)
@@ -274,7 +274,7 @@ def test_shifted_loader_replays_an_epoch_exactly():
 
 
 def test_numpy_cnn_experiment_quick_run_writes_its_results(tmp_path):
-    from experiments.numpy_cnn import Config, run
+    from experiments.studies.cnn.numpy_cnn import Config, run
 
     cfg = Config(dataset="digits", course_epochs=1, best_epochs=1, best_channels=(2, 4, 4), train_size=300,
                  test_size=100, run="test", out=str(tmp_path))

@@ -132,7 +132,7 @@ def test_equal_size_counts_match(smoke):
 
 
 def test_lenet_architecture_on_mnist_shapes():
-    from experiments.lenet_tutorial import architecture_rows
+    from experiments.studies.cnn.lenet_tutorial import architecture_rows
     from torch_baselines import lenet_layers
 
     rows = architecture_rows(lenet_layers(0), 28)
@@ -142,7 +142,7 @@ def test_lenet_architecture_on_mnist_shapes():
 
 
 def test_equal_size_cnn_matches_the_mnist_mlp():
-    from experiments.equal_size import matched_cnn_layers
+    from experiments.studies.cnn.equal_size import matched_cnn_layers
 
     layers = matched_cnn_layers(669706, (16, 32), 28)
     assert abs(num_parameters(layers) - 669706) <= 0.01 * 669706

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from experiments.finite_differences import Config, run
+from experiments.studies.mlp.finite_differences import Config, run
 
 
 def test_quick_mode_writes_its_files_and_float64_errors_form_a_v(tmp_path):

@@ -260,11 +260,11 @@ def test_dropout_mask_function():
 
 # -- the experiment (quick mode) -------------------------------------------------------
 def test_mlp_dropout_adam_experiment_quick_mode_writes_its_results(tmp_path):
-    """experiments/mlp_dropout_adam.py --quick on real MNIST when it is here, else on the
+    """experiments/studies/mlp/mlp_dropout_adam.py --quick on real MNIST when it is here, else on the
     bundled 8x8 digits; checks every written file against the run."""
     import json
 
-    from experiments.mlp_dropout_adam import Config, layers, main
+    from experiments.studies.mlp.mlp_dropout_adam import Config, layers, main
 
     from .conftest import mnist_dir
 

@@ -2,8 +2,8 @@
 
 Run (full: 20 epochs, about 3-5 minutes on 2 cores):
 
-    python -m experiments.mlp_dropout_adam
-    python -m experiments.mlp_dropout_adam --quick          # a small version, seconds
+    python -m experiments.studies.mlp.mlp_dropout_adam
+    python -m experiments.studies.mlp.mlp_dropout_adam --quick          # a small version, seconds
 
 784-1024-1024-10 ReLU network, dropout after each hidden ReLU, He-uniform weights, Adam
 (lr 1e-3) with a cosine learning-rate schedule, batch 128, trained on all 60,000 training

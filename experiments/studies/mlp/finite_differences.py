@@ -3,8 +3,8 @@
 Run (full: trains a 784-512-512-10 MLP for one epoch on MNIST, then 2 dtypes × 12 step
 sizes × 10 weights; under a minute on 2 cores):
 
-    python -m experiments.finite_differences
-    python -m experiments.finite_differences --quick        # small network, seconds
+    python -m experiments.studies.mlp.finite_differences
+    python -m experiments.studies.mlp.finite_differences --quick        # small network, seconds
 
 After brief training, one training example's loss L(θ) is differentiated with respect to
 the first ``p`` weights of the second layer (``W2.ravel()[:p]``, i.e. W2[0, :p]) twice:

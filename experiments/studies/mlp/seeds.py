@@ -6,7 +6,7 @@ a few minutes on 2 cores):
     python -m experiments run seeds --jobs 2
     python -m experiments run seeds --quick
 
-The baseline (see ``experiments/baseline.py``) is trained with each seed (the seed draws
+The baseline (see ``experiments/studies/mlp/baseline.py``) is trained with each seed (the seed draws
 the initial weights and the batch order; the data are fixed), on both engines.  One seed
 is trained twice to show the run is deterministic (identical histories).  To judge the
 spread, the same seeds train the network with other hidden widths (numpy engine): the
@@ -27,7 +27,7 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments import baseline
+from experiments.studies.mlp import baseline
 from experiments.common import dataset_label, error_pct, mean_std, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
 from experiments.training import Data, train

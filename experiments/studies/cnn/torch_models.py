@@ -3,16 +3,16 @@
 Run (each full run is a few minutes on 2 CPU cores):
 
     # the course CNN, plain SGD (torch.optim.SGD, no momentum), target >= 98.5%
-    python -m experiments.torch_baselines --archs course_cnn \\
+    python -m experiments.studies.cnn.torch_models --archs course_cnn \\
         --optimizer sgd --lr 0.1 --batch-size 64 --epochs 12 --run course_sgd
     # the course CNN, Adam, target >= 98.8% (the numpy_cnn experiment's settings)
-    python -m experiments.torch_baselines --archs course_cnn \\
+    python -m experiments.studies.cnn.torch_models --archs course_cnn \\
         --optimizer adam --lr 0.001 --schedule cosine --batch-size 64 --epochs 12 --run course_adam
     # the tutorial LeNet, batch 256, lr 0.001, Adam, target >= 98%
-    python -m experiments.torch_baselines --archs lenet \\
+    python -m experiments.studies.cnn.torch_models --archs lenet \\
         --optimizer adam --lr 0.001 --batch-size 256 --epochs 10 --run lenet_adam
-    python -m experiments.torch_baselines --quick            # 4 architectures, 2 epochs, ~1.5 min
-    python -m experiments.torch_baselines --archs course_cnn --device cuda   # on a GPU
+    python -m experiments.studies.cnn.torch_models --quick            # 4 architectures, 2 epochs, ~1.5 min
+    python -m experiments.studies.cnn.torch_models --archs course_cnn --device cuda   # on a GPU
 
 Every model trains on all 60,000 training images (``--val-size`` holds some out to
 watch) through the numpy engine's seeded ``DataLoader``, so the numpy and torch runs see

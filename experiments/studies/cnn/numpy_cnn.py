@@ -2,9 +2,9 @@
 
 Run (full: both models, about 9 minutes on 2 cores):
 
-    python -m experiments.numpy_cnn
-    python -m experiments.numpy_cnn --models course   # one model
-    python -m experiments.numpy_cnn --quick           # seconds
+    python -m experiments.studies.cnn.numpy_cnn
+    python -m experiments.studies.cnn.numpy_cnn --models course   # one model
+    python -m experiments.studies.cnn.numpy_cnn --quick           # seconds
 
 Targets: the course CNN ≥ 98.8% test accuracy, the best variant ≥ 99.3%, each in under 15
 minutes on this machine.  Both train on all 60,000 training images (``--val-size`` holds

@@ -35,7 +35,7 @@ from experiments.common import DataConfig, dataset_label, output_dir, setup_info
 from experiments.parallel import run_tasks
 from experiments.recipes import wrap
 from experiments.training import Data, Run, history_of, train
-from experiments.validation import best_pair
+from experiments.studies.mlp.validation import best_pair
 
 NAME = "grid_search"
 QUESTION = ("Which hidden size × batch size × learning rate gives the lowest validation error (and what is the "

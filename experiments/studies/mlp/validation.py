@@ -24,7 +24,7 @@ from typing import Tuple
 
 import numpy as np
 
-from experiments import baseline
+from experiments.studies.mlp import baseline
 from experiments.common import dataset_label, error_pct, mean_std, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
 from experiments.training import Data, train

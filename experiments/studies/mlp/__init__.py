@@ -1,0 +1,1 @@
+"""Studies of one kind; registered by name in experiments.registry."""
