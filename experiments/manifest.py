@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from benchmarks.machine import cpu_model
 from experiments.common import write_json
 
 # -- what quick mode changed, stated on every figure --------------------------------------
@@ -135,7 +136,7 @@ def write_manifest(out, name: str, config, wall_seconds: float, mode: str, note:
     seeds = {k: v for k, v in cfg.items() if "seed" in k}
     manifest = {"experiment": name, "mode": mode, "mode_note": note, "config": cfg, "seeds": seeds,
                 "git_commit": git_commit(), "versions": library_versions(), "threads": thread_info(),
-                "platform": platform.platform(), "wall_seconds": wall_seconds,
+                "platform": platform.platform(), "machine": cpu_model(), "wall_seconds": wall_seconds,
                 "finished": time.strftime("%Y-%m-%d %H:%M:%S"), "command": " ".join(sys.argv),
                 "rerun": rerun_command(name, config) if is_dataclass(config) else None,
                 "files": sorted(files)}

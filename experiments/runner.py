@@ -243,11 +243,32 @@ def _out_of(per_study: Dict[str, List[str]]) -> str:
     return "results"
 
 
+def assignment_report(name: str, out: Path) -> int:
+    """``report --assignment NAME``: the course page as ``OUT/report-NAME.pdf``, held to the
+    page count its ``<!-- report max-pages N -->`` marker allows (exit 1 beyond it)."""
+    import re
+
+    from experiments.page_pdf import assignment_page, build_pdf
+
+    try:
+        page = assignment_page(name)
+    except ValueError as err:
+        raise UsageError(str(err)) from err
+    pdf, pages = build_pdf(page, out / f"report-{name}.pdf")
+    limit = re.search(r"<!-- report max-pages (\d+) -->", page.read_text())
+    print(f"wrote {pdf} ({pages} pages{f' of at most {limit.group(1)}' if limit else ''})")
+    if limit and pages > int(limit.group(1)):
+        print(f"error: {pdf} has {pages} pages; the assignment allows {limit.group(1)}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``python -m experiments list | run NAME [flags] | run all [flags] | report [--out DIR]``."""
+    """``python -m experiments list | run NAME [flags] | run all [flags] | report [--out DIR] [--assignment NAME]
+    | publish [--check]``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     usage = ("usage: python -m experiments list | run NAME [--quick] [--flag value ...] | "
-             "run all [--quick] [--flag value ...] | report [--out DIR]")
+             "run all [--quick] [--flag value ...] | report [--out DIR] [--assignment NAME] | publish [--check]")
     if not argv or argv[0] in ("-h", "--help"):
         print(usage + "\n(python -m experiments list: the experiments; run NAME --help: its flags)")
         return 0 if argv else 2
@@ -278,11 +299,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from experiments.report import build_report
 
             parser = argparse.ArgumentParser(prog="python -m experiments report")
-            parser.add_argument("--out", default="results", help="the results folder to read and write into")
+            parser.add_argument("--out", default="results", help="the results folder to read and write into "
+                                "(default: results)")
+            parser.add_argument("--assignment", help="one assignment's report, built from its course page "
+                                "docs/course/NAME.md into OUT/report-NAME.pdf (default: every study's results)")
             args = parser.parse_args(rest)
+            if args.assignment:
+                return assignment_report(args.assignment, Path(args.out))
             md, pdf = build_report(args.out)
             print(f"wrote {md} and {pdf}")
             return 0
+        if command == "publish":
+            from experiments.publish import main as publish_main
+
+            return publish_main(rest)
         raise UsageError(f"unknown command {command!r}; {usage}")
     except UsageError as err:
         print(f"error: {err}", file=sys.stderr)
