@@ -117,6 +117,21 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     assert same_weights(load(path).model, model)
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_atomic_write_keeps_the_users_umask(tmp_path, umask):
+    import os
+    import stat
+
+    previous = os.umask(umask)
+    try:
+        path = atomic_write(tmp_path / "c.bin", lambda fh: fh.write(b"x"))
+        plain = tmp_path / "plain.bin"
+        plain.write_bytes(b"x")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == stat.S_IMODE(plain.stat().st_mode) == 0o666 & ~umask
+
+
 def test_corrupt_and_foreign_files_are_named(tmp_path):
     model = build_mlp(MLPSpec((4, 3)), seed=0)
     path = save(tmp_path / "c.npz", model, optimizer=SGD(model.parameters(), lr=0.1, momentum=0.5))

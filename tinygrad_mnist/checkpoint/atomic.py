@@ -25,6 +25,7 @@ def atomic_write(path, write) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would differ from every other output
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -47,6 +48,13 @@ def atomic_write(path, write) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting it and putting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 @contextmanager
