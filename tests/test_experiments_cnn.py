@@ -31,7 +31,8 @@ PROMISED = {
     "regularisation": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
                        "misclassified.png"),
     "digits_sweeps": ("lr_sweep.png", "hidden_sweep.png", "lr_summary.md", "hidden_summary.md"),
-    "digits_penalties": ("curves.png", "val_accuracy.png", "weights.png", "summary.md"),
+    "digits_penalties": ("curves.png", "val_accuracy.png", "weights.png", "predictions_simple_mlp.png",
+                         "predictions_complex_mlp.png", "summary.md"),
     "equal_size": ("losses.png", "regulariser.png", "parameters.md", "summary.md"),
     "lenet_tutorial": ("architecture.md", "curves.png", "summary.md"),
 }
@@ -85,7 +86,8 @@ def test_the_engines_agree_from_the_same_weights(smoke):
                                                                               abs=1.0)
     penalties = {(r["model"], r["engine"]): r for r in smoke["digits_penalties"]["metrics"]["runs"]}
     for model in ("plain", "L1", "L2"):   # the same Penalty object on both sides
-        assert penalties[(model, "numpy")]["test_loss"] == pytest.approx(penalties[(model, "torch")]["test_loss"], rel=1e-3)
+        assert penalties[(model, "numpy")]["test_loss"] == pytest.approx(penalties[(model, "torch")]["test_loss"],
+                                                                         rel=1e-3)
 
 
 def test_pool_order_commutes_for_monotone_activations(smoke):
@@ -108,6 +110,22 @@ def test_cnn_vs_mlp_counts_the_weights(smoke):
         assert total == [sum(layers)] == [smoke["cnn_vs_mlp"]["metrics"]["setup"]["parameters"][model]]
 
 
+def test_cnn_vs_mlp_trains_by_plain_sgd_by_default(smoke):
+    """The Uppsala exercise trains the course CNN by standard SGD: no momentum, constant lr."""
+    from experiments.studies.cnn.cnn_vs_mlp import Config, optimizer_text
+
+    cfg = Config()
+    assert (cfg.optimizer, cfg.momentum, cfg.schedule) == ("sgd", 0.0, "none")
+    manifest = json.loads((Path(smoke["cnn_vs_mlp"]["out"]) / "manifest.json").read_text())
+    assert (manifest["config"]["optimizer"], manifest["config"]["schedule"]) == ("sgd", "none")
+    setup = smoke["cnn_vs_mlp"]["metrics"]["setup"]
+    assert setup["optimizer"]["CNN"] == f"plain SGD, lr {cfg.lr:g}" and setup["schedule"] == "none"
+    assert setup["momentum"]["CNN"] == 0.0
+    # the cosine schedule (the earlier recipe) stays one flag away
+    assert optimizer_text("sgd", 0.1, 0.0, "cosine") == "SGD, lr 0.1, cosine schedule"
+    assert optimizer_text("sgd", 0.05, 0.9) == "SGD, lr 0.05, momentum 0.9"
+
+
 def test_residual_plain_controls_have_no_skip(smoke):
     params = smoke["residual"]["metrics"]["setup"]["parameters"]
     assert params["2 pairs, plain"] < params["2 pairs, skip"]          # no 1×1 projections
@@ -124,6 +142,120 @@ def test_regularisation_best_model_errors(smoke):
     assert [r["model"] for r in rows] == ["vanilla", "dropout + weight decay", "batch norm + cosine",
                                          "augmentation + BN + dropout"]
     assert all(r["optimizer"].startswith("adam (betas 0.9, 0.999") for r in rows)
+    for key in ("loss", "schedule", "augmentation", "dropout", "batch_norm", "weight_decay", "init", "shuffle"):
+        assert all(r[key] for r in rows), key
+    assert m["best"]["model"] != "vanilla"              # the best of the three variations
+    assert m["best"]["misclassified_shown"] <= 10
+
+
+def test_regularisation_curves_show_cost_and_accuracy(smoke):
+    """Every variation's learning curves carry the cost as well as the accuracy, train and validation."""
+    m = smoke["regularisation"]["metrics"]
+    runs = {(r["model"], r["engine"]): r for r in m["runs"]}
+    assert set(m["curves"]) == set(m["setup"]["parameters"])
+    for name, by_engine in m["curves"].items():
+        assert set(by_engine) == {"numpy", "torch"}
+        for e, c in by_engine.items():
+            for key in ("train_cost", "val_cost", "train_accuracy_pct", "val_accuracy_pct"):
+                assert len(c[key]) == m["setup"]["epochs"] and all(np.isfinite(c[key])), (name, e, key)
+            assert all(v > 0 for v in c["train_cost"] + c["val_cost"])
+            assert c["val_accuracy_pct"][-1] == pytest.approx(runs[(name, e)]["val_accuracy_pct"])
+            assert c["seconds"] == pytest.approx(runs[(name, e)]["seconds"])
+
+
+def test_regularisation_row_titles_name_batch_lr_epochs_and_time():
+    from experiments.studies.cnn.regularisation import row_title
+
+    title = row_title("batch norm + cosine", {"lr": 0.001, "batch_size": 64, "epochs": 10, "schedule": "cosine"},
+                      {"numpy": 81.26, "torch": 60.0})
+    assert title == ("batch norm + cosine — batch 64, lr 0.001 (cosine to 0), 10 epochs\n"
+                     "training numpy 81.3 s, torch 60.0 s")
+
+
+def test_pick_misclassified_takes_one_per_class_first_then_fills_up():
+    from experiments.studies.cnn.regularisation import pick_misclassified
+
+    labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3])
+    predicted = np.array([1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0])   # no error on class 2
+    picks = pick_misclassified(labels, predicted, 10)
+    assert picks[:3] == [0, 3, 6]                       # the first error of classes 0, 1, 3
+    assert picks[3:] == [1, 7, 8, 9, 10, 11, 12]       # then the other errors in order, up to 10
+    assert all(labels[i] != predicted[i] for i in picks) and len(set(picks)) == 10
+    assert pick_misclassified(labels, labels, 10) == []
+    assert pick_misclassified(labels, predicted, 2) == [0, 3]
+
+
+def test_digits_penalties_draws_the_classification_results(smoke):
+    m = smoke["digits_penalties"]["metrics"]
+    assert set(m["predictions"]) == {"SimpleMLP", "ComplexMLP"}
+    assert m["predictions"]["SimpleMLP"]["file"] == "predictions_simple_mlp.png"
+    for p in m["predictions"].values():
+        assert 0 < p["shown"] <= 24 and 0 <= p["errors_shown"] <= p["shown"]
+        assert (Path(smoke["digits_penalties"]["out"]) / p["file"]).stat().st_size > 1000
+
+
+# -- overfitting (MLP-from-scratch project §2.5 and §3.3) ----------------------------------------------
+@pytest.fixture(scope="module")
+def overfitting_smoke(tmp_path_factory, one_torch_thread):
+    root = tmp_path_factory.mktemp("overfitting")
+    return runner.run_study("overfitting", ["--smoke", "--out", str(root)], echo=False)
+
+
+def test_overfitting_runs_both_settings_for_both_models(overfitting_smoke):
+    m = overfitting_smoke["metrics"]
+    out = Path(overfitting_smoke["out"])
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    sizes = sorted({int(r["n_train"]) for r in rows})
+    assert len(sizes) == 2
+    keys = {(r["model"], r["setting"], int(r["n_train"])) for r in rows}
+    assert keys == {(model, s, n) for model in ("mlp", "lenet") for s in ("assignment", "tuned") for n in sizes}
+    for r in rows:
+        for col in ("final_train_accuracy_pct", "final_val_accuracy_pct", "best_val_accuracy_pct", "gap_pct"):
+            assert np.isfinite(float(r[col]))
+        gap = float(r["final_train_accuracy_pct"]) - float(r["final_val_accuracy_pct"])
+        assert float(r["gap_pct"]) == pytest.approx(gap, abs=1e-3)
+    by = {(r["model"], r["setting"]): r for r in rows}
+    # the assignment's settings: batch 256, lr 0.001 (the MLP's on the summed loss: 0.256 on the mean)
+    assert (by[("mlp", "assignment")]["optimizer"], int(by[("mlp", "assignment")]["batch_size"])) == ("sgd", 256)
+    assert float(by[("mlp", "assignment")]["lr_on_mean_loss"]) == pytest.approx(0.256)
+    assert float(by[("mlp", "assignment")]["momentum"]) == 0.0
+    assert (by[("lenet", "assignment")]["optimizer"], float(by[("lenet", "assignment")]["momentum"])) == ("sgd", 0.9)
+    assert float(by[("lenet", "assignment")]["lr_on_mean_loss"]) == pytest.approx(0.001)
+    assert (by[("lenet", "tuned")]["optimizer"], int(by[("lenet", "tuned")]["batch_size"])) == ("adam", 256)
+    assert (by[("mlp", "tuned")]["optimizer"], int(by[("mlp", "tuned")]["batch_size"])) == ("sgd", 64)
+    assert set(m["setup"]["settings"]) == {"assignment", "tuned"}
+    assert "summed over the batch" in m["setup"]["settings"]["assignment"]["mlp"]
+    for f in ("mlp_accuracy_assignment.png", "mlp_accuracy_tuned.png", "lenet_accuracy_assignment.png",
+              "lenet_accuracy_tuned.png"):
+        assert (out / f).is_file(), f
+    assert "assignment settings" in (out / "log.txt").read_text() and "Answer:" in (out / "log.txt").read_text()
+
+
+def test_summed_loss_lr_is_the_mean_loss_lr_times_the_batch():
+    """One SGD step at lr on the batch-summed cross-entropy is the step at lr·B on the batch mean."""
+    from experiments.studies.mlp.overfitting import summed_lr_as_mean
+    from tinygrad_mnist import SGD, SoftmaxCrossEntropy
+    from tinygrad_mnist.models import MLPSpec
+
+    layers = MLPSpec((12, 5, 3), "sigmoid", "logits").layers()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(8, 12)), rng.integers(0, 3, 8)
+    after = {}
+    for reduction, lr in (("sum", 0.001), ("mean", summed_lr_as_mean(0.001, 8))):
+        model = build(layers, seed=1, dtype=np.float64)
+        loss = SoftmaxCrossEntropy(reduction=reduction)
+        opt = SGD(model.parameters(), lr=lr)
+        model.zero_grad()
+        loss.forward(model.forward(x), y)
+        model.backward(loss.backward())
+        opt.step()
+        after[reduction] = [p.data.copy() for p in model.parameters()]
+    for a, b in zip(after["sum"], after["mean"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+    assert summed_lr_as_mean(0.001, 256) == pytest.approx(0.256)
+    with pytest.raises(ValueError, match="batch_size"):
+        summed_lr_as_mean(0.001, 0)
 
 
 def test_equal_size_counts_match(smoke):
@@ -227,7 +359,7 @@ def test_augmented_loader_is_reproducible_and_leaves_the_data_alone():
     a = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
     b = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
     first, again = list(a), list(b)
-    for (x1, y1), (x2, y2) in zip(first, again):
+    for (x1, y1), (x2, y2) in zip(first, again, strict=True):
         np.testing.assert_array_equal(x1, x2)
         np.testing.assert_array_equal(y1, y2)
     second = list(a)                                # the next epoch: new shuffles and turns

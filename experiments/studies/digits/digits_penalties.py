@@ -1,4 +1,5 @@
-"""Digits penalties: what do L1 and L2 penalties (λ = 0.001) and a ComplexMLP with dropout and batch norm change on the 8×8 digits?
+"""Digits penalties: what do L1 and L2 penalties (λ = 0.001) and a ComplexMLP with dropout and batch norm change
+on the 8×8 digits?
 
 Run (full: 4 models, 50 epochs each, on both engines; 15 s with ``--jobs 2`` on 2 cores):
 
@@ -19,15 +20,22 @@ adds the same sum to the torch loss).  Besides the curves the study counts how m
 weights each model drives to near zero (``|w| < 1e-3``): L1's subgradient ``λ sign(w)``
 pushes small weights to exactly zero, L2's ``2λw`` only shrinks them.
 
+The classification results are shown as in ``digits_lab`` (Lab 4 step 5, repeated for
+the ComplexMLP in step 10): the first ``show`` test images with the predicted and the
+true label, errors in red, for the SimpleMLP (``plain``) and the ComplexMLP, on the
+first engine.
+
 Writes into ``results/digits_penalties/``: ``curves.png`` (training vs validation
 accuracy per model, both engines), ``val_accuracy.png``, ``weights.png`` (histogram of
-the trained first-layer weights), ``summary.md/.csv``, ``metrics.json``.
+the trained first-layer weights), ``predictions_simple_mlp.png`` and
+``predictions_complex_mlp.png`` (test images with predicted and true labels, errors in
+red), ``summary.md/.csv``, ``metrics.json``.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Tuple
 
 import numpy as np
@@ -41,6 +49,8 @@ NAME = "digits_penalties"
 QUESTION = ("On the 8×8 digits, do L1 or L2 penalties (λ = 0.001) improve the SimpleMLP, and does a ComplexMLP with "
             "dropout and batch norm beat it?")
 MODELS = ("plain", "L1", "L2", "ComplexMLP")
+#: The models whose classification results are drawn, and the file each goes to.
+PREDICTION_FIGURES = {"plain": "predictions_simple_mlp.png", "ComplexMLP": "predictions_complex_mlp.png"}
 
 
 @dataclass
@@ -60,6 +70,7 @@ class Config(DataConfig):
     engines: Tuple[str, ...] = ("numpy", "torch")
     seed: int = 0
     threads: int = 1                 # BLAS / torch threads per training, both engines (0: library defaults)
+    show: int = 24                   # test images shown with their predictions
 
     def quick(self) -> "Config":
         return replace(self, epochs=20)
@@ -83,7 +94,19 @@ def model(cfg: Config, name: str):
     raise ValueError(f"digits_penalties: unknown model {name!r}; choose from {MODELS}")
 
 
+def plot_predictions(images, labels, predicted, path, title: str, show: int = 24):
+    """The first ``show`` test images captioned "pred p / true t", errors in red — the
+    classification results as ``digits_lab`` draws them (``tinygrad_mnist.plots.plot_image_grid``)."""
+    from tinygrad_mnist.plots import plot_image_grid
+
+    n = min(show, len(labels))
+    pairs = list(zip(predicted[:n], labels[:n], strict=True))
+    return plot_image_grid(images[:n], [f"pred {p} / true {t}" for p, t in pairs], path,
+                           colors=["black" if p == t else "red" for p, t in pairs], title=title)
+
+
 def run(cfg: Config, log=print) -> dict:
+    from experiments.common import load_splits
     from tinygrad_mnist.plots import plot_lines, pyplot
 
     out = output_dir(NAME, cfg.out)
@@ -94,8 +117,9 @@ def run(cfg: Config, log=print) -> dict:
         for e in cfg.engines:
             plan[(name, e)] = recipe(e, layers, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                                      epochs=cfg.epochs, init=cfg.init, seed=cfg.seed, threads=cfg.threads,
-                                     eval_train=True, extras=("weights",), **extra)
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+                                     eval_train=True, extras=("weights", "test_outputs"), **extra)
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
+                       strict=True))
     rows = []
     for (name, e), r in results.items():
         w = np.concatenate([v.ravel() for k, v in r["weights"].items() if k.endswith("weight") and v.ndim == 2])
@@ -129,23 +153,43 @@ def run(cfg: Config, log=print) -> dict:
     for name in cfg.models:
         w0 = results[(name, cfg.engines[0])]["weights"]["0.weight"].ravel()
         ax.hist(w0, bins=80, histtype="step", label=f"{name} (first layer, {cfg.engines[0]})", log=True)
-    ax.set(xlabel="weight", ylabel="count (log)", title=wrap("Trained first-layer weights — " + title.replace("\n", " "), 90))
+    ax.set(xlabel="weight", ylabel="count (log)",
+           title=wrap("Trained first-layer weights — " + title.replace("\n", " "), 90))
     ax.title.set_fontsize(8)
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "weights.png", dpi=110)
     plt.close(fig)
 
-    metrics = {"setup": {"architecture": f"SimpleMLP 64-{cfg.hidden}-10 relu / ComplexMLP 64-"
-                                         + "-".join(map(str, cfg.complex_hidden)) + f"-10 + BN + dropout {cfg.dropout:g}",
+    _, _, test = load_splits(data, log=None)
+    e0 = cfg.engines[0]
+    predictions = {}
+    for name, fname in PREDICTION_FIGURES.items():
+        if name not in cfg.models:
+            continue
+        r = results[(name, e0)]
+        predicted = r["test_outputs"].argmax(axis=1)
+        n = min(cfg.show, len(test))
+        wrong = int((predicted[:n] != test.labels[:n]).sum())
+        label = "SimpleMLP" if name == "plain" else name
+        accuracy = 100 * r["history"]["test_accuracy"][-1]
+        title = wrap(f"{e0} {label} ({r['parameters']:,} parameters, {accuracy:.1f}% test accuracy): predictions on "
+                     f"the first {n} test images, {wrong} error{'' if wrong == 1 else 's'} in red", 80)
+        plot_predictions(test.images, test.labels, predicted, out / fname, title, show=cfg.show)
+        predictions[label] = {"file": fname, "shown": n, "errors_shown": wrong}
+
+    complex_sizes = "-".join(map(str, cfg.complex_hidden))
+    metrics = {"setup": {"architecture": f"SimpleMLP 64-{cfg.hidden}-10 relu / ComplexMLP 64-{complex_sizes}-10 + BN "
+                                         f"+ dropout {cfg.dropout:g}",
                          "parameters": {n: results[(n, cfg.engines[0])]["parameters"] for n in cfg.models},
                          "activation": "relu", "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",
                          "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": "digits 8×8", "n_train": any_r["n_train"],
                          "n_val": any_r["n_val"], "n_test": any_r["n_test"], "penalty_lambda": cfg.penalty,
                          "engines": list(cfg.engines), "threads": cfg.threads},
-               "runs": rows}
+               "runs": rows, "predictions": predictions}
     write_json(out / "metrics.json", metrics)
+    log("\nAnswer: " + describe(metrics, asdict(cfg)))
     return metrics
 
 
@@ -153,8 +197,9 @@ def describe(metrics: dict, config: dict) -> str:
     e0 = metrics["setup"]["engines"][0]
     runs = {r["model"]: r for r in metrics["runs"] if r["engine"] == e0}
     text = f"Final figures ({e0}): " + "; ".join(
-        f"{n}: {r['val_accuracy_pct']:.1f}% validation (best {r['best_val_accuracy_pct']:.1f}%), {r['test_accuracy_pct']:.1f}% "
-        f"test, train–validation gap {r['gap_pct']:+.1f}, {r['near_zero_weights_pct']:.0f}% of weights below 1e-3"
+        f"{n}: {r['val_accuracy_pct']:.1f}% validation (best {r['best_val_accuracy_pct']:.1f}%), "
+        f"{r['test_accuracy_pct']:.1f}% test, train–validation gap {r['gap_pct']:+.1f}, "
+        f"{r['near_zero_weights_pct']:.0f}% of weights below 1e-3"
         for n, r in runs.items()) + ". "
     if "plain" in runs:
         p = runs["plain"]
@@ -171,6 +216,10 @@ def describe(metrics: dict, config: dict) -> str:
         text += (f"The plain model's train–validation gap is {gap:+.1f} points: "
                  + ("it over-fits, which is what a penalty counters. " if gap > 2 else
                     "it hardly over-fits, so a penalty has little to correct. "))
+    shown = metrics.get("predictions", {})
+    if shown:
+        text += "Of the first test images drawn with their predictions, " + ", ".join(
+            f"the {k} misclassifies {v['errors_shown']} of {v['shown']}" for k, v in shown.items()) + ". "
     if "ComplexMLP" in runs and "plain" in runs:
         c = runs["ComplexMLP"]
         text += (f"The ComplexMLP has {c['parameters'] / runs['plain']['parameters']:.1f}× the parameters; dropout and "
