@@ -121,10 +121,15 @@ def test_smoke_numbers_are_consistent(smoke_results):
     root, results, _ = smoke_results
     base = results["baseline"]["metrics"]
     # the torch twin starts from the numpy weights and sees the same batches: same errors
-    assert base["final"]["numpy"]["test_error_pct"] == pytest.approx(base["final"]["torch"]["test_error_pct"], abs=0.5)
+    numpy_final, torch_final = base["final"]["numpy"], base["final"]["torch"]
+    mis = "test_misclassification_pct"
+    assert numpy_final[mis] == pytest.approx(torch_final[mis], abs=0.5)
+    assert numpy_final["test_error_mean_ce"] == pytest.approx(torch_final["test_error_mean_ce"], rel=1e-4)
+    assert numpy_final["train_error_mean_ce"] == pytest.approx(torch_final["train_error_mean_ce"], rel=1e-4)
     seeds = results["seeds"]["metrics"]
     assert seeds["deterministic"] is True
-    assert set(seeds["final_test_error_pct"]) >= {"numpy, hidden 16", "torch, hidden 16"}
+    assert set(seeds["final_test_error_mean_ce"]) >= {"numpy, hidden 16", "torch, hidden 16"}
+    assert set(seeds["final_test_misclassification_pct"]) == set(seeds["final_test_error_mean_ce"])
     val = results["validation"]["metrics"]
     for row in val["per_seed"]:
         assert 1 <= row["best_epoch"] <= 3
@@ -138,6 +143,148 @@ def test_smoke_numbers_are_consistent(smoke_results):
     assert sum(map(sum, errors["matrix"])) == results["errors"]["metrics"]["setup"]["n_test"]
     lab = results["digits_lab"]["metrics"]["final"]
     assert lab["numpy"]["test_accuracy"] == pytest.approx(lab["torch"]["test_accuracy"], abs=0.01)
+
+
+# -- the assignment's error: the mean cross-entropy, the misclassification rate beside it ------
+def _columns(path: Path):
+    with open(path) as fh:
+        return next(csv.reader(fh))
+
+
+@pytest.mark.parametrize("study, table, error, misclassification", [
+    ("baseline", "summary", "final test_error (mean CE)", "final test_misclassification_%"),
+    ("baseline", "epochs", "train_error (mean CE)", "train_misclassification_%"),
+    ("seeds", "seeds", "final test_error (mean CE)", "final test_misclassification_%"),
+    ("seeds", "summary", "mean test_error (mean CE)", "mean test_misclassification_%"),
+    ("validation", "best_epochs", "e_va* (mean CE)", "val_misclassification_% at best epoch"),
+    ("validation", "summary", "mean e_te* (mean CE)", "mean test_misclassification_% at best epoch"),
+    ("grid_search", "grid", "numpy e_te (mean CE) at e_va*", "numpy test_misclassification_% at e_va*"),
+])
+def test_error_tables_give_the_mean_cross_entropy_and_the_misclassification_rate(smoke_results, study, table, error,
+                                                                                misclassification):
+    _, results, _ = smoke_results
+    columns = _columns(Path(results[study]["out"]) / f"{table}.csv")
+    assert error in columns and misclassification in columns, columns
+
+
+def test_smoke_errors_are_mean_cross_entropies(smoke_results):
+    """An error column holds a loss (it can exceed 1 and differs from the misclassification)."""
+    _, results, _ = smoke_results
+    with open(Path(results["baseline"]["out"]) / "epochs.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        ce, mis = float(row["test_error (mean CE)"]), float(row["test_misclassification_%"])
+        assert 0 < ce < 5 and 0 <= mis <= 100
+    # digits after 2 epochs: the loss is still near log(10), far from the rate as a fraction
+    assert float(rows[0]["test_error (mean CE)"]) > 1.0
+    grid = results["grid_search"]["metrics"]
+    va = [r["numpy_e_va_star_mean_ce"] for r in grid["grid"]]
+    assert grid["best"]["numpy_e_va_star_mean_ce"] == min(va)
+    assert grid["best"] == grid["grid"][int(np.argmin(va))]
+    md = (Path(results["grid_search"]["out"]) / "grid.md").read_text().splitlines()
+    bold = [line for line in md if line.startswith("| **")]
+    assert len(bold) == 1 and f"**{min(va):.4g}**" in bold[0]
+
+
+def _history(val_loss, val_accuracy, test_loss, test_accuracy, train_loss=None, train_eval_loss=None):
+    n = len(test_loss)
+    return {"val_loss": val_loss, "val_accuracy": val_accuracy, "test_loss": test_loss,
+            "test_accuracy": test_accuracy, "train_loss": train_loss or [9.0] * n,
+            "train_accuracy": [0.5] * n, "train_eval_loss": train_eval_loss or [],
+            "train_eval_accuracy": [0.6] * n if train_eval_loss else []}
+
+
+def test_best_pair_picks_the_epoch_of_minimum_validation_loss():
+    """e_va* is the minimum of the validation loss, even where the validation accuracy peaks elsewhere;
+    e_te* is the test loss at that epoch; the earliest epoch wins a tie."""
+    from experiments.studies.mlp.validation import best_pair
+
+    h = _history(val_loss=[0.9, 0.4, 0.3, 0.3, 0.5], val_accuracy=[0.7, 0.80, 0.85, 0.86, 0.90],
+                 test_loss=[1.0, 0.5, 0.35, 0.33, 0.6], test_accuracy=[0.6, 0.75, 0.84, 0.85, 0.88])
+    best = best_pair(h)
+    assert best["best_epoch"] == 3
+    assert best["e_va_star_mean_ce"] == min(h["val_loss"]) == 0.3
+    assert best["e_te_star_mean_ce"] == 0.35
+    assert best["val_misclassification_pct_at_best"] == pytest.approx(15.0)
+    assert best["test_misclassification_pct_at_best"] == pytest.approx(16.0)
+    with pytest.raises(ValueError, match="no validation loss"):
+        best_pair(_history([], [], [1.0], [0.5]))
+
+
+def test_the_training_error_is_the_whole_set_pass_not_the_running_mean():
+    from experiments.studies.mlp.baseline import error_curves
+
+    h = _history([], [], test_loss=[0.5, 0.4], test_accuracy=[0.9, 0.95], train_loss=[0.9, 0.8],
+                 train_eval_loss=[0.45, 0.35])
+    errors, misclassification = error_curves(h, "train")
+    assert errors == [0.45, 0.35] and misclassification == pytest.approx([40.0, 40.0])
+    assert error_curves(h, "test") == ([0.5, 0.4], pytest.approx([10.0, 5.0]))
+    with pytest.raises(ValueError, match="eval_train"):
+        error_curves(_history([], [], [0.5], [0.9], train_loss=[0.9]), "train")
+
+
+def test_seeds_robustness_compares_the_seed_spread_with_the_configurations():
+    from experiments.studies.mlp.seeds import robustness
+
+    spread_out = robustness({"a": [0.30, 0.31, 0.29], "b": [0.40, 0.41, 0.39]}, "a")
+    assert spread_out["seed_std"] == pytest.approx(0.01) and spread_out["configuration_range"] == pytest.approx(0.10)
+    assert spread_out["robust"] is True
+    assert robustness({"a": [0.30, 0.40, 0.20], "b": [0.33, 0.34, 0.35]}, "a")["robust"] is False
+    assert robustness({"a": [0.3, 0.4]}, "a")["robust"] is None
+
+
+def test_hidden_features_are_the_trained_first_layer_of_the_engine():
+    """z = σ(W⁽¹⁾ᵀx + b⁽¹⁾) from the trained weights equals the engine's own first hidden activation."""
+    from experiments.studies.mlp.features import hidden_features
+    from experiments.training import Run, train
+
+    result = train(Run(hidden=(16,), epochs=1, batch_size=32, eval_train=False,
+                       extras=("weights", "hidden_features")), TINY)
+    _, _, test = load_splits(TINY, log=None)
+    pixels = np.multiply(test.images.reshape(len(test), -1), 1 / 255, dtype=np.float32)
+    z = hidden_features(result["weights"], pixels, "sigmoid", batch_size=37)
+    assert z.shape == (len(test), 16) and z.dtype == np.float32
+    np.testing.assert_allclose(z, result["hidden_features"], rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="activation"):
+        hidden_features(result["weights"], pixels, "gelu")
+    with pytest.raises(ValueError, match="shape"):
+        hidden_features(result["weights"], pixels[:, :10])
+
+
+def test_separation_scores_a_seeded_subsample():
+    from experiments.studies.mlp.features import subsample
+
+    picked = subsample(1000, 100, seed=3)
+    assert len(picked) == 100 == len(set(picked.tolist())) and np.all(np.diff(picked) > 0)
+    np.testing.assert_array_equal(picked, subsample(1000, 100, seed=3))
+    np.testing.assert_array_equal(subsample(50, 100, seed=3), np.arange(50))
+
+
+def test_features_smoke_embeds_the_training_images_and_times_each_map(smoke_results):
+    _, results, _ = smoke_results
+    m = results["features"]["metrics"]
+    assert m["setup"]["tsne_split"] == "train" and m["setup"]["points"] == 300
+    assert m["setup"]["scored_points"] == 200
+    assert set(m["tsne_seconds"]) == {"hidden layer", "raw pixels"} and min(m["tsne_seconds"].values()) > 0
+    columns = _columns(Path(results["features"]["out"]) / "separation.csv")
+    assert {"t-SNE seconds", "scored on", "silhouette by digit", "5-NN accuracy (leave-one-out)"} <= set(columns)
+
+
+def test_features_names_the_missing_opentsne(monkeypatch):
+    import builtins
+
+    from experiments.studies.mlp.features import tsne
+
+    real_import = builtins.__import__
+
+    def no_opentsne(name, *args, **kwargs):
+        if name.startswith("openTSNE"):
+            raise ImportError("No module named 'openTSNE'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_opentsne)
+    with pytest.raises(ImportError, match="pip install openTSNE"):
+        tsne(np.zeros((20, 3)), perplexity=5.0, seed=0)
 
 
 # -- the command line ------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from torch import nn  # noqa: E402
 
 from torch_baselines import models, utils  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # -- architectures and exact parameter counts ------------------------------------------
@@ -137,7 +136,7 @@ def test_build_seed_is_reproducible_and_leaves_the_global_rng_alone():
     assert torch.equal(torch.rand(3), expected_next)
     b = models.build_course_cnn(seed=7)
     c = models.build_course_cnn(seed=8)
-    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
     assert not torch.equal(a[0].weight, c[0].weight)
 
 

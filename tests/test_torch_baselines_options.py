@@ -14,7 +14,6 @@ from torch import nn  # noqa: E402
 
 from torch_baselines import train, utils  # noqa: E402
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # -- devices, optimisers, schedules, penalties -----------------------------------------
@@ -85,7 +84,8 @@ def test_loss_by_name_matches_the_numpy_losses():
     y = rng.integers(0, 4, size=5)
     p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
     zt, yt, pt = torch.from_numpy(z), torch.from_numpy(y), torch.from_numpy(p)
-    assert train.loss_by_name("cross_entropy")(zt, yt).item() == pytest.approx(SoftmaxCrossEntropy().forward(z, y), rel=1e-12)
+    expected = SoftmaxCrossEntropy().forward(z, y)
+    assert train.loss_by_name("cross_entropy")(zt, yt).item() == pytest.approx(expected, rel=1e-12)
     assert train.loss_by_name("cross_entropy_probs", "sum")(pt, yt).item() == pytest.approx(
         CrossEntropy(reduction="sum").forward(p, y), rel=1e-12)
     from tinygrad_mnist.nn.losses import MSELoss

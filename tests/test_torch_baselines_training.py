@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tinygrad_mnist.models import CLASSIC_MLP, CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy
 from tinygrad_mnist.nn.regularization import Penalty
-from tinygrad_mnist.models import CLASSIC_MLP, CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.train import History, TrainingDivergedError
 from tinygrad_mnist.train import fit as numpy_fit
 
@@ -19,7 +19,6 @@ torch = pytest.importorskip("torch")
 from torch import nn  # noqa: E402
 
 from torch_baselines import bridge, models, train, utils  # noqa: E402
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -207,7 +206,8 @@ def test_numpy_and_torch_fit_the_same_model_on_the_same_data_in_the_same_order(n
     for pair in bridge.pair_parameters(np_model, t_model):
         np.testing.assert_allclose(pair.torch_tensor.detach().numpy(), pair.numpy_get(), rtol=1e-8, atol=1e-12)
     # a different seed gives a different order, hence a different history
-    fresh = bridge.numpy_to_torch(build_mlp(spec, seed=0, dtype=np.float64), models.build_mlp(spec, dtype=torch.float64))
+    fresh = bridge.numpy_to_torch(build_mlp(spec, seed=0, dtype=np.float64),
+                                  models.build_mlp(spec, dtype=torch.float64))
     kw = dict(opt_kw)
     other = train.fit(fresh, t_loss, train.optimizer_by_name(opt_name, fresh.parameters(), kw.pop("lr"), **kw),
                       data, epochs=1, batch_size=32, seed=6, regularizer=regularizer, progress=False)

@@ -33,10 +33,10 @@ import functools
 import numpy as np
 import pytest
 
-from tinygrad_mnist.data import DataLoader, Dataset
 from tinygrad_mnist.check.gradcheck import relative_error
-from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.data import DataLoader, Dataset
 from tinygrad_mnist.models import MLPSpec, build_mlp
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.optim import SGD
 
 from .error_scales import record, worst_summary

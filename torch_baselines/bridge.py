@@ -107,7 +107,7 @@ def pair_parameters(numpy_model: Module, torch_model: nn.Module) -> List[Pair]:
             raise ValueError(f"bridge: the numpy model has {len(a)} {kind}s {a}, the torch model "
                              f"{len(b)} {b}; were they built from the same description?")
     pairs = []
-    for i, ((np_name, kind, param, owner), (t_name, _, tensor)) in enumerate(zip(np_entries, t_entries)):
+    for i, ((np_name, kind, param, owner), (t_name, _, tensor)) in enumerate(zip(np_entries, t_entries, strict=True)):
         pair = Pair(np_name, t_name, kind, param, owner, tensor)
         array = pair.numpy_get()
         np_role, t_role = np_name.rpartition(".")[2], t_name.rpartition(".")[2]

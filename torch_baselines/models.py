@@ -47,8 +47,8 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from tinygrad_mnist.nn import init as np_init
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec, num_parameters
+from tinygrad_mnist.nn import init as np_init
 
 __all__ = [
     "Residual", "build", "build_mlp", "build_course_cnn",

@@ -1,16 +1,18 @@
 """The torch training loop, a mirror of :mod:`tinygrad_mnist.train`.
 
 ``fit`` and ``evaluate`` take the same arguments and return the same
-:class:`~tinygrad_mnist.train.History` as the numpy engine's, and read the data through
-the **same** numpy ``DataLoader`` (``DataLoader(dataset, batch_size, shuffle=True,
-seed=seed, flatten=flatten, dtype=...)`` with ``set_epoch(epoch - 1)`` before each
-epoch), converting each numpy batch to a tensor; so both engines see the same examples
-in the same order.  One step::
+:class:`~tinygrad_mnist.train.History` as the numpy engine's.  They read the data through
+an ordinary ``torch.utils.data.DataLoader`` (:func:`torch_baselines.data.torch_loader`)
+whose batch sampler replays the numpy engine's seeded ``DataLoader(dataset, batch_size,
+shuffle=True, seed=seed, flatten=flatten, dtype=...)``, epoch ``e`` being its epoch
+``e - 1``, over a torch ``Dataset`` that converts the same uint8 arrays the same way; so
+both engines see the same examples, with the same values, in the same order.  One epoch::
 
-    optimizer.zero_grad()
-    out = model(x); value = loss_fn(out, y) + l1·Σ|w| + l2·Σw²
-    value.backward()
-    optimizer.step()
+    for x, y in loader:
+        optimizer.zero_grad()
+        out = model(x); value = loss_fn(out, y) + l1·Σ|w| + l2·Σw²
+        value.backward()
+        optimizer.step()
 
 Train figures are the means of the per-batch values; losses are means per example (a
 ``reduction="sum"`` loss is divided back by the batch size) and include the penalty,
@@ -27,9 +29,11 @@ from typing import Callable, Iterable, Optional, Sequence, Tuple
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader as TorchDataLoader
 
 from tinygrad_mnist.train import History, TrainingDivergedError, as_loader, finish_epoch, progress_bar
 
+from .data import torch_loader
 from .utils import resolve_device
 
 __all__ = ["fit", "evaluate", "optimizer_by_name", "schedule_by_name", "loss_by_name",
@@ -178,10 +182,19 @@ def _model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _tensors(x: np.ndarray, y: np.ndarray, device: torch.device):
-    # Unshuffled label batches are views of the dataset's read-only arrays: copy those.
-    return (torch.from_numpy(np.require(x, requirements="W")).to(device),
-            torch.from_numpy(np.require(y, requirements="W")).to(device))
+def _loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> TorchDataLoader:
+    """``data`` as a torch DataLoader: a torch DataLoader is used as is; a Dataset or numpy
+    DataLoader is read by :func:`~torch_baselines.data.torch_loader` in the numpy order."""
+    if isinstance(data, TorchDataLoader):
+        return data
+    return torch_loader(as_loader(data, batch_size, shuffle, seed, flatten, dtype))
+
+
+def _set_epoch(loader: TorchDataLoader, epoch: int) -> None:
+    """Make ``loader``'s next pass epoch ``epoch`` (0-based) where its batch sampler can replay one."""
+    set_epoch = getattr(loader.batch_sampler, "set_epoch", None)
+    if set_epoch is not None:
+        set_epoch(epoch)
 
 
 # -- evaluate / fit ---------------------------------------------------------------------
@@ -190,20 +203,21 @@ def evaluate(model: nn.Module, loss_fn, data, batch_size: int = 1000, flatten: b
              device=None) -> Tuple[float, float]:
     """Mean loss per example and accuracy of ``model`` on ``data``, in eval mode.
 
-    ``data`` is a Dataset or DataLoader; ``device`` defaults to the model's.  The model's
-    train/eval mode is restored afterwards.
+    ``data`` is a Dataset, a numpy DataLoader or a torch DataLoader yielding ``(x, y)``
+    tensors; ``device`` defaults to the model's.  The model's train/eval mode is restored
+    afterwards.
     """
     device = _model_device(model) if device is None else resolve_device(device)
-    loader = as_loader(data, batch_size, False, 0, flatten, _model_dtype(model))
+    loader = _loader(data, batch_size, False, 0, flatten, _model_dtype(model))
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
     try:
         for x, y in loader:
-            xt, yt = _tensors(x, y, device)
-            out = model(xt)
-            total_loss += _mean_per_example(loss_fn, loss_fn(out, yt).item(), out) * len(y)
-            correct += int((out.argmax(dim=1) == yt).sum().item())
+            x, y = x.to(device), y.to(device)
+            out = model(x)
+            total_loss += _mean_per_example(loss_fn, loss_fn(out, y).item(), out) * len(y)
+            correct += int((out.argmax(dim=1) == y).sum().item())
             n += len(y)
     finally:
         model.train(was_training)
@@ -228,9 +242,12 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
         ``loss_fn(output, labels) -> 0-d tensor``, e.g. ``nn.CrossEntropyLoss()``.
     optimizer : torch.optim.Optimizer
         Over ``model.parameters()`` (see :func:`optimizer_by_name`).
-    train, val, test : tinygrad_mnist Dataset or DataLoader
-        ``train`` is read by the numpy engine's seeded ``DataLoader``; epoch ``e`` uses
-        the permutation of ``(seed, e - 1)``.
+    train, val, test : tinygrad_mnist Dataset or DataLoader, or torch DataLoader
+        A Dataset or numpy DataLoader is read through
+        :func:`~torch_baselines.data.torch_loader`, in the order of the numpy engine's
+        seeded ``DataLoader``: epoch ``e`` uses the permutation of ``(seed, e - 1)``.  A
+        torch DataLoader yielding ``(x, y)`` tensors is used as is (its batch sampler's
+        ``set_epoch(e - 1)`` is called before epoch ``e`` where it has one).
     epochs, batch_size, seed, shuffle, flatten, eval_batch_size
         As in ``tinygrad_mnist.train.fit``; ``flatten=False`` gives (b, 1, H, W) batches
         for CNNs.
@@ -260,9 +277,9 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     device = resolve_device(device)
     model.to(device)
     dtype = _model_dtype(model)
-    loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
-    val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
-    test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
+    loader = _loader(train, batch_size, shuffle, seed, flatten, dtype)
+    val_loader = None if val is None else _loader(val, eval_batch_size, False, seed, flatten, dtype)
+    test_loader = None if test is None else _loader(test, eval_batch_size, False, seed, flatten, dtype)
     l1, l2 = (0.0, 0.0) if regularizer is None else (regularizer.l1, regularizer.l2)
     include_bias = regularizer is not None and regularizer.include_bias
     reg_params = [p for p in model.parameters() if p.requires_grad and (include_bias or p.ndim > 1)]
@@ -271,13 +288,13 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
     for epoch in range(1, int(epochs) + 1):
         t0 = time.perf_counter()
         model.train()
-        loader.set_epoch(epoch - 1)
+        _set_epoch(loader, epoch - 1)
         batch_losses, batch_accs = [], []
         for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
-            xt, yt = _tensors(x, y, device)
+            x, y = x.to(device), y.to(device)
             optimizer.zero_grad()
-            out = model(xt)
-            value = loss_fn(out, yt)
+            out = model(x)
+            value = loss_fn(out, y)
             if l1 or l2:
                 value = value + penalty(reg_params, l1, l2)
             v = value.item()
@@ -289,7 +306,7 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
             value.backward()
             optimizer.step()
             batch_losses.append(_mean_per_example(loss_fn, v, out))
-            batch_accs.append(int((out.detach().argmax(dim=1) == yt).sum().item()) / len(y))
+            batch_accs.append(int((out.detach().argmax(dim=1) == y).sum().item()) / len(y))
         history.record_epoch(
             batch_losses, batch_accs,
             val=None if val_loader is None else evaluate(model, loss_fn, val_loader, device=device),
