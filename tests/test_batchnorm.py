@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn.batchnorm import batch_stats, BatchNorm1d, BatchNorm2d
 from tinygrad_mnist.check.gradcheck import numerical_gradient
+from tinygrad_mnist.nn.batchnorm import BatchNorm1d, BatchNorm2d, batch_stats
 from tinygrad_mnist.nn.module import Sequential
 
 from .strategies import channel_batch_shapes, seeds

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinygrad_mnist.models import CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.models import build as build_numpy
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy
-from tinygrad_mnist.models import CourseCNNSpec, MLPSpec, build_mlp
 from tinygrad_mnist.nn.module import Module, Parameter, Sequential
 
 from .strategies import activation_names, mlp_shapes, seeds

@@ -22,13 +22,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from tinygrad_mnist.nn.activations import ReLU, Softmax, softmax_jacobian, Tanh
 from tinygrad_mnist.check.gradcheck import check_jacobian, check_loss, check_module, relative_error
+from tinygrad_mnist.nn.activations import ReLU, Softmax, Tanh, softmax_jacobian
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 
-from .torch_reference import compare_with_torch, mirror, torch_loss_and_grad, torch_nn
 from .strategies import seeds
+from .torch_reference import compare_with_torch, mirror, torch_loss_and_grad, torch_nn
 from .zoo_cases import LOSS_ZOO
 
 torch = pytest.importorskip("torch")

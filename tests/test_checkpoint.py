@@ -14,10 +14,16 @@ import zipfile
 import numpy as np
 import pytest
 
-from tinygrad_mnist import (SGD, Adam, CourseCNNSpec, LayerDesc, MLPSpec, RMSprop, SoftmaxCrossEntropy, build,
-                            build_mlp)
-from tinygrad_mnist.checkpoint import (CheckpointError, atomic_write, describe_model, layers_from_json,
-                                       layers_to_json, load, save)
+from tinygrad_mnist import SGD, Adam, CourseCNNSpec, LayerDesc, MLPSpec, RMSprop, SoftmaxCrossEntropy, build, build_mlp
+from tinygrad_mnist.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    describe_model,
+    layers_from_json,
+    layers_to_json,
+    load,
+    save,
+)
 from tinygrad_mnist.data import write_idx
 from tinygrad_mnist.data.mnist import MNIST_FILES
 from tinygrad_mnist.optim import schedule_by_name

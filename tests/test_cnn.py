@@ -13,15 +13,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Tanh
-from tinygrad_mnist.models import build, build_course_cnn, KINDS
-from tinygrad_mnist.nn.conv import Conv2d
-from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d
 from tinygrad_mnist.check.gradcheck import check_model, relative_error
+from tinygrad_mnist.models import KINDS, CourseCNNSpec, LayerDesc, build, build_course_cnn
+from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Tanh
+from tinygrad_mnist.nn.conv import Conv2d
 from tinygrad_mnist.nn.linear import Linear
-from tinygrad_mnist.nn.reshape import Flatten
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
+from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d
+from tinygrad_mnist.nn.reshape import Flatten
 
 VARIANTS = [CourseCNNSpec(act, pool_first=pf, residual_depth=rd)
             for act in ("relu", "tanh", "sigmoid") for pf, rd in ((False, 0), (True, 0), (False, 2), (False, 3))]

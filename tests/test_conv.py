@@ -21,9 +21,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn.conv import col2im, Conv2d, conv2d_forward, im2col, im2col_index_map
-from tinygrad_mnist.nn.image import conv_output_size
 from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
+from tinygrad_mnist.nn.conv import Conv2d, col2im, conv2d_forward, im2col, im2col_index_map
+from tinygrad_mnist.nn.image import conv_output_size
 
 from .error_scales import EXACT, F32_TOL, FD_TOL
 from .strategies import config_input_shape, conv_configs, float_arrays, seeds

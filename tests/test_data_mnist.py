@@ -18,8 +18,17 @@ import pytest
 
 from tinygrad_mnist import data
 from tinygrad_mnist.data import (
-    MNIST_FILES, MNIST_MD5, MNIST_MIRRORS, MNISTNotFoundError, default_cache_dir, download_mnist,
-    find_mnist, load_idx_dir, load_mnist, read_idx, write_idx,
+    MNIST_FILES,
+    MNIST_MD5,
+    MNIST_MIRRORS,
+    MNISTNotFoundError,
+    default_cache_dir,
+    download_mnist,
+    find_mnist,
+    load_idx_dir,
+    load_mnist,
+    read_idx,
+    write_idx,
 )
 
 from .conftest import idx_header, make_idx_dir

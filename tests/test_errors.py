@@ -8,11 +8,41 @@ import gzip
 import numpy as np
 import pytest
 
-from tinygrad_mnist import (SGD, Adam, BatchNorm1d, Conv2d, CrossEntropy, Dropout, LayerDesc, Linear, MaxPool2d,
-                            MLPSpec, MSELoss, ReLU, RMSprop, Sequential, SoftmaxCrossEntropy, activation, build,
-                            build_mlp, initializer, optimizer_by_name)
-from tinygrad_mnist.data import (DataLoader, Dataset, IDXFormatError, MNISTNotFoundError, find_mnist, load_dataset,
-                                 load_idx_dir, load_png_folder, read_idx, train_val_split, write_idx)
+from tinygrad_mnist import (
+    SGD,
+    Adam,
+    BatchNorm1d,
+    Conv2d,
+    CrossEntropy,
+    Dropout,
+    LayerDesc,
+    Linear,
+    MaxPool2d,
+    MLPSpec,
+    MSELoss,
+    ReLU,
+    RMSprop,
+    Sequential,
+    SoftmaxCrossEntropy,
+    activation,
+    build,
+    build_mlp,
+    initializer,
+    optimizer_by_name,
+)
+from tinygrad_mnist.data import (
+    DataLoader,
+    Dataset,
+    IDXFormatError,
+    MNISTNotFoundError,
+    find_mnist,
+    load_dataset,
+    load_idx_dir,
+    load_png_folder,
+    read_idx,
+    train_val_split,
+    write_idx,
+)
 from tinygrad_mnist.data.mnist import MNIST_FILES
 from tinygrad_mnist.models import CourseCNNSpec
 from tinygrad_mnist.nn import NonFiniteError

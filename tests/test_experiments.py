@@ -355,8 +355,9 @@ def test_stamp_png_adds_a_band_and_keeps_the_figure(tmp_path):
 
 
 def test_learning_curve_titles_name_the_dataset_batch_lr_epochs_and_time():
-    from experiments.studies.mlp.mlp_dropout_adam import Config as DropoutConfig, curve_title
     from experiments.recipes import training_time
+    from experiments.studies.mlp.mlp_dropout_adam import Config as DropoutConfig
+    from experiments.studies.mlp.mlp_dropout_adam import curve_title
     from tinygrad_mnist.history import History
     from tinygrad_mnist.plots import run_title
 

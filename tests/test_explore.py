@@ -17,8 +17,17 @@ pytest.importorskip("torch")  # noqa: E402  (the explorer compares with torch; a
 
 from tinygrad_mnist.cli import main
 from tinygrad_mnist.data import load_digits
-from tinygrad_mnist.explore import (decode_array, encode_array, generate, jacobian_rows, make_model, read_page_data,
-                                    start_server, stop_server, write_page)
+from tinygrad_mnist.explore import (
+    decode_array,
+    encode_array,
+    generate,
+    jacobian_rows,
+    make_model,
+    read_page_data,
+    start_server,
+    stop_server,
+    write_page,
+)
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 
 U64 = np.finfo(np.float64).eps / 2

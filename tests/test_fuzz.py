@@ -11,9 +11,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropy, Dropout, Flatten, Identity,
-                               Linear, MaxPool2d, MSELoss, ReLU, Residual, Sequential, Sigmoid, Softmax,
-                               SoftmaxCrossEntropy, Tanh)
+from tinygrad_mnist.nn import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropy,
+    Dropout,
+    Flatten,
+    Identity,
+    Linear,
+    MaxPool2d,
+    MSELoss,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 
 from .strategies import fuzz_arrays, fuzz_targets
 

@@ -8,11 +8,19 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from tinygrad_mnist.check.gradcheck import check_jacobian, check_model, check_module, noise_floor, numerical_gradient, numerical_jacobian, relative_error
+from tinygrad_mnist.check.gradcheck import (
+    check_jacobian,
+    check_model,
+    check_module,
+    noise_floor,
+    numerical_gradient,
+    numerical_jacobian,
+    relative_error,
+)
 from tinygrad_mnist.cli.gradcheck import add_parser
+from tinygrad_mnist.models import mlp
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.models import mlp
 
 from .strategies import float_arrays
 

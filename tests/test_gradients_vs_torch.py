@@ -19,13 +19,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
 from tinygrad_mnist.check.gradcheck import relative_error
 
 from .error_scales import record, worst_summary
+from .strategies import float_arrays, seeds
 from .torch_reference import compare_with_torch, torch_jacobians, torch_loss_and_grad
 from .zoo_cases import LOSS_ZOO, PER_EXAMPLE_ZOO, ZOO, given_case_data
-from .strategies import float_arrays, seeds
 
 torch = pytest.importorskip("torch")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tinygrad_mnist import Linear, initializer
-from tinygrad_mnist.nn.init import fans, INITIALIZERS
+from tinygrad_mnist.nn.init import INITIALIZERS, fans
 
 SHAPE = (400, 300)  # 120,000 samples: the sample std is within ~0.5% of the true one
 FAN_IN, FAN_OUT = 300, 400

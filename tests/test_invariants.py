@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn.activations import Sigmoid, Softmax, softmax, Tanh
+from tinygrad_mnist.nn.activations import Sigmoid, Softmax, Tanh, softmax
 from tinygrad_mnist.nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 
 from .strategies import batches, classification_batches, extreme_logits, float_arrays, soft_target_batches

@@ -16,9 +16,16 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, softmax, Tanh
 from tinygrad_mnist.check.chain import multiply_out
-from tinygrad_mnist.check.gradcheck import check_jacobian, check_loss, check_module, noise_floor, numerical_jacobian, relative_error
+from tinygrad_mnist.check.gradcheck import (
+    check_jacobian,
+    check_loss,
+    check_module,
+    noise_floor,
+    numerical_jacobian,
+    relative_error,
+)
+from tinygrad_mnist.nn.activations import ReLU, Sigmoid, Softmax, Tanh, softmax
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.nn.module import Sequential

@@ -11,9 +11,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_mnist.nn import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropy, Dropout, Flatten,
-                               Identity, Linear, MaxPool2d, MSELoss, ReLU, Residual, Sequential, Sigmoid,
-                               Softmax, SoftmaxCrossEntropy, Tanh)
+from tinygrad_mnist.nn import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropy,
+    Dropout,
+    Flatten,
+    Identity,
+    Linear,
+    MaxPool2d,
+    MSELoss,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Tanh,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 ANCHORS = set(re.findall(r'<a id="([a-z0-9-]+)"></a>', (ROOT / "docs" / "jacobians.md").read_text()))

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_mnist.nn.module import Parameter
-from tinygrad_mnist.optim import Adagrad, Adam, AdamW, optimizer_by_name, OPTIMIZERS, RMSprop, SGD
+from tinygrad_mnist.optim import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, RMSprop, optimizer_by_name
 from tinygrad_mnist.optim.optimizers import adam_direction
 
 from .strategies import seeds

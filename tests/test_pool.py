@@ -12,13 +12,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d, maxpool2d_forward
 from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
+from tinygrad_mnist.nn.pool import AvgPool2d, MaxPool2d, maxpool2d_forward
 
 from .error_scales import EXACT, F32_TOL, FD_TOL
 from .strategies import config_input_shape, distinct_arrays, float_arrays, pool_configs, tied_arrays
 from .torch_reference import torch_or_skip
-
 
 # -- pooling ----------------------------------------------------------------------------------
 POOLS = {"max": (MaxPool2d, "max_pool2d"), "avg": (AvgPool2d, "avg_pool2d")}

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from tinygrad_mnist.check.gradcheck import numerical_gradient
 from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.module import Parameter, Sequential
+from tinygrad_mnist.nn.regularization import Dropout, L1Penalty, L2Penalty, Penalty, dropout_mask
 from tinygrad_mnist.optim import SGD
-from tinygrad_mnist.nn.regularization import Dropout, dropout_mask, L1Penalty, L2Penalty, Penalty
 
 from .strategies import batch_shapes, dropout_probabilities, seeds
 

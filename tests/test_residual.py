@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
 from tinygrad_mnist.nn.activations import ReLU, Tanh
 from tinygrad_mnist.nn.batchnorm import BatchNorm2d
-from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
 from tinygrad_mnist.nn.linear import Linear
-from tinygrad_mnist.nn.reshape import Flatten
 from tinygrad_mnist.nn.module import Sequential
+from tinygrad_mnist.nn.reshape import Flatten
 from tinygrad_mnist.nn.residual import Residual
 
 from .strategies import channel_batch_shapes, seeds

@@ -5,7 +5,7 @@ import pytest
 
 from tinygrad_mnist.nn.module import Parameter
 from tinygrad_mnist.optim import SGD, Adam
-from tinygrad_mnist.optim.schedules import CosineAnnealingLR, LinearWarmup, schedule_by_name, StepLR
+from tinygrad_mnist.optim.schedules import CosineAnnealingLR, LinearWarmup, StepLR, schedule_by_name
 
 
 def opt(lr=0.1):

@@ -57,8 +57,7 @@ from tinygrad_mnist.nn.reshape import Flatten, Identity
 
 from .strategies import batches, batches_with_zeros
 from .torch_reference import TORCH_ACTIVATIONS, mirror, torch_nn, torch_sequential
-from .zoo_case import (ModuleCase, always_safe, away_from_zero, given_case_data,  # noqa: F401
-                       relu_inputs_away_from_zero)
+from .zoo_case import ModuleCase, always_safe, away_from_zero, given_case_data, relu_inputs_away_from_zero  # noqa: F401
 from .zoo_cnn_cases import conv_zoo, normalisation_zoo
 from .zoo_loss_cases import LOSS_ZOO, LossCase  # noqa: F401
 

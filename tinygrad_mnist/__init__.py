@@ -27,13 +27,58 @@ explore/        the backprop explorer page
 
 __version__ = "0.1.0"
 
-from .models import (CLASSIC_MLP, CourseCNNSpec, LayerDesc, MLPSpec, build, build_course_cnn, build_mlp, mlp,
-                     num_parameters)
-from .nn import (AvgPool2d, BatchNorm1d, BatchNorm2d, Conv2d, CrossEntropy, Dropout, Flatten, Identity,
-                 L1Penalty, L2Penalty, Linear, MaxPool2d, Module, MSELoss, Parameter, Penalty, ReLU, Residual,
-                 Sequential, Sigmoid, Softmax, SoftmaxCrossEntropy, Tanh, activation, initializer, loss_by_name)
-from .optim import (SGD, Adagrad, Adam, AdamW, CosineAnnealingLR, LinearWarmup, Optimizer, RMSprop, StepLR,
-                    optimizer_by_name, schedule_by_name)
+from .models import (
+    CLASSIC_MLP,
+    CourseCNNSpec,
+    LayerDesc,
+    MLPSpec,
+    build,
+    build_course_cnn,
+    build_mlp,
+    mlp,
+    num_parameters,
+)
+from .nn import (
+    AvgPool2d,
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    CrossEntropy,
+    Dropout,
+    Flatten,
+    Identity,
+    L1Penalty,
+    L2Penalty,
+    Linear,
+    MaxPool2d,
+    Module,
+    MSELoss,
+    Parameter,
+    Penalty,
+    ReLU,
+    Residual,
+    Sequential,
+    Sigmoid,
+    Softmax,
+    SoftmaxCrossEntropy,
+    Tanh,
+    activation,
+    initializer,
+    loss_by_name,
+)
+from .optim import (
+    SGD,
+    Adagrad,
+    Adam,
+    AdamW,
+    CosineAnnealingLR,
+    LinearWarmup,
+    Optimizer,
+    RMSprop,
+    StepLR,
+    optimizer_by_name,
+    schedule_by_name,
+)
 
 __all__ = [
     "__version__",

@@ -10,9 +10,22 @@ chain.py      the chain rule multiplied out from per-layer Jacobians
 """
 
 from .chain import backward_by_jacobians, layer_inputs, multiply_out, sequential_jacobian
-from .gradcheck import (DEFAULT_EPS, DEFAULT_FLOOR, DEFAULT_TOL, Check, GradcheckReport, check_jacobian,
-                        check_loss, check_model, check_module, compare, noise_floor, numerical_gradient,
-                        numerical_jacobian, relative_error)
+from .gradcheck import (
+    DEFAULT_EPS,
+    DEFAULT_FLOOR,
+    DEFAULT_TOL,
+    Check,
+    GradcheckReport,
+    check_jacobian,
+    check_loss,
+    check_model,
+    check_module,
+    compare,
+    noise_floor,
+    numerical_gradient,
+    numerical_jacobian,
+    relative_error,
+)
 
 __all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "noise_floor", "compare", "Check",
            "GradcheckReport", "check_module", "check_loss", "check_model", "check_jacobian",

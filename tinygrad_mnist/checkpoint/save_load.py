@@ -16,8 +16,21 @@ from ..architecture import layers_to_json
 from ..models import LayerDesc, build
 from ..nn.module import Module
 from .atomic import atomic_write
-from .layout import (FORMAT, META_KEY, OPTIM_PREFIX, VERSION, CheckpointError, describe_or_fail, hyperparameters,
-                     join_state, layers_or_fail, module_extras, restore_extras, split_state, versions)
+from .layout import (
+    FORMAT,
+    META_KEY,
+    OPTIM_PREFIX,
+    VERSION,
+    CheckpointError,
+    describe_or_fail,
+    hyperparameters,
+    join_state,
+    layers_or_fail,
+    module_extras,
+    restore_extras,
+    split_state,
+    versions,
+)
 
 __all__ = ["Checkpoint", "save", "load", "load_checkpoint"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
 from ..data.idx import IDXFormatError, read_bytes
+from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
 from .common import DefaultsFormatter, Reporter, add_output_flags, environment
 
 

@@ -12,10 +12,10 @@ import sys
 from typing import List, Optional
 
 from .. import __version__
-from .explore import add_parser as add_explore_parser
 from .bench import add_parser as add_bench_parser
 from .common import ConfigError, config_defaults
 from .evaluate import add_parser as add_evaluate_parser
+from .explore import add_parser as add_explore_parser
 from .gradcheck import add_parser as add_gradcheck_parser
 from .info import add_parser as add_info_parser
 from .predict import add_parser as add_predict_parser

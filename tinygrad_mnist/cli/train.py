@@ -28,8 +28,18 @@ from ..nn.init import INITIALIZERS
 from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..train import CHECKPOINT_NAME, TrainingInterrupted, fit
-from .common import (DefaultsFormatter, Reporter, add_output_flags, environment, non_negative_float, non_negative_int,
-                     positive_float, positive_int, unit_interval, warn)
+from .common import (
+    DefaultsFormatter,
+    Reporter,
+    add_output_flags,
+    environment,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_interval,
+    warn,
+)
 from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, model_layers, with_dropout
 
 

@@ -13,8 +13,18 @@ loader.py    DataLoader: seeded float mini-batches, one epoch per ``iter()``
 from .datasets import Dataset, load_digits, load_png_folder, train_val_split
 from .idx import IDXFormatError, read_idx, write_idx
 from .loader import DataLoader
-from .mnist import (MNIST_FILES, MNIST_MD5, MNIST_MIRRORS, MNISTNotFoundError, default_cache_dir,
-                    download_mnist, find_mnist, load_dataset, load_idx_dir, load_mnist)
+from .mnist import (
+    MNIST_FILES,
+    MNIST_MD5,
+    MNIST_MIRRORS,
+    MNISTNotFoundError,
+    default_cache_dir,
+    download_mnist,
+    find_mnist,
+    load_dataset,
+    load_idx_dir,
+    load_mnist,
+)
 
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "MNIST_FILES", "MNIST_MD5", "MNIST_MIRRORS",
            "Dataset", "load_idx_dir", "MNISTNotFoundError", "default_cache_dir", "find_mnist",

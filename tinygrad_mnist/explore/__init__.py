@@ -23,8 +23,16 @@ template.html, explorer.css, explorer.js   the page itself (no network, no libra
 
 from .generate import generate
 from .models import PRESETS, ExploreModel, make_model, train_briefly
-from .page import (decode_array, encode_array, read_page_data, render_page, screenshot, start_server, stop_server,
-                   write_page)
+from .page import (
+    decode_array,
+    encode_array,
+    read_page_data,
+    render_page,
+    screenshot,
+    start_server,
+    stop_server,
+    write_page,
+)
 from .trace import differences, jacobian_rows, trace_example
 
 __all__ = ["generate", "PRESETS", "ExploreModel", "make_model", "train_briefly", "decode_array", "encode_array",

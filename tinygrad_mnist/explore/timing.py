@@ -63,6 +63,7 @@ def time_layers(em: ExploreModel, x: np.ndarray, labels: np.ndarray, repeats: in
 
 def _time_layers(em: ExploreModel, x: np.ndarray, labels: np.ndarray, repeats: int) -> List[Dict[str, float]]:
     import torch
+
     from torch_baselines.bridge import numpy_to_torch
     from torch_baselines.models import build as torch_build
 

@@ -216,6 +216,7 @@ def _torch_pass(em: ExploreModel, tmodel, x: np.ndarray, label: int):
 def torch_twin(em: ExploreModel):
     """The float64 torch model built from ``em.layers`` with ``em.model``'s weights, eval mode."""
     import torch
+
     from torch_baselines.bridge import numpy_to_torch
     from torch_baselines.models import build as torch_build
 

@@ -27,8 +27,7 @@ from .conv import Conv2d
 from .init import INITIALIZERS, initializer
 from .linear import Linear
 from .losses import LOSSES, CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
-from .module import (FLOAT_DTYPES, Module, NonFiniteError, Parameter, Sequential, check_rng,
-                     resolve_dtype, resolve_rng)
+from .module import FLOAT_DTYPES, Module, NonFiniteError, Parameter, Sequential, check_rng, resolve_dtype, resolve_rng
 from .pool import AvgPool2d, MaxPool2d
 from .regularization import Dropout, L1Penalty, L2Penalty, Penalty
 from .reshape import Flatten, Identity

@@ -11,8 +11,8 @@ from typing import Dict, NamedTuple, Optional
 
 import numpy as np
 
-from .reshape import Identity
 from .module import Module, check_float_input, check_grad_out, require_cache
+from .reshape import Identity
 
 
 # -- the math, as pure functions --------------------------------------------------------

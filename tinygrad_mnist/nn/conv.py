@@ -49,8 +49,7 @@ from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from .image import (IntPair, check_image_input, conv_output_size, int_pair,
-                    offset_slices, one_example, pad_batch_last)
+from .image import IntPair, check_image_input, conv_output_size, int_pair, offset_slices, one_example, pad_batch_last
 from .init import initializer, zeros
 from .module import Module, Parameter, check_grad_out, require_cache, resolve_dtype, resolve_rng
 

@@ -20,8 +20,16 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
 import numpy as np
 
 # the shared conventions (dtypes, generators) and input checks, re-exported here for every layer
-from .checks import (CHAIN, NonFiniteError, check_finite, check_finite_input, check_float_input,  # noqa: F401
-                     check_grad_out, located, require_cache)
+from .checks import (  # noqa: F401
+    CHAIN,
+    NonFiniteError,
+    check_finite,
+    check_finite_input,
+    check_float_input,
+    check_grad_out,
+    located,
+    require_cache,
+)
 from .conventions import FLOAT_DTYPES, check_rng, resolve_dtype, resolve_rng  # noqa: F401
 
 

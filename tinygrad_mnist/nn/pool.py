@@ -25,8 +25,16 @@ from typing import Dict, NamedTuple, Optional, Tuple
 import numpy as np
 
 from .conv import im2col_index_map
-from .image import (IntPair, as_batch_last, batch_last_empty, check_image_input, conv_output_size,
-                    int_pair, one_example, strided_window)
+from .image import (
+    IntPair,
+    as_batch_last,
+    batch_last_empty,
+    check_image_input,
+    conv_output_size,
+    int_pair,
+    one_example,
+    strided_window,
+)
 from .module import Module, check_grad_out, require_cache
 
 

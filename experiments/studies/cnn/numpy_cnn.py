@@ -39,13 +39,20 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
-                                write_json, write_table)
+from experiments.common import (
+    dataset_label,
+    epoch_rows,
+    load_splits,
+    output_dir,
+    parse_config,
+    save_config,
+    write_json,
+    write_table,
+)
 from experiments.recipes import wrap
-from tinygrad_mnist.models import build
 from tinygrad_mnist.data import DataLoader
+from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, build
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc
 from tinygrad_mnist.plots import plot_curves, run_title
 from tinygrad_mnist.train import fit
 

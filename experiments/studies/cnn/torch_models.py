@@ -46,8 +46,16 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
-                                write_json, write_table)
+from experiments.common import (
+    dataset_label,
+    epoch_rows,
+    load_splits,
+    output_dir,
+    parse_config,
+    save_config,
+    write_json,
+    write_table,
+)
 from experiments.recipes import wrap
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec
 

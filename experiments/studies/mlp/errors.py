@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from experiments.studies.mlp import baseline
 from experiments.common import dataset_label, error_pct, load_splits, output_dir, setup_info, write_json, write_table
 from experiments.parallel import run_tasks
+from experiments.studies.mlp import baseline
 from experiments.training import Data, train
 
 NAME = "errors"

@@ -38,10 +38,10 @@ from typing import Dict, Optional, Tuple
 import numpy as np
 
 from experiments.common import dataset_label, output_dir, parse_config, save_config, write_json, write_table
-from tinygrad_mnist.data import load_dataset
 from tinygrad_mnist.check.gradcheck import numerical_gradient
-from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
+from tinygrad_mnist.data import load_dataset
 from tinygrad_mnist.models import MLPSpec, build_mlp
+from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.nn.module import Sequential
 from tinygrad_mnist.optim import SGD
 from tinygrad_mnist.train import evaluate, fit

@@ -28,12 +28,19 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from experiments.common import (dataset_label, epoch_rows, load_splits, output_dir, parse_config, save_config,
-                                write_json, write_table)
+from experiments.common import (
+    dataset_label,
+    epoch_rows,
+    load_splits,
+    output_dir,
+    parse_config,
+    save_config,
+    write_json,
+    write_table,
+)
 from experiments.recipes import wrap
-from tinygrad_mnist.models import build
+from tinygrad_mnist.models import LayerDesc, MLPSpec, build
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
-from tinygrad_mnist.models import LayerDesc, MLPSpec
 from tinygrad_mnist.optim import Adam
 from tinygrad_mnist.optim.schedules import schedule_by_name
 from tinygrad_mnist.plots import plot_curves, run_title

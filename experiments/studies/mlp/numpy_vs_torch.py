@@ -28,9 +28,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from experiments.studies.mlp import baseline
 from experiments.common import dataset_label, error_pct, output_dir, setup_info, write_json, write_table
 from experiments.manifest import thread_info
+from experiments.studies.mlp import baseline
 from experiments.training import Data, history_of, train
 
 NAME = "numpy_vs_torch"
