@@ -85,47 +85,53 @@ def run(batch: int = 64, repeats: int = 200, seed: int = 0) -> list:
     rng = np.random.default_rng(seed)
     rows = []
     for c_in, c_out, size in LAYERS:
-        shape = (batch, c_in, size, size)
-        x = image.batch_last_empty(shape, np.float32)
-        x[...] = rng.standard_normal(shape, dtype=np.float32)
-        w = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
-        b = rng.standard_normal(c_out, dtype=np.float32)
-        y, cols = conv.conv2d_forward(x, w, b, 1, 1)
-        g = image.batch_last_empty(y.shape, np.float32)
-        g[...] = rng.standard_normal(y.shape, dtype=np.float32)
-        g_mat = g.transpose(1, 2, 3, 0).reshape(c_out, -1)
-        w_mat = w.reshape(c_out, -1)
-        d_cols = w_mat.T @ g_mat
-        x_nchw = np.ascontiguousarray(x)
-        g_nchw = np.ascontiguousarray(g)
-        t = {
-            "im2col (batch-last)": median_ms(lambda: conv.im2col(x, 3, 1, 1), repeats),
-            "im2col (channel-major, not used)": median_ms(lambda: im2col_channel_major(x_nchw), repeats),
-            "forward GEMM W·cols": median_ms(lambda: w_mat @ cols, repeats),
-            "dW GEMM (cols·Gᵀ)ᵀ (used)": median_ms(lambda: (cols @ g_mat.T).T, repeats),
-            "dW GEMM G·colsᵀ": median_ms(lambda: g_mat @ cols.T, repeats),
-            "dcols GEMM Wᵀ·G": median_ms(lambda: w_mat.T @ g_mat, repeats),
-            "col2im (batch-last)": median_ms(lambda: conv.col2im(d_cols, shape, 3, 1, 1), repeats),
-            "col2im (channel-major, not used)": median_ms(lambda: col2im_channel_major(d_cols, shape), repeats),
-            "ReLU backward, same layouts": median_ms(lambda: g * (y > 0).astype(np.float32), repeats),
-            "ReLU backward, NCHW grad vs batch-last": median_ms(lambda: g_nchw * (y > 0).astype(np.float32), repeats),
-        }
-        if size % 2 == 0:
-            p, argmax = pool.maxpool2d_forward(y, (2, 2), (2, 2))
-            gp = image.batch_last_empty(p.shape, np.float32)
-            gp[...] = 1.0
-            _, argmax_m = maxpool_masked(y)
-            t.update({
-                "maxpool forward (used)": median_ms(lambda: pool.maxpool2d_forward(y, (2, 2), (2, 2)), repeats),
-                "maxpool forward, masked ops (not used)": median_ms(lambda: maxpool_masked(y), repeats),
-                "maxpool backward (used)": median_ms(
-                    lambda: pool.maxpool2d_backward(gp, argmax, y.shape, (2, 2), (2, 2)), repeats),
-                "maxpool backward, masked add (not used)": median_ms(
-                    lambda: maxpool_backward_masked(gp, argmax_m, y.shape), repeats),
-            })
+        t = _layer_timings(rng, batch, repeats, c_in, c_out, size)
         for name, ms in t.items():
             rows.append({"layer": f"conv {c_in}→{c_out} on {size}×{size}", "operation": name, "ms": ms})
     return rows
+
+
+def _layer_timings(rng, batch: int, repeats: int, c_in: int, c_out: int, size: int) -> dict:
+    """The timings of one layer (a function of its own, so each lambda closes over this call's arrays)."""
+    shape = (batch, c_in, size, size)
+    x = image.batch_last_empty(shape, np.float32)
+    x[...] = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal((c_out, c_in, 3, 3), dtype=np.float32)
+    b = rng.standard_normal(c_out, dtype=np.float32)
+    y, cols = conv.conv2d_forward(x, w, b, 1, 1)
+    g = image.batch_last_empty(y.shape, np.float32)
+    g[...] = rng.standard_normal(y.shape, dtype=np.float32)
+    g_mat = g.transpose(1, 2, 3, 0).reshape(c_out, -1)
+    w_mat = w.reshape(c_out, -1)
+    d_cols = w_mat.T @ g_mat
+    x_nchw = np.ascontiguousarray(x)
+    g_nchw = np.ascontiguousarray(g)
+    t = {
+        "im2col (batch-last)": median_ms(lambda: conv.im2col(x, 3, 1, 1), repeats),
+        "im2col (channel-major, not used)": median_ms(lambda: im2col_channel_major(x_nchw), repeats),
+        "forward GEMM W·cols": median_ms(lambda: w_mat @ cols, repeats),
+        "dW GEMM (cols·Gᵀ)ᵀ (used)": median_ms(lambda: (cols @ g_mat.T).T, repeats),
+        "dW GEMM G·colsᵀ": median_ms(lambda: g_mat @ cols.T, repeats),
+        "dcols GEMM Wᵀ·G": median_ms(lambda: w_mat.T @ g_mat, repeats),
+        "col2im (batch-last)": median_ms(lambda: conv.col2im(d_cols, shape, 3, 1, 1), repeats),
+        "col2im (channel-major, not used)": median_ms(lambda: col2im_channel_major(d_cols, shape), repeats),
+        "ReLU backward, same layouts": median_ms(lambda: g * (y > 0).astype(np.float32), repeats),
+        "ReLU backward, NCHW grad vs batch-last": median_ms(lambda: g_nchw * (y > 0).astype(np.float32), repeats),
+    }
+    if size % 2 == 0:
+        p, argmax = pool.maxpool2d_forward(y, (2, 2), (2, 2))
+        gp = image.batch_last_empty(p.shape, np.float32)
+        gp[...] = 1.0
+        _, argmax_m = maxpool_masked(y)
+        t.update({
+            "maxpool forward (used)": median_ms(lambda: pool.maxpool2d_forward(y, (2, 2), (2, 2)), repeats),
+            "maxpool forward, masked ops (not used)": median_ms(lambda: maxpool_masked(y), repeats),
+            "maxpool backward (used)": median_ms(
+                lambda: pool.maxpool2d_backward(gp, argmax, y.shape, (2, 2), (2, 2)), repeats),
+            "maxpool backward, masked add (not used)": median_ms(
+                lambda: maxpool_backward_masked(gp, argmax_m, y.shape), repeats),
+        })
+    return t
 
 
 def main(argv=None):

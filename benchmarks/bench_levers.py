@@ -53,103 +53,119 @@ def p10_ms(fn, repeats: int = 200) -> float:
 def split_lever(rng, pool):
     rows = []
     for shape in ((8, 28, 28, 64), (8, 28, 28, 256), (256, 512)):
-        x, g = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
-        out = np.empty_like(x)
-        xf, gf, of = x.reshape(-1), g.reshape(-1), out.reshape(-1)
-        h = xf.size // 2
-
-        def part(a, b):
-            np.multiply(gf[a:b], xf[a:b], out=of[a:b])
-
-        def part_mask(a, b):
-            np.multiply(gf[a:b], xf[a:b] > 0, out=of[a:b])
-
-        def two(fn):
-            f = pool.submit(fn, 0, h)
-            fn(h, xf.size)
-            f.result()
-
-        rows.append((f"split {shape}", {
-            "float·float one thread": p10_ms(lambda: part(0, xf.size)),
-            "two halves": p10_ms(lambda: two(part)),
-            "float·mask one thread": p10_ms(lambda: part_mask(0, xf.size)),
-            "two halves ": p10_ms(lambda: two(part_mask))}))
+        rows.append(_split_row(rng, pool, shape))
     return rows
+
+
+def _split_row(rng, pool, shape):
+    x, g = rng.standard_normal(shape, dtype=np.float32), rng.standard_normal(shape, dtype=np.float32)
+    out = np.empty_like(x)
+    xf, gf, of = x.reshape(-1), g.reshape(-1), out.reshape(-1)
+    h = xf.size // 2
+
+    def part(a, b):
+        np.multiply(gf[a:b], xf[a:b], out=of[a:b])
+
+    def part_mask(a, b):
+        np.multiply(gf[a:b], xf[a:b] > 0, out=of[a:b])
+
+    def two(fn):
+        f = pool.submit(fn, 0, h)
+        fn(h, xf.size)
+        f.result()
+
+    return (f"split {shape}", {
+        "float·float one thread": p10_ms(lambda: part(0, xf.size)),
+        "two halves": p10_ms(lambda: two(part)),
+        "float·mask one thread": p10_ms(lambda: part_mask(0, xf.size)),
+        "two halves ": p10_ms(lambda: two(part_mask))})
 
 
 def sgd_lever(rng):
     rows = []
-    lr, mu, chunk = 0.05, 0.9, 1 << 16
     for name, shapes in (("784-512-512-10", [(512, 784), (512,), (512, 512), (512,), (10, 512), (10,)]),
                          ("784-64-10", [(64, 784), (64,), (10, 64), (10,)])):
-        P = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
-        G = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
-        B = [np.zeros_like(p) for p in P]
-        S = [np.empty_like(p) for p in P]
-        flat = [np.concatenate([a.reshape(-1) for a in arrays]) for arrays in (P, G, B, S)]
-
-        def plain():
-            for p, g, b in zip(P, G, B):
-                b *= mu
-                b += (1.0 - 0.0) * g
-                p -= lr * b
-
-        def in_place(arrays=(P, G, B, S)):
-            for p, g, b, s in zip(*arrays):
-                b *= mu
-                b += g
-                p -= np.multiply(b, lr, out=s)
-
-        def blocked():
-            for p, g, b, s in zip(P, G, B, S):
-                pf, gf, bf, sf = p.reshape(-1), g.reshape(-1), b.reshape(-1), s.reshape(-1)
-                for i in range(0, pf.size, chunk):
-                    bb = bf[i:i + chunk]
-                    bb *= mu
-                    bb += gf[i:i + chunk]
-                    pf[i:i + chunk] -= np.multiply(bb, lr, out=sf[i:i + chunk])
-
-        rows.append((f"sgd {name}", {"plain": p10_ms(plain), "in place (used)": p10_ms(in_place),
-                                     "blocked 64k": p10_ms(blocked),
-                                     "one flat buffer": p10_ms(lambda: in_place([[a] for a in flat]))}))
+        rows.append(_sgd_row(rng, name, shapes))
     return rows
+
+
+def _sgd_row(rng, name, shapes):
+    lr, mu, chunk = 0.05, 0.9, 1 << 16
+    P = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    G = [rng.standard_normal(s, dtype=np.float32) for s in shapes]
+    B = [np.zeros_like(p) for p in P]
+    S = [np.empty_like(p) for p in P]
+    flat = [np.concatenate([a.reshape(-1) for a in arrays]) for arrays in (P, G, B, S)]
+
+    def plain():
+        for p, g, b in zip(P, G, B, strict=True):
+            b *= mu
+            b += (1.0 - 0.0) * g
+            p -= lr * b
+
+    def in_place(arrays=(P, G, B, S)):
+        for p, g, b, s in zip(*arrays, strict=True):
+            b *= mu
+            b += g
+            p -= np.multiply(b, lr, out=s)
+
+    def blocked():
+        for p, g, b, s in zip(P, G, B, S, strict=True):
+            pf, gf, bf, sf = p.reshape(-1), g.reshape(-1), b.reshape(-1), s.reshape(-1)
+            for i in range(0, pf.size, chunk):
+                bb = bf[i:i + chunk]
+                bb *= mu
+                bb += gf[i:i + chunk]
+                pf[i:i + chunk] -= np.multiply(bb, lr, out=sf[i:i + chunk])
+
+    return (f"sgd {name}", {"plain": p10_ms(plain), "in place (used)": p10_ms(in_place),
+                            "blocked 64k": p10_ms(blocked),
+                            "one flat buffer": p10_ms(lambda: in_place([[a] for a in flat]))})
 
 
 def relu_lever(rng):
     rows = []
     for n in (64, 256):
-        x = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
-        g = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
-        g_nchw = np.ascontiguousarray(g)
-
-        def into_mask(grad):
-            d = (x > 0).astype(x.dtype)
-            if grad.strides != d.strides:
-                c = np.empty_like(d)
-                c[...] = grad
-                grad = c
-            d *= grad
-            return d
-
-        rows.append((f"relu backward batch {n}", {
-            "plain, same layout": p10_ms(lambda: g * (x > 0).astype(x.dtype)),
-            "into mask, same layout (used)": p10_ms(lambda: into_mask(g)),
-            "plain, NCHW grad": p10_ms(lambda: g_nchw * (x > 0).astype(x.dtype)),
-            "converted, NCHW grad (used)": p10_ms(lambda: into_mask(g_nchw))}))
+        rows.append(_relu_row(rng, n))
     return rows
+
+
+def _relu_row(rng, n):
+    x = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
+    g = rng.standard_normal((8, 28, 28, n), dtype=np.float32).transpose(3, 0, 1, 2)
+    g_nchw = np.ascontiguousarray(g)
+
+    def into_mask(grad):
+        d = (x > 0).astype(x.dtype)
+        if grad.strides != d.strides:
+            c = np.empty_like(d)
+            c[...] = grad
+            grad = c
+        d *= grad
+        return d
+
+    return (f"relu backward batch {n}", {
+        "plain, same layout": p10_ms(lambda: g * (x > 0).astype(x.dtype)),
+        "into mask, same layout (used)": p10_ms(lambda: into_mask(g)),
+        "plain, NCHW grad": p10_ms(lambda: g_nchw * (x > 0).astype(x.dtype)),
+        "converted, NCHW grad (used)": p10_ms(lambda: into_mask(g_nchw))})
 
 
 def gemm_lever(rng):
     rows = []
     for n in (64, 256):
         for i, o in ((784, 512), (512, 512)):
-            x = rng.standard_normal((n, i), dtype=np.float32)
-            W = rng.standard_normal((o, i), dtype=np.float32)
-            g = rng.standard_normal((n, o), dtype=np.float32)
-            rows.append((f"gemm batch {n}, {i}→{o}", {
-                "x Wᵀ (used)": p10_ms(lambda: x @ W.T), "(W xᵀ)ᵀ": p10_ms(lambda: W @ x.T),
-                "Gᵀ x (used)": p10_ms(lambda: g.T @ x), "(xᵀ G)ᵀ": p10_ms(lambda: x.T @ g)}))
+            rows.append(_gemm_row(rng, n, i, o))
     return rows
+
+
+def _gemm_row(rng, n, i, o):
+    x = rng.standard_normal((n, i), dtype=np.float32)
+    W = rng.standard_normal((o, i), dtype=np.float32)
+    g = rng.standard_normal((n, o), dtype=np.float32)
+    return (f"gemm batch {n}, {i}→{o}", {
+        "x Wᵀ (used)": p10_ms(lambda: x @ W.T), "(W xᵀ)ᵀ": p10_ms(lambda: W @ x.T),
+        "Gᵀ x (used)": p10_ms(lambda: g.T @ x), "(xᵀ G)ᵀ": p10_ms(lambda: x.T @ g)})
 
 
 def _eager_zero_grad(opt):
@@ -204,23 +220,40 @@ def step_lever(rng, pool, rounds: int = 6, steps: int = 100):
             side = NumpySide(build_mlp(MLPSpec(sizes=sizes, activation=act), seed=0), 0.05, 0.9)
             side.model[0].needs_input_grad = False
             linears = [m for m in side.model if isinstance(m, Linear)]
-            plain_zero, plain_update = side.opt.zero_grad, side.opt._update
-            variants = {
-                "engine (used)": lambda: None,
-                "eager zero fill": lambda: setattr(side.opt, "zero_grad", types.MethodType(_eager_zero_grad, side.opt)),
-                "momentum on 2 threads": lambda: setattr(side.opt, "_update", types.MethodType(_momentum_two_threads(pool), side.opt)),
-                "(W xᵀ)ᵀ forward": lambda: [setattr(m, "forward", types.MethodType(_transposed_forward, m)) for m in linears],
-            }
-            best = {k: float("inf") for k in variants}
-            for _ in range(rounds):
-                for name, apply in variants.items():
-                    side.opt.zero_grad, side.opt._update = plain_zero, plain_update
-                    for m in linears:
-                        m.__dict__.pop("forward", None)
-                    apply()
-                    best[name] = min(best[name], p50_step_ms(side, x, y, steps))
+            best = _best_step_ms(side, linears, pool, x, y, rounds, steps)
             rows.append((f"step {'-'.join(map(str, sizes))} batch {n}", best))
     return rows
+
+
+def _best_step_ms(side, linears, pool, x, y, rounds: int, steps: int) -> dict:
+    """The fastest round's median step of each variant: the engine as it is, and with one piece changed."""
+    plain_zero, plain_update = side.opt.zero_grad, side.opt._update
+
+    def eager_zero_fill():
+        side.opt.zero_grad = types.MethodType(_eager_zero_grad, side.opt)
+
+    def momentum_two_threads():
+        side.opt._update = types.MethodType(_momentum_two_threads(pool), side.opt)
+
+    def transposed_forward():
+        for m in linears:
+            m.forward = types.MethodType(_transposed_forward, m)
+
+    variants = {
+        "engine (used)": lambda: None,
+        "eager zero fill": eager_zero_fill,
+        "momentum on 2 threads": momentum_two_threads,
+        "(W xᵀ)ᵀ forward": transposed_forward,
+    }
+    best = {k: float("inf") for k in variants}
+    for _ in range(rounds):
+        for name, apply in variants.items():
+            side.opt.zero_grad, side.opt._update = plain_zero, plain_update
+            for m in linears:
+                m.__dict__.pop("forward", None)
+            apply()
+            best[name] = min(best[name], p50_step_ms(side, x, y, steps))
+    return best
 
 
 def p50_step_ms(side, x, y, steps: int) -> float:

@@ -106,7 +106,7 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
             losses[name].append(loss)
         log(f"    epoch {e + 1}: numpy {times['numpy'][-1]:7.3f} s (loss {losses['numpy'][-1]:.4f})   "
             f"torch {times['torch'][-1]:7.3f} s (loss {losses['torch'][-1]:.4f})", flush=True)
-    ratios = [a / b for a, b in zip(times["numpy"], times["torch"])]
+    ratios = [a / b for a, b in zip(times["numpy"], times["torch"], strict=True)]
     acc = {name: side.accuracy(test, bench_model.flatten, batch_size) for name, side in sides.items()}
     n_st, t_st, r_st = _stats(times["numpy"]), _stats(times["torch"]), _stats(ratios)
     flops_epoch = bench_model.gemm_flops_per_sample() * len(train)

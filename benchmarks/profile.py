@@ -99,7 +99,7 @@ def gemm_calls(layers, shapes, dtype=np.float32):
         return rng.standard_normal(shape, dtype=np.float32).astype(dtype, copy=False)
 
     calls = []
-    for i, (layer, shape) in enumerate(zip(layers, shapes)):
+    for i, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
         if isinstance(layer, Linear):
             n = shape[0]
             x, w, g = rand(n, layer.in_features), rand(layer.out_features, layer.in_features), rand(n, layer.out_features)

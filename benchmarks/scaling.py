@@ -43,7 +43,7 @@ def scaling_point(bench_model, batch_size: int, train, cfg, warmup_batches: int 
     per_epoch = {k: statistics.median(v) * FULL_EPOCH / len(train) for k, v in times.items()}
     return {"model": bench_model.name, "batch_size": batch_size,
             "numpy_epoch_s": per_epoch["numpy"], "torch_epoch_s": per_epoch["torch"],
-            "ratio": statistics.median(a / b for a, b in zip(times["numpy"], times["torch"])),
+            "ratio": statistics.median(a / b for a, b in zip(times["numpy"], times["torch"], strict=True)),
             "gflops": bench_model.gemm_flops_per_sample() * FULL_EPOCH / per_epoch["numpy"] / 1e9,
             "measured_samples": len(train)}
 

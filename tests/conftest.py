@@ -86,7 +86,7 @@ def make_idx_dir(path, n_train=6, n_test=4, shape=(3, 2), gz=(True, False, True,
               "test_images": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
               "test_labels": rng.integers(0, num_classes, n_test).astype(np.uint8)}
     path.mkdir(parents=True, exist_ok=True)
-    for (role, name), compressed in zip(MNIST_FILES.items(), gz):
+    for (role, name), compressed in zip(MNIST_FILES.items(), gz, strict=True):
         write_idx(path / (name if compressed else name[:-3]), arrays[role])
     return arrays
 

@@ -134,7 +134,7 @@ def batch_term_magnitudes(module: Module, x: np.ndarray, g_abs: np.ndarray) -> D
         h = layer.forward(h)
     m = g_abs.reshape(-1).astype(np.float64)
     mags: Dict[str, float] = {}
-    for (prefix, layer), h in reversed(list(zip(layers, inputs))):
+    for (prefix, layer), h in reversed(list(zip(layers, inputs, strict=True))):
         jx, jp = _abs_batch_jacobian(layer, h)
         for name, rows in jp.items():
             mags[f"{prefix}.{name}" if prefix else name] = float((m @ rows).max(initial=0.0))

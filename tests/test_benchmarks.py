@@ -47,7 +47,7 @@ def test_record_values_are_consistent(quick_records):
         assert len(r["numpy_epochs_s"]) == len(r["torch_epochs_s"]) == 3
         assert r["numpy_epoch_s"] == statistics.median(r["numpy_epochs_s"])
         assert r["torch_epoch_s"] == statistics.median(r["torch_epochs_s"])
-        pairs = [a / b for a, b in zip(r["numpy_epochs_s"], r["torch_epochs_s"])]
+        pairs = [a / b for a, b in zip(r["numpy_epochs_s"], r["torch_epochs_s"], strict=True)]
         assert r["ratio"] == pytest.approx(statistics.median(pairs))
         assert r["ratio_min"] <= r["ratio"] <= r["ratio_max"]
         flops = model_by_name(r["model"]).gemm_flops_per_sample() * r["train_samples"]

@@ -48,7 +48,7 @@ def test_numpy_to_torch_to_numpy_is_bit_exact(spec, np_dtype, t_dtype):
     original = _np_state(np_model)
     t_model = models.build_mlp(spec, seed=99, dtype=t_dtype)
     bridge.numpy_to_torch(np_model, t_model)
-    for (name, value), (t_name, tensor) in zip(original.items(), t_model.state_dict().items()):
+    for (name, value), (t_name, tensor) in zip(original.items(), t_model.state_dict().items(), strict=True):
         assert name == t_name
         assert np.array_equal(tensor.numpy(), value), name
     # scramble the numpy side, copy back, and recover the original bits
@@ -60,7 +60,7 @@ def test_numpy_to_torch_to_numpy_is_bit_exact(spec, np_dtype, t_dtype):
         assert value.dtype == np_dtype
         assert np.array_equal(value, original[name]), name
     # copied in place: an optimiser holding the arrays keeps seeing the model's weights
-    assert all(a is p.data for a, p in zip(arrays_before, other.parameters()))
+    assert all(a is p.data for a, p in zip(arrays_before, other.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("np_dtype,t_dtype", DTYPES)

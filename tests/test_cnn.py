@@ -82,7 +82,7 @@ def test_numpy_and_torch_give_the_same_logits_loss_and_gradients(spec, dtype, to
     assert relative_error(gx, xt.grad.numpy()) < tol
     tparams = list(tmodel.parameters())
     assert len(tparams) == len(model.parameters())
-    for (name, p), tp in zip(model.named_parameters(), tparams):
+    for (name, p), tp in zip(model.named_parameters(), tparams, strict=True):
         assert p.grad.shape == tuple(tp.grad.shape)
         assert relative_error(p.grad, tp.grad.numpy()) < tol, name
 
@@ -121,7 +121,7 @@ def test_literal_chain_rule_equals_backward_on_a_residual_cnn():
     model.zero_grad()
     slow = model.backward(g, mode="jacobian")
     assert relative_error(slow, fast) < 1e-12
-    for p, f in zip(model.parameters(), fast_grads):
+    for p, f in zip(model.parameters(), fast_grads, strict=True):
         assert relative_error(p.grad, f) < 1e-12
 
 
@@ -175,7 +175,7 @@ def test_every_kind_matches_torch(training):
 
 def test_build_is_seeded_and_takes_an_rng():
     a, b, c = build_course_cnn(seed=1), build_course_cnn(seed=1), build_course_cnn(seed=2)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_array_equal(pa.data, pb.data)
     assert not np.array_equal(a[0].weight.data, c[0].weight.data)
     d = build(CourseCNNSpec().layers(), rng=np.random.default_rng(1))
@@ -252,7 +252,7 @@ def test_random_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
         if 0 <= -dy[n] < 7 and 0 <= -dx[n] < 7:
             expected[-dy[n], -dx[n]] = 2.0
         np.testing.assert_array_equal(out[n, 0], expected)
-    assert len({(a, b) for a, b in zip(dy, dx)}) > 10    # offsets really vary per image
+    assert len({(a, b) for a, b in zip(dy, dx, strict=True)}) > 10    # offsets really vary per image
     assert random_shift(x, 0, np.random.default_rng(0)) is x
 
 
@@ -267,8 +267,8 @@ def test_shifted_loader_replays_an_epoch_exactly():
     second = [x.copy() for x, _ in loader]
     loader.set_epoch(0)
     replay = [x.copy() for x, _ in loader]
-    assert all(np.array_equal(a, b) for a, b in zip(first, replay))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, second))
+    assert all(np.array_equal(a, b) for a, b in zip(first, replay, strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
     assert first[0].shape == (16, 1, 8, 8)
 
 

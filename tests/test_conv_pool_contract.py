@@ -56,7 +56,7 @@ def test_results_do_not_depend_on_the_input_memory_layout(index):
     for y, gx, grads in results[1:]:
         np.testing.assert_array_equal(y, results[0][0])
         np.testing.assert_array_equal(gx, results[0][1])
-        for a, b in zip(grads, results[0][2]):
+        for a, b in zip(grads, results[0][2], strict=True):
             np.testing.assert_array_equal(a, b)
 
 
@@ -67,7 +67,7 @@ def test_parameter_gradients_accumulate():
     layer.backward(g)
     once = [p.grad.copy() for p in layer.parameters()]
     layer.backward(g)
-    for p, g1 in zip(layer.parameters(), once):
+    for p, g1 in zip(layer.parameters(), once, strict=True):
         np.testing.assert_array_equal(p.grad, 2 * g1)
     layer.zero_grad()
     assert all(not p.grad.any() for p in layer.parameters())
@@ -81,7 +81,7 @@ def test_without_input_grad_backward_skips_dx_but_not_the_parameter_gradients():
     assert full.backward(g) is not None
     lean.forward(x)
     assert lean.backward(g) is None
-    for a, b in zip(full.parameters(), lean.parameters()):
+    for a, b in zip(full.parameters(), lean.parameters(), strict=True):
         np.testing.assert_array_equal(a.grad, b.grad)
     assert "needs_input_grad=False" in repr(lean) and "needs_input_grad" not in repr(full)
 

@@ -62,7 +62,7 @@ def test_loader_same_seed_same_order_and_set_epoch():
     a, b = DataLoader(ds, batch_size=50, seed=7), DataLoader(ds, batch_size=50, seed=7)
     orders_a = [epoch_indices(a) for _ in range(3)]
     orders_b = [epoch_indices(b) for _ in range(3)]
-    for oa, ob in zip(orders_a, orders_b):
+    for oa, ob in zip(orders_a, orders_b, strict=True):
         np.testing.assert_array_equal(oa, ob)
     c = DataLoader(ds, batch_size=50, seed=7)
     c.set_epoch(2)

@@ -285,6 +285,6 @@ def test_command_reads_the_checkpoint_format_with_its_architecture(tmp_path, one
     data = read_page_data(out / "index.html")
     assert [l["type"] for l in data["layers"]] == ["Conv2d", "Tanh", "MaxPool2d", "Conv2d", "Tanh", "Flatten", "Linear"]
     em = make_model("mlp", image_shape=(8, 8), checkpoint=path)
-    for ours, saved in zip(em.model.parameters(), model.parameters()):
+    for ours, saved in zip(em.model.parameters(), model.parameters(), strict=True):
         np.testing.assert_array_equal(ours.data, saved.data.astype(np.float64))
     assert all(s["diff"]["max_rel"] < 1e-12 for s in data["examples"][0]["steps"])

@@ -128,7 +128,7 @@ def expected_output(name: str, layer, x: np.ndarray) -> Optional[Shape]:
                     "Conv2d-strided": (None, 1, None, None), "Residual-projection": (None, 1, None, None),
                     "BatchNorm1d": (None, 3) + ((None,) if x.ndim == 3 else ()),
                     "BatchNorm2d": (None, 2, None, None)}.get(name)
-        if template is not None and any(t is not None and t != s for t, s in zip(template, x.shape)):
+        if template is not None and any(t is not None and t != s for t, s in zip(template, x.shape, strict=True)):
             return None
     return LAYERS[name][2](x.shape)
 

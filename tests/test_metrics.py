@@ -26,7 +26,7 @@ def test_confusion_matrix_counts_true_rows_against_predicted_columns():
 
 @given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), min_size=1, max_size=50))
 def test_confusion_matrix_totals_match_the_labels_and_the_accuracy(pairs):
-    labels, predicted = (np.array(column) for column in zip(*pairs))
+    labels, predicted = (np.array(column) for column in zip(*pairs, strict=True))
     m = confusion_matrix(labels, predicted)
     assert m.sum() == len(pairs)
     assert m.sum(axis=1).tolist() == np.bincount(labels, minlength=10).tolist()

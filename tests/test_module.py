@@ -34,7 +34,7 @@ def test_backward_accumulates_parameter_gradients_like_torch():
     first = [p.grad.copy() for p in model.parameters()]
     model.forward(x)
     model.backward(g)
-    for p, g1 in zip(model.parameters(), first):
+    for p, g1 in zip(model.parameters(), first, strict=True):
         np.testing.assert_allclose(p.grad, 2 * g1, rtol=1e-12)
     model.zero_grad()
     assert all(not p.grad.any() for p in model.parameters())
@@ -55,7 +55,7 @@ def test_state_dict_round_trip_and_copies():
     state["0.weight"][0, 0] = 123.0  # a copy: the model is untouched
     assert a[0].weight.data[0, 0] != 123.0
     b.load_state_dict(a.state_dict())
-    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters()):
+    for (na, pa), (nb, pb) in zip(a.named_parameters(), b.named_parameters(), strict=True):
         assert na == nb
         np.testing.assert_array_equal(pa.data, pb.data)
 
@@ -149,7 +149,7 @@ def test_first_layer_can_skip_the_input_gradient_with_identical_parameter_gradie
     lean.forward(x)
     assert full.backward(g).shape == (5, 4)
     assert lean.backward(g) is None
-    for p, q in zip(full.parameters(), lean.parameters()):
+    for p, q in zip(full.parameters(), lean.parameters(), strict=True):
         np.testing.assert_array_equal(p.grad, q.grad)
     assert "needs_input_grad=False" in repr(lean)
 

@@ -56,7 +56,7 @@ def pair(name, kwargs, seed=0, dtype=np.float64):
 
 def set_grads(ours, theirs, grads):
     torch = pytest.importorskip("torch")
-    for p, t, g in zip(ours, theirs, grads):
+    for p, t, g in zip(ours, theirs, grads, strict=True):
         p.grad[...] = g
         t.grad = torch.tensor(g.copy())
 
@@ -73,7 +73,7 @@ def test_open_loop_trajectory_matches_torch(name, kwargs):
         set_grads(ours, theirs, grads)
         opt.step()
         topt.step()
-        worst = max(worst, max(rel(p.data, t.detach().numpy()) for p, t in zip(ours, theirs)))
+        worst = max(worst, max(rel(p.data, t.detach().numpy()) for p, t in zip(ours, theirs, strict=True)))
     assert worst < 1e-9
     assert opt.step_count == 300
 
@@ -102,11 +102,11 @@ def test_closed_loop_least_squares_matches_torch(name, kwargs):
             + 0.05 * (ct ** 2).sum()
         topt.zero_grad()
         lt.backward()
-        for p, g in zip(ours, grads):
+        for p, g in zip(ours, grads, strict=True):
             p.grad[...] = g
         opt.step()
         topt.step()
-    for p, t in zip(ours, theirs):
+    for p, t in zip(ours, theirs, strict=True):
         assert rel(p.data, t.detach().numpy()) < 1e-9
 
 
@@ -118,7 +118,7 @@ def test_float32_stays_float32_and_close_to_torch(name, kwargs):
         set_grads(ours, theirs, [rng.normal(size=p.shape).astype(np.float32) for p in ours])
         opt.step()
         topt.step()
-    for p, t in zip(ours, theirs):
+    for p, t in zip(ours, theirs, strict=True):
         assert p.data.dtype == p.grad.dtype == np.float32
         # 20 steps of O(lr) each; the float32 rounding of each update is ~1e-7 relative
         assert rel(p.data, t.detach().numpy()) < 1e-5
@@ -131,7 +131,7 @@ def test_float32_stays_float32_and_close_to_torch(name, kwargs):
 def test_state_dict_round_trip_continues_the_same_trajectory(name, kwargs):
     def run(opt, params, grads):
         for gs in grads:
-            for p, g in zip(params, gs):
+            for p, g in zip(params, gs, strict=True):
                 p.grad[...] = g
             opt.step()
 
@@ -150,7 +150,7 @@ def test_state_dict_round_trip_continues_the_same_trajectory(name, kwargs):
     opt_c.load_state_dict(saved)
     run(opt_b, b, grads[20:])  # the saved copy must not alias the live state
     run(opt_c, c, grads[20:])
-    for pa, pb, pc in zip(a, b, c):
+    for pa, pb, pc in zip(a, b, c, strict=True):
         np.testing.assert_array_equal(pa.data, pb.data)
         np.testing.assert_array_equal(pa.data, pc.data)
 

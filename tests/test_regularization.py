@@ -182,7 +182,7 @@ def test_penalty_value_and_gradient_match_torch_autograd(shapes, seed, l1, l2, i
     if chosen:
         total.backward()
     assert value == pytest.approx(float(total.detach()), rel=1e-14, abs=1e-300)
-    for p, b, t in zip(params, before, tensors):
+    for p, b, t in zip(params, before, tensors, strict=True):
         added = np.zeros_like(b) if t.grad is None else t.grad.numpy()
         np.testing.assert_allclose(p.grad - b, added, rtol=1e-14, atol=1e-15)
 

@@ -93,7 +93,7 @@ def test_sum_reduction_with_lr_equals_mean_reduction_with_lr_times_batch():
     hb = fit(b, SoftmaxCrossEntropy("mean"), SGD(b.parameters(), lr=0.16), data, epochs=1, batch_size=16,
              shuffle=False, progress=False)
     np.testing.assert_allclose(ha.batch_loss, hb.batch_loss, rtol=1e-5)
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         np.testing.assert_allclose(pa.data, pb.data, rtol=1e-4, atol=1e-6)
 
 

@@ -67,7 +67,7 @@ FD_EPS = 1e-6
 def make_mlp(sizes: Tuple[int, ...], act, softmax: bool, rng: np.random.Generator, dtype) -> Sequential:
     """Linear, act, Linear, ..., Linear (, Softmax), weights drawn from ``rng`` in order."""
     layers: List[Module] = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(Linear(a, b, rng=rng, dtype=dtype))
         if i < len(sizes) - 2:
             layers.append(act())

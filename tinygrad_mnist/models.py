@@ -72,12 +72,12 @@ class MLPSpec:
         return asdict(self)
 
     def num_parameters(self) -> int:
-        return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:]))
+        return sum((a + 1) * b for a, b in zip(self.sizes[:-1], self.sizes[1:], strict=True))
 
     def layers(self) -> Tuple["LayerDesc", ...]:
         """The layer description: Linear, activation, ..., Linear [, Softmax]."""
         out = []
-        pairs = list(zip(self.sizes[:-1], self.sizes[1:]))
+        pairs = list(zip(self.sizes[:-1], self.sizes[1:], strict=True))
         for i, (n_in, n_out) in enumerate(pairs):
             out.append(LayerDesc.make("linear", in_features=n_in, out_features=n_out))
             if i < len(pairs) - 1:

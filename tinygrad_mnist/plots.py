@@ -106,7 +106,8 @@ def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None,
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 5))
     ns = np.asarray(ns, dtype=np.float64)
-    for (label, errs), marker in zip(errors.items(), "os^dv"):
+    # strict=False: a marker pool of five, not one marker per line (a sixth line is not drawn, as before)
+    for (label, errs), marker in zip(errors.items(), "os^dv", strict=False):
         errs = np.asarray(errs, dtype=np.float64)
         positive = errs[errs > 0]
         floor = positive.min() / 10 if positive.size else 1e-20
@@ -208,7 +209,7 @@ def plot_lines(panels, path, xlabel: str, ylabel: str, title: Optional[str] = No
     """
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(5.6 * len(panels), 4.2), squeeze=False)
-    for ax, (panel_title, lines) in zip(axes[0], panels):
+    for ax, (panel_title, lines) in zip(axes[0], panels, strict=True):
         for label, ys in lines.items():
             fmt = (styles or {}).get(label, "-o")
             ax.plot(range(1, len(ys) + 1), ys, fmt, markersize=2.5, label=label)
@@ -318,7 +319,7 @@ def plot_embeddings(embeddings, labels, path, title: Optional[str] = None):
     labels = np.asarray(labels)
     fig, axes = plt.subplots(1, len(embeddings), figsize=(6.2 * len(embeddings), 5.6), squeeze=False)
     classes = np.unique(labels)
-    for ax, (panel, emb) in zip(axes[0], embeddings.items()):
+    for ax, (panel, emb) in zip(axes[0], embeddings.items(), strict=True):
         emb = np.asarray(emb)
         for c in classes:
             sel = labels == c

@@ -83,7 +83,7 @@ def multiply_out(seq: Sequential, jacobians: List[Dict[str, np.ndarray]]) -> Dic
     out_size = jacobians[-1]["input"].shape[0]
     suffix = np.eye(out_size, dtype=jacobians[-1]["input"].dtype)  # S = J_L ⋯ J_{k+1}, I for k = L
     result: Dict[str, np.ndarray] = {}
-    for layer, params, jac in reversed(list(zip(seq, _layer_params(seq), jacobians))):
+    for layer, params, jac in reversed(list(zip(seq, _layer_params(seq), jacobians, strict=True))):
         for local_name, p in params:
             if local_name not in jac:
                 raise KeyError(f"{type(layer).__name__}.jacobian returned no entry for parameter {local_name!r}")
@@ -149,7 +149,7 @@ def backward_by_jacobians(seq: Sequential, grad_out: np.ndarray) -> np.ndarray:
     totals = {name: np.zeros_like(p.data) for name, p in params.items()}
     grad_x = np.empty(x.shape, dtype=np.result_type(x.dtype, grad_out.dtype))
     for n in range(x.shape[0]):
-        jacobians = [layer.jacobian(h[n]) for layer, h in zip(seq, inputs)]
+        jacobians = [layer.jacobian(h[n]) for layer, h in zip(seq, inputs, strict=True)]
         full = multiply_out(seq, jacobians)
         g = grad_out[n].reshape(-1)
         grad_x[n] = (g @ full["input"]).reshape(x.shape[1:])

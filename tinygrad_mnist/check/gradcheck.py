@@ -224,7 +224,10 @@ class GradcheckReport:
                  f"{c.numeric:.9e}", f"{c.rel_error:.2e}", "ok" if c.passed else "FAIL"]
                 for c in self.checks]
         widths = [max(len(r[i]) for r in [cols] + rows) for i in range(len(cols))]
-        line = lambda r: "  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip()  # noqa: E731
+
+        def line(r):
+            return "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
+
         verdict = (f"PASSED: {len(self.checks)} arrays within {self.tol:g}" if self.passed else
                    f"FAILED: {len(self.failures)} of {len(self.checks)} arrays exceed {self.tol:g} "
                    f"({', '.join(c.name for c in self.failures)})")
@@ -256,7 +259,7 @@ class _SavedGrads:
         return self
 
     def __exit__(self, *exc):
-        for p, g in zip(self.params, self.saved):
+        for p, g in zip(self.params, self.saved, strict=True):
             p.grad[...] = g
         return False
 

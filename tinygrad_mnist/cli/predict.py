@@ -126,7 +126,7 @@ def run_predict(args) -> int:
     order = np.argsort(-p, axis=1, kind="stable")[:, :top]
     width = max(len("input"), *(len(n) for n in names))
     rep.say(f"{'input':<{width}}  label  probability  top {top}")
-    for name, pi, oi in zip(names, p, order):
+    for name, pi, oi in zip(names, p, order, strict=True):
         label = int(oi[0])
         tops = ", ".join(f"{int(c)}: {pi[c]:.3f}" for c in oi)
         rep.result(f"{name}\t{label}" if rep.quiet else f"{name:<{width}}  {label:>5d}  {pi[label]:>11.4f}  {tops}")

@@ -55,7 +55,7 @@ def _param_view(shape: Tuple[int, ...], in_view: Tuple[int, ...]) -> Tuple[int, 
 
 def _layer_rows(em: ExploreModel, views) -> list:
     rows = []
-    for k, ((name, layer), desc) in enumerate(zip(em.model._modules.items(), em.layers), start=1):
+    for k, ((name, layer), desc) in enumerate(zip(em.model._modules.items(), em.layers, strict=True), start=1):
         params = [{"name": n, "shape": list(p.shape), "size": int(p.size)} for n, p in layer.named_parameters()]
         rows.append({"index": k, "name": name, "type": type(layer).__name__, "repr": repr(layer).replace("\n", " "),
                      "kind": desc.kind, "in_view": list(views[k - 1]), "out_view": list(views[k]),
@@ -163,7 +163,7 @@ def generate(em: ExploreModel, dataset, indices: Sequence[int] = (0, 1, 2, 3), t
     tmodel = torch_twin(em)
     xs, ys = batch_of(em, dataset, indices)
     examples = [_example_json(trace_example(em, x, int(y), int(i), tmodel, full_limit), views, layer_rows)
-                for x, y, i in zip(xs, ys, indices)]
+                for x, y, i in zip(xs, ys, indices, strict=True)]
     timing = None
     if timing_batch:
         n = min(int(timing_batch), len(dataset))

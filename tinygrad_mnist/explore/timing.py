@@ -86,7 +86,7 @@ def _time_layers(em: ExploreModel, x: np.ndarray, labels: np.ndarray, repeats: i
     for k in range(len(model), 0, -1):
         grads[k - 1] = model[k - 1].backward(grads[k])
     rows = []
-    for k, (layer, tlayer) in enumerate(zip(model, tmodel)):
+    for k, (layer, tlayer) in enumerate(zip(model, tmodel, strict=True)):
         h_in, g = hs[k], np.ascontiguousarray(grads[k + 1])
         th_in, tg = torch.from_numpy(h_in.copy()), torch.from_numpy(g.copy())
         nf, nb, tf, tb = [], [], [], []

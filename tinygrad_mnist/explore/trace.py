@@ -151,7 +151,7 @@ def jacobian_rows(layer: Module, x: np.ndarray, rows: np.ndarray) -> np.ndarray:
         unit[np.arange(len(rows)), rows] = 1
         return layer.backward(unit.reshape(y.shape)).reshape(len(rows), -1)
     finally:
-        for p, g in zip(layer.parameters(), saved):
+        for p, g in zip(layer.parameters(), saved, strict=True):
             p.grad[...] = g
 
 
@@ -281,7 +281,7 @@ def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, t
         view, explicit = jacobian_view(layer, h_in, g, jtg, full_limit)
         params = []
         tparams = dict(tmodel[k - 1].named_parameters())
-        for (name, p), (tname, tp) in zip(layer.named_parameters(), tparams.items()):
+        for (name, p), (tname, tp) in zip(layer.named_parameters(), tparams.items(), strict=True):
             ours, theirs = param_grads[k - 1][name], tp.grad.detach().numpy()
             params.append({"name": name, "shape": tuple(p.shape), "grad": ours, "torch_name": tname,
                            "diff": differences(ours, theirs)})
@@ -290,7 +290,7 @@ def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, t
             explicit=explicit, diff=differences(jtg, t_grads[k - 1]),
             explicit_diff=None if explicit is None else differences(explicit, jtg), params=params))
     model.zero_grad()
-    forward_diffs = [differences(h[0], tv) for h, tv in zip(hs[1:], t_values[1:])]
+    forward_diffs = [differences(h[0], tv) for h, tv in zip(hs[1:], t_values[1:], strict=True)]
     return ExampleTrace(index=int(index), label=int(label), x=x, activations=[h[0] for h in hs[1:]],
                         logits=out[0], probabilities=probabilities, prediction=int(np.argmax(out[0])),
                         loss=float(loss), loss_torch=loss_t, steps=steps, forward_diffs=forward_diffs)

@@ -131,7 +131,7 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(n, e): recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                            epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=cfg.eval_train)
             for n, layers in nets.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     train_key = "train_eval_loss" if cfg.eval_train else "train_loss"
     rows = []
     for (n, e), r in results.items():

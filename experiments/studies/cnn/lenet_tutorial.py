@@ -82,7 +82,7 @@ def architecture_rows(layers, size: int) -> list:
     model.eval()
     x = np.zeros((1, 1, size, size), np.float32)
     rows = [{"layer": "input", "kind": "", "output_shape": "×".join(map(str, x.shape[1:])), "parameters": 0}]
-    for i, (d, m) in enumerate(zip(layers, model)):
+    for i, (d, m) in enumerate(zip(layers, model, strict=True)):
         x = m.forward(x)
         rows.append({"layer": i, "kind": describe_layer(d), "output_shape": "×".join(map(str, x.shape[1:])),
                      "parameters": num_parameters((d,))})
@@ -107,7 +107,7 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(k, e): (recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                             epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=True),
                      replace(base, train_size=n)) for k, n in sizes.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log), strict=True))
     rows = []
     for (k, e), r in results.items():
         h = r["history"]

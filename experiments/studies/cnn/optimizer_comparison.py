@@ -118,7 +118,7 @@ def run(cfg: Config, log=print) -> dict:
                 plan[("digits", o, e)] = (recipe(e, mlp, batch_size=cfg.digits_batch_size, epochs=cfg.digits_epochs,
                                                  seed=cfg.seed, threads=cfg.threads, eval_train=False,
                                                  **optimizer_fields(o, cfg.digits_sgd_lr)), digits)
-    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log), strict=True))
 
     cnn_res = {f"{o}, {e}": r for (part, o, e), r in results.items() if part == "cnn"}
     cnn_rows = [summary_row(r, optimizer=o, lr=r["run"]["lr"],

@@ -119,7 +119,7 @@ def run(cfg: Config, log=print) -> dict:
                 plan[(act, pool_first, e)] = recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr,
                                                     batch_size=cfg.batch_size, epochs=cfg.epochs, seed=cfg.seed,
                                                     threads=cfg.threads, eval_train=False)
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     rows = [summary_row(r, activation=a, order=order_name(pf)) for (a, pf, e), r in results.items()]
     log("\n" + write_table(out, "summary", rows))
 
@@ -154,8 +154,8 @@ def run(cfg: Config, log=print) -> dict:
         for e in cfg.engines:
             h0, h1 = results[(a, False, e)]["history"], results[(a, True, e)]["history"]
             same[f"{a}, {e}"] = {"max_test_accuracy_difference_pct": 100 * max(
-                abs(p - q) for p, q in zip(h0["test_accuracy"], h1["test_accuracy"])),
-                "max_train_loss_difference": max(abs(p - q) for p, q in zip(h0["train_loss"], h1["train_loss"])),
+                abs(p - q) for p, q in zip(h0["test_accuracy"], h1["test_accuracy"], strict=True)),
+                "max_train_loss_difference": max(abs(p - q) for p, q in zip(h0["train_loss"], h1["train_loss"], strict=True)),
                 "seconds_after": results[(a, False, e)]["seconds"], "seconds_before": results[(a, True, e)]["seconds"]}
     first = next(iter(results.values()))
     metrics = {"setup": {"architecture": f"course CNN {'-'.join(map(str, cfg.channels))}, act → pool vs pool → act",

@@ -92,7 +92,7 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(n, e): recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                            epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=False)
             for n, layers in nets.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     rows = []
     for (n, e), r in results.items():
         first = r["history"]["batch_loss"][0]

@@ -162,8 +162,8 @@ def run(cfg: Config, log=print) -> dict:
     first = cfg.engines[0]
     pred = predicts[first](x_te).argmax(1)
     n = min(cfg.show, len(test))
-    plot_image_grid(test.images[:n], [f"pred {p} / true {t}" for p, t in zip(pred[:n], y_te[:n])],
-                    out / "predictions.png", colors=["black" if p == t else "red" for p, t in zip(pred[:n], y_te[:n])],
+    plot_image_grid(test.images[:n], [f"pred {p} / true {t}" for p, t in zip(pred[:n], y_te[:n], strict=True)],
+                    out / "predictions.png", colors=["black" if p == t else "red" for p, t in zip(pred[:n], y_te[:n], strict=True)],
                     title=f"{first}: predictions on the first {n} test images (errors in red)")
     rows = [{"engine": e, "steps": cfg.steps, "lr": cfg.lr, "final_loss": c[-1]["loss"],
              "train_accuracy_pct": 100 * c[-1]["train_accuracy"], "test_accuracy_pct": 100 * c[-1]["test_accuracy"],

@@ -73,7 +73,7 @@ def run(cfg: Config, log=print) -> dict:
     for h in cfg.hiddens:
         for e in cfg.engines:
             plan[("hidden", h, e)] = recipe(e, simple_mlp_layers(64, h), lr=cfg.lr, **common)
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     any_r = next(iter(results.values()))
     metrics = {"setup": {"architecture": "SimpleMLP 64-hidden-10 relu", "activation": "relu",
                          "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",
@@ -128,7 +128,7 @@ def describe(metrics: dict, config: dict) -> str:
     others = [e for e in metrics["setup"]["engines"] if e != e0]
     for e in others:
         d = max(abs(a["val_accuracy_pct"] - b["val_accuracy_pct"]) for a, b in zip(
-            lr + hid, [r for r in metrics["lr_sweep"] + metrics["hidden_sweep"] if r["engine"] == e]))
+            lr + hid, [r for r in metrics["lr_sweep"] + metrics["hidden_sweep"] if r["engine"] == e], strict=True))
         text += f"The {e} twin, from the same weights on the same batches, differs by at most {d:.1f} points."
     return text
 

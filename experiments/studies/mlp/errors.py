@@ -64,7 +64,7 @@ def run(cfg: Config, log=print) -> dict:
     data = Data.of(cfg)
     tasks = [(baseline.make_run(cfg, e, extras=("test_outputs", "weights", "initial_weights")), data)
              for e in cfg.engines]
-    results = dict(zip(cfg.engines, run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log)))
+    results = dict(zip(cfg.engines, run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log), strict=True))
     _, _, test = load_splits(data, log=None)
     pair_rows, per_engine = [], {}
     for e, r in results.items():

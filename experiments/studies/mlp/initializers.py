@@ -82,7 +82,7 @@ def run(cfg: Config, log=print) -> dict:
              for i, e in plan]
     results = run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log)
     loss_rows, summary, lines, styles = [], [], {}, {}
-    for (i, e), r in zip(plan, results):
+    for (i, e), r in zip(plan, results, strict=True):
         h = r["history"]
         label = f"{i} ({e})"
         lines[label] = h["train_loss"]
@@ -105,7 +105,7 @@ def run(cfg: Config, log=print) -> dict:
                f"batch {cfg.batch_size}, {cfg.epochs} epochs, {np.mean([r['seconds'] for r in results]):.1f} s per run",
                styles=styles)
     metrics = {"setup": setup_info(cfg, r0, initializer="zero, N(0, 1), Glorot uniform", engines=list(cfg.engines)),
-               "summary": summary, "losses": {f"{i} ({e})": r["history"]["train_loss"] for (i, e), r in zip(plan, results)}}
+               "summary": summary, "losses": {f"{i} ({e})": r["history"]["train_loss"] for (i, e), r in zip(plan, results, strict=True)}}
     write_json(out / "metrics.json", metrics)
     return metrics
 
