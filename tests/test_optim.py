@@ -66,7 +66,7 @@ def test_open_loop_trajectory_matches_torch(name, kwargs):
     opt, ours, topt, theirs = pair(name, kwargs)
     rng = np.random.default_rng(1)
     worst = 0.0
-    for step in range(300):
+    for _step in range(300):
         # gradients of varying size, some exactly zero entries
         grads = [rng.normal(size=p.shape) * 10.0 ** rng.uniform(-3, 1) * (rng.random(p.shape) > 0.1)
                  for p in ours]
@@ -91,7 +91,7 @@ def test_closed_loop_least_squares_matches_torch(name, kwargs):
     opt, ours, topt, theirs = pair(name, kwargs, seed=2)
     rng = np.random.default_rng(3)
     A_all, B_all = rng.normal(size=(40, 4)), rng.normal(size=(40, 3))
-    for step in range(200):
+    for _step in range(200):
         rows = rng.choice(40, size=8, replace=False)
         A, B = A_all[rows], B_all[rows]
         W, b, c = (p.data for p in ours)

@@ -138,7 +138,7 @@ def test_the_optimiser_steps_with_the_scheduled_rate():
     s = LinearWarmup(ours, 2, after=CosineAnnealingLR(ours, 6))
     S = torch.optim.lr_scheduler
     ts = S.SequentialLR(theirs, [S.LinearLR(theirs, 1 / 3, total_iters=2), S.CosineAnnealingLR(theirs, 6)], [2])
-    for epoch in range(8):
+    for _epoch in range(8):
         for _ in range(5):
             g = rng.normal(size=5)
             p.grad[...] = g

@@ -134,7 +134,7 @@ def run(cfg: Config, log=print) -> dict:
     results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     train_key = "train_eval_loss" if cfg.eval_train else "train_loss"
     rows = []
-    for (n, e), r in results.items():
+    for (n, _e), r in results.items():
         h = r["history"]
         rows.append(summary_row(r, model=n, final_train_loss=h[train_key][-1], final_val_loss=h["val_loss"][-1],
                                 min_val_loss=min(h["val_loss"]), min_val_loss_epoch=h["val_loss"].index(min(h["val_loss"])) + 1))

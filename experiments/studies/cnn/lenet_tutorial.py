@@ -109,7 +109,7 @@ def run(cfg: Config, log=print) -> dict:
                      replace(base, train_size=n)) for k, n in sizes.items() for e in cfg.engines}
     results = dict(zip(plan, run_tasks(train, list(plan.values()), cfg.jobs, cfg.scheduler, log), strict=True))
     rows = []
-    for (k, e), r in results.items():
+    for (_k, _e), r in results.items():
         h = r["history"]
         rows.append(summary_row(r, n_train=r["n_train"], gap_pct=100 * (h["train_eval_accuracy"][-1] - h["val_accuracy"][-1]),
                                 best_val_accuracy_pct=100 * max(h["val_accuracy"]), best_epoch=h["best_epoch"]))

@@ -244,7 +244,7 @@ def run(cfg: Config, log=print) -> dict:
                        strict=True))
 
     rows = []
-    for (name, e), r in results.items():
+    for (name, _e), r in results.items():
         h = r["history"]
         rows.append(summary_row(r, model=name, gap_pct=100 * (h["train_eval_accuracy"][-1] - h["val_accuracy"][-1]),
                                 best_val_accuracy_pct=100 * max(h["val_accuracy"]), best_epoch=h["best_epoch"]))

@@ -94,7 +94,7 @@ def run(cfg: Config, log=print) -> dict:
             for n, layers in nets.items() for e in cfg.engines}
     results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
     rows = []
-    for (n, e), r in results.items():
+    for (n, _e), r in results.items():
         first = r["history"]["batch_loss"][0]
         k = max(1, len(first) // 10)
         rows.append(summary_row(r, network=n, first_epoch_cost_start=float(np.mean(first[:k])),

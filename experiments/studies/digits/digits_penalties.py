@@ -121,7 +121,7 @@ def run(cfg: Config, log=print) -> dict:
     results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
                        strict=True))
     rows = []
-    for (name, e), r in results.items():
+    for (name, _e), r in results.items():
         w = np.concatenate([v.ravel() for k, v in r["weights"].items() if k.endswith("weight") and v.ndim == 2])
         h = r["history"]
         rows.append(summary_row(r, model=name, gap_pct=100 * (h["train_eval_accuracy"][-1] - h["val_accuracy"][-1]),
