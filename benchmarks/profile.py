@@ -102,7 +102,9 @@ def gemm_calls(layers, shapes, dtype=np.float32):
     for i, (layer, shape) in enumerate(zip(layers, shapes, strict=True)):
         if isinstance(layer, Linear):
             n = shape[0]
-            x, w, g = rand(n, layer.in_features), rand(layer.out_features, layer.in_features), rand(n, layer.out_features)
+            x = rand(n, layer.in_features)
+            w = rand(layer.out_features, layer.in_features)
+            g = rand(n, layer.out_features)
             calls.append((f"{i} Linear forward x Wᵀ", lambda x=x, w=w: x @ w.T))
             acc = np.zeros((layer.out_features, layer.in_features), dtype)
             calls.append((f"{i} Linear dW = Gᵀ x", lambda x=x, g=g, acc=acc: np.matmul(g.T, x, out=acc)))
@@ -116,7 +118,8 @@ def gemm_calls(layers, shapes, dtype=np.float32):
             cols, w, g = rand(k, m), rand(o, k), rand(o, m)
             calls.append((f"{i} Conv2d forward W·cols", lambda w=w, cols=cols: w @ cols))
             acc = np.zeros((o, k), dtype)
-            calls.append((f"{i} Conv2d dW = (cols Gᵀ)ᵀ", lambda cols=cols, g=g, acc=acc: np.copyto(acc, (cols @ g.T).T)))
+            calls.append((f"{i} Conv2d dW = (cols Gᵀ)ᵀ",
+                          lambda cols=cols, g=g, acc=acc: np.copyto(acc, (cols @ g.T).T)))
             if layer.needs_input_grad:
                 calls.append((f"{i} Conv2d dcols = Wᵀ G", lambda w=w, g=g: w.T @ g))
     return calls
@@ -145,7 +148,8 @@ def _torch_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
     stamp: Dict[str, float] = {}
     handles = []
     for i, m in enumerate(modules):
-        handles.append(m.register_forward_pre_hook(lambda mod, inp, i=i: stamp.__setitem__(f"f{i}", time.perf_counter())))
+        handles.append(m.register_forward_pre_hook(
+            lambda mod, inp, i=i: stamp.__setitem__(f"f{i}", time.perf_counter())))
         handles.append(m.register_forward_hook(
             lambda mod, inp, out, i=i: fwd[i].append(time.perf_counter() - stamp[f"f{i}"])))
         handles.append(m.register_full_backward_pre_hook(

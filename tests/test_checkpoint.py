@@ -216,7 +216,8 @@ def test_divergence_is_reported_and_can_stop(tmp_path):
 
     with pytest.warns(UserWarning, match="diverging: the training loss grew over epoch"):
         go("warn")
-    with pytest.raises(TrainingDivergedError, match="diverging: the training loss grew over epoch 1.*lower the learning rate"):
+    with pytest.raises(TrainingDivergedError,
+                       match="diverging: the training loss grew over epoch 1.*lower the learning rate"):
         go("stop")
 
 

@@ -130,7 +130,8 @@ def _all_kinds():
     L = LayerDesc.make
     return (L("conv2d", in_channels=1, out_channels=2, kernel_size=3, padding=1), L("batchnorm2d", num_features=2),
             L("activation", name="tanh"), L("avgpool2d", kernel_size=2), L("maxpool2d", kernel_size=2, stride=1),
-            L("residual", block=(L("conv2d", in_channels=2, out_channels=2, kernel_size=1), L("activation", name="sigmoid")),
+            L("residual",
+              block=(L("conv2d", in_channels=2, out_channels=2, kernel_size=1), L("activation", name="sigmoid")),
               projection=None),
             L("flatten"), L("dropout", p=0.3), L("linear", in_features=2 * 3 * 3, out_features=4),
             L("batchnorm1d", num_features=4), L("activation", name="relu"))
@@ -185,7 +186,8 @@ def test_build_is_seeded_and_takes_an_rng():
 
 def test_needs_input_grad_false_only_touches_a_first_conv_or_linear():
     model = build_course_cnn(seed=0, needs_input_grad=False)
-    assert not model[0].needs_input_grad and all(m.needs_input_grad for m in model if isinstance(m, Conv2d) and m is not model[0])
+    assert not model[0].needs_input_grad and all(m.needs_input_grad for m in model
+                                                 if isinstance(m, Conv2d) and m is not model[0])
     x = np.random.default_rng(0).random((2, 1, 28, 28)).astype(np.float32)
     model.forward(x)
     assert model.backward(np.ones((2, 10), np.float32)) is None

@@ -107,16 +107,25 @@ def test_he_uniform_initialisation_uses_the_convolution_fan_in():
 
 # -- bad input ----------------------------------------------------------------------------------
 @pytest.mark.parametrize("make, x, exc, match", [
-    (lambda: Conv2d(1, 2, 3), np.zeros((1, 28, 28), np.float32), ValueError, r"Conv2d: expected a 4-d input \(N, 1, H, W\), got shape \(1, 28, 28\)"),
-    (lambda: Conv2d(3, 2, 3), np.zeros((2, 1, 8, 8), np.float32), ValueError, r"Conv2d: expected 3 input channels .* got shape \(2, 1, 8, 8\)"),
-    (lambda: Conv2d(1, 2, 5), np.zeros((1, 1, 2, 8), np.float32), ValueError, r"Conv2d: kernel \(5, 5\) is larger than the input: spatial size \(2, 8\)"),
-    (lambda: Conv2d(1, 2, 6, padding=1), np.zeros((1, 1, 3, 3), np.float32), ValueError, r"larger than the padded input \(padding \(1, 1\)\): spatial size \(5, 5\)"),
-    (lambda: Conv2d(1, 2, 3), np.zeros((1, 1, 5, 5), np.float64), TypeError, r"Conv2d: input dtype float64 does not match parameter dtype float32"),
-    (lambda: Conv2d(1, 2, 3), np.zeros((1, 1, 5, 5), np.int64), TypeError, r"Conv2d: expected float32 or float64 input, got int64"),
+    (lambda: Conv2d(1, 2, 3), np.zeros((1, 28, 28), np.float32), ValueError,
+     r"Conv2d: expected a 4-d input \(N, 1, H, W\), got shape \(1, 28, 28\)"),
+    (lambda: Conv2d(3, 2, 3), np.zeros((2, 1, 8, 8), np.float32), ValueError,
+     r"Conv2d: expected 3 input channels .* got shape \(2, 1, 8, 8\)"),
+    (lambda: Conv2d(1, 2, 5), np.zeros((1, 1, 2, 8), np.float32), ValueError,
+     r"Conv2d: kernel \(5, 5\) is larger than the input: spatial size \(2, 8\)"),
+    (lambda: Conv2d(1, 2, 6, padding=1), np.zeros((1, 1, 3, 3), np.float32), ValueError,
+     r"larger than the padded input \(padding \(1, 1\)\): spatial size \(5, 5\)"),
+    (lambda: Conv2d(1, 2, 3), np.zeros((1, 1, 5, 5), np.float64), TypeError,
+     r"Conv2d: input dtype float64 does not match parameter dtype float32"),
+    (lambda: Conv2d(1, 2, 3), np.zeros((1, 1, 5, 5), np.int64), TypeError,
+     r"Conv2d: expected float32 or float64 input, got int64"),
     (lambda: Conv2d(1, 2, 3), [[[[1.0]]]], TypeError, r"Conv2d: expected a numpy ndarray, got list"),
-    (lambda: MaxPool2d(2), np.zeros((4, 4), np.float32), ValueError, r"MaxPool2d: expected a 4-d input \(N, C, H, W\), got shape \(4, 4\)"),
-    (lambda: MaxPool2d(3), np.zeros((1, 1, 2, 5), np.float32), ValueError, r"MaxPool2d: kernel \(3, 3\) is larger than the input: spatial size \(2, 5\)"),
-    (lambda: AvgPool2d(2), np.zeros((1, 1, 4, 4), np.int32), TypeError, r"AvgPool2d: expected float32 or float64 input"),
+    (lambda: MaxPool2d(2), np.zeros((4, 4), np.float32), ValueError,
+     r"MaxPool2d: expected a 4-d input \(N, C, H, W\), got shape \(4, 4\)"),
+    (lambda: MaxPool2d(3), np.zeros((1, 1, 2, 5), np.float32), ValueError,
+     r"MaxPool2d: kernel \(3, 3\) is larger than the input: spatial size \(2, 5\)"),
+    (lambda: AvgPool2d(2), np.zeros((1, 1, 4, 4), np.int32), TypeError,
+     r"AvgPool2d: expected float32 or float64 input"),
 ])
 def test_bad_input_raises_naming_layer_expected_and_received(make, x, exc, match):
     with pytest.raises(exc, match=match):
@@ -150,7 +159,8 @@ def test_backward_checks_order_and_gradient_shape(layer):
 
 
 @pytest.mark.parametrize("layer, x, match", [
-    (Conv2d(2, 1, 3), np.zeros((1, 2, 4, 4)), r"Conv2d.jacobian: expected one example of shape \(2, H, W\), got \(1, 2, 4, 4\)"),
+    (Conv2d(2, 1, 3), np.zeros((1, 2, 4, 4)),
+     r"Conv2d.jacobian: expected one example of shape \(2, H, W\), got \(1, 2, 4, 4\)"),
     (MaxPool2d(2), np.zeros(16), r"MaxPool2d.jacobian: expected one example of shape \(C, H, W\), got \(16,\)"),
 ])
 def test_jacobian_wants_one_example(layer, x, match):

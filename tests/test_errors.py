@@ -80,12 +80,14 @@ CASES = [
     # -- a layer's input: shape, dtype, rank; sizes that do not chain ------------------------
     ("linear-shape", lambda: Linear(4, 3).forward(ones(2, 5)), ValueError,
      r"Linear: expected input of shape \(n, 4\), got shape \(2, 5\)"),
-    ("linear-rank", lambda: Linear(4, 3).forward(ones(4)), ValueError, r"Linear: expected a 2-d input, got shape \(4,\)"),
+    ("linear-rank", lambda: Linear(4, 3).forward(ones(4)), ValueError,
+     r"Linear: expected a 2-d input, got shape \(4,\)"),
     ("linear-int-dtype", lambda: Linear(4, 3).forward(ones(2, 4, dtype=np.int64)), TypeError,
      r"Linear: expected float32 or float64 input, got int64"),
     ("linear-mixed-dtype", lambda: Linear(4, 3).forward(ones(2, 4, dtype=np.float64)), TypeError,
      r"Linear: input dtype float64 does not match parameter dtype float32"),
-    ("linear-not-array", lambda: Linear(4, 3).forward([[1.0] * 4]), TypeError, r"Linear: expected a numpy ndarray, got list"),
+    ("linear-not-array", lambda: Linear(4, 3).forward([[1.0] * 4]), TypeError,
+     r"Linear: expected a numpy ndarray, got list"),
     ("conv-channels", lambda: Conv2d(3, 4, 3).forward(ones(2, 1, 8, 8)), ValueError,
      r"Conv2d: expected 3 input channels \(N, 3, H, W\), got shape \(2, 1, 8, 8\)"),
     ("conv-rank", lambda: Conv2d(1, 4, 3).forward(ones(2, 8, 8)), ValueError,
@@ -277,7 +279,8 @@ def test_png_folder_with_an_unreadable_image_is_named(tmp_path):
 
 def test_data_directory_that_does_not_exist_is_named(tmp_path):
     missing = tmp_path / "no-such-dir"
-    with pytest.raises(FileNotFoundError, match=r"no-such-dir.*is neither 'mnist', 'digits', 'fashion-mnist' nor an existing directory"):
+    with pytest.raises(FileNotFoundError,
+                       match=r"no-such-dir.*is neither 'mnist', 'digits', 'fashion-mnist' nor an existing directory"):
         load_dataset(missing)
     with pytest.raises(MNISTNotFoundError, match=r"no-such-dir \(data_dir argument\): does not exist"):
         find_mnist(missing)

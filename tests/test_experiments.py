@@ -361,7 +361,8 @@ def test_learning_curve_titles_name_the_dataset_batch_lr_epochs_and_time():
     from tinygrad_mnist.history import History
     from tinygrad_mnist.plots import run_title
 
-    assert run_title("MNIST", 64, 0.001, 1, 2.04, prefix="CNN") == "CNN — MNIST, batch 64, lr 0.001, 1 epoch, 2.0 s training"
+    assert (run_title("MNIST", 64, 0.001, 1, 2.04, prefix="CNN")
+            == "CNN — MNIST, batch 64, lr 0.001, 1 epoch, 2.0 s training")
     assert run_title("digits 8×8", epochs=12) == "digits 8×8, 12 epochs"
     assert training_time([{"seconds": 3.21}]) == "training 3.2 s"
     assert training_time([{"seconds": 12.2}, {"seconds": 85.4}, {"seconds": 40.0}]) == "training 12–85 s per run"

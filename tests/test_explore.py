@@ -230,7 +230,8 @@ def test_command_writes_the_page(tmp_path, capsys, one_torch_thread):
     assert rc == 0
     data = read_page_data(out / "index.html")
     assert [e["index"] for e in data["examples"]] == [9, 3]
-    assert [layer["type"] for layer in data["layers"]] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Flatten", "Linear"]
+    assert [layer["type"] for layer in data["layers"]] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Flatten",
+                                                           "Linear"]
     assert "wrote" in capsys.readouterr().out
 
 
@@ -283,7 +284,8 @@ def test_command_reads_the_checkpoint_format_with_its_architecture(tmp_path, one
     assert main(["explore", "--dataset", "digits", "--model", "mlp", "--checkpoint", str(path), "--timing-batch", "0",
                  "--examples", "2", "--out", str(out)]) == 0
     data = read_page_data(out / "index.html")
-    assert [layer["type"] for layer in data["layers"]] == ["Conv2d", "Tanh", "MaxPool2d", "Conv2d", "Tanh", "Flatten", "Linear"]
+    assert [layer["type"] for layer in data["layers"]] == ["Conv2d", "Tanh", "MaxPool2d", "Conv2d", "Tanh", "Flatten",
+                                                           "Linear"]
     em = make_model("mlp", image_shape=(8, 8), checkpoint=path)
     for ours, saved in zip(em.model.parameters(), model.parameters(), strict=True):
         np.testing.assert_array_equal(ours.data, saved.data.astype(np.float64))

@@ -53,7 +53,8 @@ def test_no_module_imports_another_modules_private_names():
     for path in _sources():
         tree = ast.parse(path.read_text(), filename=str(path))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith(PROJECT_PACKAGES)):
+            if isinstance(node, ast.ImportFrom) and (node.level > 0
+                                                     or (node.module or "").startswith(PROJECT_PACKAGES)):
                 offenders += [f"{path.relative_to(REPO)}:{node.lineno} {alias.name}"
                               for alias in node.names if alias.name.startswith("_") and alias.name != "__version__"]
     assert offenders == []

@@ -52,7 +52,8 @@ def test_pool_matches_torch_including_ties(kind, dtype, tol, cfg, data):
     assert relative_error(gx, tgx) < tol
 
 
-@pytest.mark.parametrize("kernel, stride, shape", [(2, 2, (2, 3, 4, 6)), (2, 2, (2, 3, 5, 6)), ((2, 3), (2, 3), (1, 2, 6, 9))],
+@pytest.mark.parametrize("kernel, stride, shape",
+                         [(2, 2, (2, 3, 4, 6)), (2, 2, (2, 3, 5, 6)), ((2, 3), (2, 3), (1, 2, 6, 9))],
                          ids=["tiling", "odd-height", "tiling-2x3"])
 def test_maxpool_tiling_fast_path_matches_torch(kernel, stride, shape):
     """2×2/2 on even sizes writes each pixel's gradient once instead of accumulating."""

@@ -294,7 +294,8 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
             history.record_epoch(batch_losses, batch_accs,
                                  val=None if val_loader is None else evaluate(model, loss, val_loader),
                                  test=None if test_loader is None else evaluate(model, loss, test_loader),
-                                 train_eval=evaluate(model, loss, loader.dataset, eval_batch_size, flatten) if eval_train else None)
+                                 train_eval=(evaluate(model, loss, loader.dataset, eval_batch_size, flatten)
+                                             if eval_train else None))
             why = None if on_divergence == "ignore" else divergence(history)
             if why is not None:
                 advice = f"lower the learning rate (now {getattr(optimizer, 'lr', '?')})"

@@ -27,7 +27,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "`tinygrad-mnist train`) and evaluate it in eval mode. By default on the test "
                     "split of the dataset it was trained on. Exit status: 0 done, 1 failed, 2 usage error.",
         formatter_class=DefaultsFormatter)
-    p.add_argument("checkpoint", help="a .npz checkpoint written by tinygrad-mnist train or tinygrad_mnist.checkpoint.save")
+    p.add_argument("checkpoint",
+                   help="a .npz checkpoint written by tinygrad-mnist train or tinygrad_mnist.checkpoint.save")
     p.add_argument("--config", metavar="FILE.toml", default=None, help="read options from a TOML file; flags win")
     p.add_argument("--dataset", default=None, help="'mnist', 'fashion-mnist', 'digits' or a folder "
                    "(default: the one the checkpoint was trained on)")

@@ -23,7 +23,8 @@ from .train import add_train_parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-mnist", description="A from-scratch numpy neural-network engine for MNIST.")
+    parser = argparse.ArgumentParser(prog="tinygrad-mnist",
+                                     description="A from-scratch numpy neural-network engine for MNIST.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.subcommands = {"train": add_train_parser(sub), "evaluate": add_evaluate_parser(sub),

@@ -105,7 +105,8 @@ def matched_cnn_layers(target: int, channels: Tuple[int, int], size: int, dropou
                LayerDesc.make("activation", name="relu"), LayerDesc.make("maxpool2d", kernel_size=2, stride=2),
                LayerDesc.make("flatten")]
         drop = [LayerDesc.make("dropout", p=dropout)] if dropout else []
-        out += drop + [LayerDesc.make("linear", in_features=f, out_features=h), LayerDesc.make("activation", name="relu")]
+        out += drop + [LayerDesc.make("linear", in_features=f, out_features=h),
+                       LayerDesc.make("activation", name="relu")]
         out += drop + [LayerDesc.make("linear", in_features=h, out_features=10)]
         return tuple(out)
 
@@ -131,13 +132,15 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(n, e): recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                            epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=cfg.eval_train)
             for n, layers in nets.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
+                       strict=True))
     train_key = "train_eval_loss" if cfg.eval_train else "train_loss"
     rows = []
     for (n, _e), r in results.items():
         h = r["history"]
         rows.append(summary_row(r, model=n, final_train_loss=h[train_key][-1], final_val_loss=h["val_loss"][-1],
-                                min_val_loss=min(h["val_loss"]), min_val_loss_epoch=h["val_loss"].index(min(h["val_loss"])) + 1))
+                                min_val_loss=min(h["val_loss"]),
+                                min_val_loss_epoch=h["val_loss"].index(min(h["val_loss"])) + 1))
     log("\n" + write_table(out, "summary", rows))
     params = parameter_rows("MLP", nets["MLP"]) + parameter_rows("CNN", nets["CNN"])
     params += [{"model": m, "layer": "", "description": "total", "parameters": num_parameters(nets[m])}

@@ -111,7 +111,8 @@ def run(cfg: Config, log=print) -> dict:
     rows = []
     for (_k, _e), r in results.items():
         h = r["history"]
-        rows.append(summary_row(r, n_train=r["n_train"], gap_pct=100 * (h["train_eval_accuracy"][-1] - h["val_accuracy"][-1]),
+        rows.append(summary_row(r, n_train=r["n_train"],
+                                gap_pct=100 * (h["train_eval_accuracy"][-1] - h["val_accuracy"][-1]),
                                 best_val_accuracy_pct=100 * max(h["val_accuracy"]), best_epoch=h["best_epoch"]))
     log("\n" + write_table(out, "summary", rows))
 
@@ -139,7 +140,8 @@ def run(cfg: Config, log=print) -> dict:
                          "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init, "seed": cfg.seed,
                          "dataset": dataset_label(cfg.dataset),
                          "n_train": [results[(k, cfg.engines[0])]["n_train"] for k in sizes],
-                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "engines": list(cfg.engines), "threads": cfg.threads},
+                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "engines": list(cfg.engines),
+                         "threads": cfg.threads},
                "architecture": arch, "runs": rows, "large_test_accuracy_pct": large, "target_pct": cfg.target_pct,
                "reaches_target": {e: v >= cfg.target_pct for e, v in large.items()}}
     write_json(out / "metrics.json", metrics)

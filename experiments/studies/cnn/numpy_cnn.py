@@ -194,7 +194,8 @@ def _scheduler(cfg: Config, optimizer, epochs: int):
 def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dict:
     size, classes = train.image_shape[0], train.num_classes
     if name == "course":
-        layers, epochs, lr, shift, what = course_layers(size, classes), cfg.course_epochs, cfg.course_lr, 0, "course CNN"
+        layers, epochs, lr = course_layers(size, classes), cfg.course_epochs, cfg.course_lr
+        shift, what = 0, "course CNN"
     elif name == "best":
         layers = best_layers(tuple(cfg.best_channels), cfg.best_batchnorm, cfg.best_dropout, size, classes)
         epochs, lr, shift = cfg.best_epochs, cfg.best_lr, cfg.best_shift
@@ -225,7 +226,8 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
     plot_curves({name: history}, out / f"{name}_learning_curves.png", wrap(title), train="running")
     log(f"{name}: {100 * final:.2f}% test accuracy after {history.epochs} epochs, {wall:.0f} s "
         f"(median {np.median(history.epoch_seconds):.1f} s per epoch incl. evaluation)")
-    return {"model": name, "description": what, "parameters": model.num_parameters(), "lr": lr, "epochs": history.epochs,
+    return {"model": name, "description": what, "parameters": model.num_parameters(), "lr": lr,
+            "epochs": history.epochs,
             "seconds": wall, "median_epoch_seconds": float(np.median(history.epoch_seconds)),
             "test_accuracy": final, "test_loss": history.test_loss[-1],
             "best_test_accuracy_seen": max(history.test_accuracy), "history": history}

@@ -140,7 +140,8 @@ def run(cfg: Config, log=print) -> dict:
                          "batch_size": {"CNN": cfg.batch_size, "digits": cfg.digits_batch_size},
                          "epochs": {"CNN": cfg.epochs, "digits": cfg.digits_epochs}, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": f"{dataset_label(cfg.dataset)} (CNN), digits 8×8 (MLP)",
-                         "n_train": next(iter(cnn_res.values()))["n_train"], "engines": list(cfg.engines), "threads": cfg.threads},
+                         "n_train": next(iter(cnn_res.values()))["n_train"], "engines": list(cfg.engines),
+                         "threads": cfg.threads},
                "cnn": cnn_rows}
     if cfg.digits:
         dig = {(o, e): r for (p, o, e), r in results.items() if p == "digits"}
@@ -187,7 +188,8 @@ def describe(metrics: dict, config: dict) -> str:
         worst = rows[-1]
         why = {"sgd": "plain gradient steps at a small learning rate",
                "adagrad": "steps that shrink as the squared gradients accumulate",
-               "momentum": "momentum overshooting at this learning rate"}.get(worst["optimizer"], "its default step size")
+               "momentum": "momentum overshooting at this learning rate",
+               }.get(worst["optimizer"], "its default step size")
         text += (f"The weakest here, {worst['optimizer']}, is held back by {why}; with {metrics['setup']['epochs']['digits']} "
                  f"epochs on 8×8 images the spread between optimisers is mostly a matter of speed.")
     return text

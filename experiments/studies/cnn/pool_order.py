@@ -119,7 +119,8 @@ def run(cfg: Config, log=print) -> dict:
                 plan[(act, pool_first, e)] = recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr,
                                                     batch_size=cfg.batch_size, epochs=cfg.epochs, seed=cfg.seed,
                                                     threads=cfg.threads, eval_train=False)
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
+                       strict=True))
     rows = [summary_row(r, activation=a, order=order_name(pf)) for (a, pf, e), r in results.items()]
     log("\n" + write_table(out, "summary", rows))
 
@@ -155,14 +156,16 @@ def run(cfg: Config, log=print) -> dict:
             h0, h1 = results[(a, False, e)]["history"], results[(a, True, e)]["history"]
             same[f"{a}, {e}"] = {"max_test_accuracy_difference_pct": 100 * max(
                 abs(p - q) for p, q in zip(h0["test_accuracy"], h1["test_accuracy"], strict=True)),
-                "max_train_loss_difference": max(abs(p - q) for p, q in zip(h0["train_loss"], h1["train_loss"], strict=True)),
+                "max_train_loss_difference": max(
+                    abs(p - q) for p, q in zip(h0["train_loss"], h1["train_loss"], strict=True)),
                 "seconds_after": results[(a, False, e)]["seconds"], "seconds_before": results[(a, True, e)]["seconds"]}
     first = next(iter(results.values()))
     metrics = {"setup": {"architecture": f"course CNN {'-'.join(map(str, cfg.channels))}, act → pool vs pool → act",
                          "parameters": first["parameters"], "activation": list(cfg.activations),
                          "optimizer": cfg.optimizer, "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs,
                          "initializer": cfg.init, "seed": cfg.seed, "dataset": dataset_label(cfg.dataset),
-                         "n_train": first["n_train"], "n_test": first["n_test"], "engines": list(cfg.engines), "threads": cfg.threads},
+                         "n_train": first["n_train"], "n_test": first["n_test"], "engines": list(cfg.engines),
+                         "threads": cfg.threads},
                "commute": commute, "runs": rows, "order_effect": same}
     write_json(out / "metrics.json", metrics)
     return metrics

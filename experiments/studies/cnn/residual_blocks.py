@@ -92,7 +92,8 @@ def run(cfg: Config, log=print) -> dict:
     plan = {(n, e): recipe(e, layers, init=cfg.init, optimizer=cfg.optimizer, lr=cfg.lr, batch_size=cfg.batch_size,
                            epochs=cfg.epochs, seed=cfg.seed, threads=cfg.threads, eval_train=False)
             for n, layers in nets.items() for e in cfg.engines}
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
+                       strict=True))
     rows = []
     for (n, _e), r in results.items():
         first = r["history"]["batch_loss"][0]
@@ -109,7 +110,8 @@ def run(cfg: Config, log=print) -> dict:
     title = wrap(title)
     panels = []
     for e in cfg.engines:
-        panels.append((f"{e}: training cost (running mean)", {n: results[(n, e)]["history"]["train_loss"] for n in nets}))
+        panels.append((f"{e}: training cost (running mean)",
+                       {n: results[(n, e)]["history"]["train_loss"] for n in nets}))
         panels.append((f"{e}: test accuracy (%)", {n: [100 * a for a in results[(n, e)]["history"]["test_accuracy"]]
                                                    for n in nets}))
     plot_lines(panels, out / "curves.png", "epoch", "cost / accuracy (%)", title, styles=styles)
@@ -133,7 +135,8 @@ def run(cfg: Config, log=print) -> dict:
                 "diverged": [k for k, x in (("skip", s), ("plain", p)) if "diverged" in x],
                 "seconds_skip": s["seconds"], "seconds_plain": p["seconds"]}
     any_r = next(iter(results.values()))
-    metrics = {"setup": {"architecture": " / ".join(nets), "parameters": {n: results[(n, e0)]["parameters"] for n in nets},
+    metrics = {"setup": {"architecture": " / ".join(nets),
+                         "parameters": {n: results[(n, e0)]["parameters"] for n in nets},
                          "activation": cfg.activation, "optimizer": cfg.optimizer, "lr": cfg.lr,
                          "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init, "seed": cfg.seed,
                          "dataset": dataset_label(cfg.dataset), "n_train": any_r["n_train"], "n_test": any_r["n_test"],

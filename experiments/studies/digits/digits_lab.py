@@ -143,7 +143,8 @@ def run(cfg: Config, log=print) -> dict:
     for k, (e, c) in enumerate(curves.items()):
         steps = [p["step"] for p in c]
         ax_l.plot(steps, [p["loss"] for p in c], "-" if k == 0 else "--", color=f"C{k}", label=f"{e}: train")
-        ax_a.plot(steps, [100 * p["train_accuracy"] for p in c], "-" if k == 0 else "--", color=f"C{k}", label=f"{e}: train")
+        ax_a.plot(steps, [100 * p["train_accuracy"] for p in c], "-" if k == 0 else "--", color=f"C{k}",
+                  label=f"{e}: train")
         ax_a.plot(steps, [100 * p["test_accuracy"] for p in c], ":", color=f"C{k}", label=f"{e}: test")
     ax_l.set(xlabel="full-batch step", ylabel="cost (mean squared error)", title="Cost")
     ax_a.set(xlabel="full-batch step", ylabel="accuracy (%)", title="Accuracy")
@@ -163,7 +164,8 @@ def run(cfg: Config, log=print) -> dict:
     pred = predicts[first](x_te).argmax(1)
     n = min(cfg.show, len(test))
     plot_image_grid(test.images[:n], [f"pred {p} / true {t}" for p, t in zip(pred[:n], y_te[:n], strict=True)],
-                    out / "predictions.png", colors=["black" if p == t else "red" for p, t in zip(pred[:n], y_te[:n], strict=True)],
+                    out / "predictions.png",
+                    colors=["black" if p == t else "red" for p, t in zip(pred[:n], y_te[:n], strict=True)],
                     title=f"{first}: predictions on the first {n} test images (errors in red)")
     rows = [{"engine": e, "steps": cfg.steps, "lr": cfg.lr, "final_loss": c[-1]["loss"],
              "train_accuracy_pct": 100 * c[-1]["train_accuracy"], "test_accuracy_pct": 100 * c[-1]["test_accuracy"],

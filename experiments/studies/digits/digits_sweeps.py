@@ -73,7 +73,8 @@ def run(cfg: Config, log=print) -> dict:
     for h in cfg.hiddens:
         for e in cfg.engines:
             plan[("hidden", h, e)] = recipe(e, simple_mlp_layers(64, h), lr=cfg.lr, **common)
-    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log), strict=True))
+    results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
+                       strict=True))
     any_r = next(iter(results.values()))
     metrics = {"setup": {"architecture": "SimpleMLP 64-hidden-10 relu", "activation": "relu",
                          "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",

@@ -105,7 +105,8 @@ def run(cfg: Config, log=print) -> dict:
                f"batch {cfg.batch_size}, {cfg.epochs} epochs, {np.mean([r['seconds'] for r in results]):.1f} s per run",
                styles=styles)
     metrics = {"setup": setup_info(cfg, r0, initializer="zero, N(0, 1), Glorot uniform", engines=list(cfg.engines)),
-               "summary": summary, "losses": {f"{i} ({e})": r["history"]["train_loss"] for (i, e), r in zip(plan, results, strict=True)}}
+               "summary": summary,
+               "losses": {f"{i} ({e})": r["history"]["train_loss"] for (i, e), r in zip(plan, results, strict=True)}}
     write_json(out / "metrics.json", metrics)
     return metrics
 

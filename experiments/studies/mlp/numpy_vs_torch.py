@@ -98,7 +98,8 @@ def run(cfg: Config, log=print) -> dict:
                "median_epoch_seconds": med, "time_ratio_numpy_over_torch": ratio,
                "max_final_weight_difference": weight_diff,
                "max_test_accuracy_difference_pct": 100 * max(abs(a - b) for a, b in zip(hs["numpy"].test_accuracy,
-                                                                                       hs["torch"].test_accuracy, strict=True)),
+                                                                                       hs["torch"].test_accuracy,
+                                                                                       strict=True)),
                "threads": {"numpy_blas": blas, "torch": torch_threads, "cpu_count": threads["cpu_count"]}}
     write_json(out / "metrics.json", metrics)
     return metrics
