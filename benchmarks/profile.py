@@ -221,7 +221,8 @@ def format_profile(rows, split) -> str:
     for r in rows:
         t_f = "–" if r["torch_forward_ms"] is None else f"{r['torch_forward_ms']:.3f}"
         t_b = "–" if r["torch_backward_ms"] is None else f"{r['torch_backward_ms']:.3f}"
-        lines.append(f"    | {r['layer']} | {r['numpy_forward_ms']:.3f} | {r['numpy_backward_ms']:.3f} | {t_f} | {t_b} |")
+        lines.append(f"    | {r['layer']} | {r['numpy_forward_ms']:.3f} | {r['numpy_backward_ms']:.3f} | "
+                     f"{t_f} | {t_b} |")
     s, T = split, split["step_ms"] or 1.0
     lines.append(f"    numpy loss {s['loss_ms']:.3f} ms, optimiser {s['optimiser_ms']:.3f} ms, "
                  f"data {s['data_ms']:.3f} ms per step")

@@ -247,7 +247,8 @@ def setup_info(cfg, result: dict, **extra) -> Dict[str, Any]:
     parameter count, activation, optimiser, lr, batch size, epochs, initialiser, seed(s), data."""
     run = result["run"]
     init = run["init"] + (f" (std {run['init_std']:g})" if run["init"] == "normal" else "")
-    optimizer = run["optimizer"] + (f", momentum {run['momentum']:g}" if run["optimizer"] == "sgd" and run["momentum"] else "")
+    optimizer = run["optimizer"] + (f", momentum {run['momentum']:g}"
+                                    if run["optimizer"] == "sgd" and run["momentum"] else "")
     info = {"architecture": result["architecture"], "parameters": result["parameters"],
             "activation": run["activation"], "optimizer": optimizer, "lr": run["lr"],
             "batch_size": run["batch_size"], "epochs": run["epochs"], "initializer": init,

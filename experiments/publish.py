@@ -132,7 +132,8 @@ def render(part: Part, results: Path, course: Path) -> Tuple[str, Dict[Path, byt
     folder = results / part.study
     manifest_path = folder / "manifest.json"
     if not manifest_path.exists():
-        raise FileNotFoundError(f"{manifest_path} not found: run `python -m experiments run {part.study.split('/')[0]}`")
+        raise FileNotFoundError(f"{manifest_path} not found: "
+                                f"run `python -m experiments run {part.study.split('/')[0]}`")
     manifest = json.loads(manifest_path.read_text())
     if manifest.get("mode") != "full":
         raise FileNotFoundError(f"{folder} holds a {manifest.get('mode')}-mode run; only full runs are published")
@@ -217,7 +218,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f"{o.page.name}: not published: {note}")
     size = course_size(course)
     too_big = size > MAX_COURSE_BYTES
-    print(f"{course}: {size / 1e6:.2f} MB of at most {MAX_COURSE_BYTES / 1e6:.0f} MB" + (" (too large)" if too_big else ""))
+    print(f"{course}: {size / 1e6:.2f} MB of at most {MAX_COURSE_BYTES / 1e6:.0f} MB"
+          + (" (too large)" if too_big else ""))
     if args.check:
         return 1 if too_big or any(o.stale for o in outcomes) else 0
     return 0

@@ -146,7 +146,8 @@ def describe_layer(d) -> str:
     """One layer description in a few words: ``conv 1→8 3×3 p1``, ``linear 1568→10`` ..."""
     a = d.kwargs
     if d.kind == "conv2d":
-        return f"conv {a['in_channels']}→{a['out_channels']} {a['kernel_size']}×{a['kernel_size']} p{a.get('padding', 0)}"
+        return (f"conv {a['in_channels']}→{a['out_channels']} {a['kernel_size']}×{a['kernel_size']} "
+                f"p{a.get('padding', 0)}")
     if d.kind == "linear":
         return f"linear {a['in_features']}→{a['out_features']}"
     if d.kind in ("maxpool2d", "avgpool2d"):
@@ -159,7 +160,8 @@ def describe_layer(d) -> str:
         return f"{d.kind} {a['num_features']}"
     if d.kind == "residual":
         inner = " → ".join(describe_layer(b) for b in a["block"])
-        return f"residual[{inner}]" + (f" + skip {describe_layer(a['projection'])}" if a.get("projection") else " + skip")
+        return f"residual[{inner}]" + (f" + skip {describe_layer(a['projection'])}" if a.get("projection")
+                                       else " + skip")
     return d.kind
 
 

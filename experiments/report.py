@@ -54,7 +54,8 @@ def _describe_numpy_cnn(m: dict, cfg: dict) -> str:
 
 def _describe_torch_baselines(m: dict, cfg: dict) -> str:
     parts = [f"{r['description']} ({r['parameters']:,} parameters, {r['optimizer']} lr {r['lr']:g}): "
-             f"{100 * r['test_accuracy']:.2f}% after {r['epochs']} epochs in {r['seconds']:.0f} s" for r in m["results"]]
+             f"{100 * r['test_accuracy']:.2f}% after {r['epochs']} epochs in {r['seconds']:.0f} s"
+             for r in m["results"]]
     return "The torch baselines, last epoch's test accuracy: " + "; ".join(parts) + "."
 
 

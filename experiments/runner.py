@@ -229,7 +229,8 @@ def run_all(argv: Sequence[str] = (), echo: bool = True, only: Optional[Sequence
     lines = ["| experiment | mode | seconds | status |", "|---|---|---|---|"]
     for r in results:
         secs = "" if r.get("wall_seconds") is None else f"{r['wall_seconds']:.1f}"
-        lines.append(f"| {r['name']} | {r.get('mode', '')} | {secs} | {'failed: ' + r['error'] if 'error' in r else 'ok'} |")
+        lines.append(f"| {r['name']} | {r.get('mode', '')} | {secs} | "
+                     f"{'failed: ' + r['error'] if 'error' in r else 'ok'} |")
     lines.append(f"| **total** | | {total:.1f} | |")
     (out_root / "run_all.md").write_text("\n".join(lines) + "\n")
     log("\n".join(lines))

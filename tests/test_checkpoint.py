@@ -233,7 +233,8 @@ def test_ctrl_c_keeps_the_last_finished_epoch(tmp_path):
             progress=False, callbacks=[interrupt], checkpoint_dir=tmp_path)
     # the Ctrl-C came at the end of epoch 2, before its checkpoint: epoch 1's is the one to resume from
     assert err.value.epoch == 1 and err.value.checkpoint == tmp_path / CHECKPOINT_NAME
-    assert f"interrupted at epoch 2, batch 3; the checkpoint of epoch 1 is {tmp_path / CHECKPOINT_NAME}" in str(err.value)
+    assert (f"interrupted at epoch 2, batch 3; the checkpoint of epoch 1 is {tmp_path / CHECKPOINT_NAME}"
+            in str(err.value))
     assert load(tmp_path / CHECKPOINT_NAME).epoch == 1 and err.value.history.epochs == 2
 
 

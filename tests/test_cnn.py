@@ -24,7 +24,8 @@ from tinygrad_mnist.nn.reshape import Flatten
 
 VARIANTS = [CourseCNNSpec(act, pool_first=pf, residual_depth=rd)
             for act in ("relu", "tanh", "sigmoid") for pf, rd in ((False, 0), (True, 0), (False, 2), (False, 3))]
-IDS = [f"{s.activation}{'-pool-first' if s.pool_first else ''}{f'-residual{s.residual_depth}' if s.residual_depth else ''}"
+IDS = [f"{s.activation}{'-pool-first' if s.pool_first else ''}"
+       f"{f'-residual{s.residual_depth}' if s.residual_depth else ''}"
        for s in VARIANTS]
 COUNTS = {0: 21_578, 2: 34_434, 3: 46_586}
 

@@ -190,8 +190,8 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         Stored in ``history.config`` (saved with the results).
     eval_train : bool, default=False
         Also evaluate the end-of-epoch model on the whole training set (one more forward
-        pass over the loader's dataset, unshuffled and unaugmented, counted in the epoch time), recorded as ``history.train_eval_loss``
-        and ``history.train_eval_accuracy`` next to the running batch means.
+        pass over the loader's dataset, unshuffled and unaugmented, counted in the epoch time), recorded as
+        ``history.train_eval_loss`` and ``history.train_eval_accuracy`` next to the running batch means.
     checkpoint_dir : str or Path, optional
         Write ``checkpoint_dir/checkpoint.npz`` (model, optimiser, schedule, generators,
         history; see :mod:`tinygrad_mnist.checkpoint`) atomically at the end of every epoch.

@@ -68,7 +68,8 @@ def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoc
     layers = describe_or_fail(model) if layers is None else tuple(layers)
     state = model.state_dict()
     if any(k == META_KEY or k.startswith(OPTIM_PREFIX) for k in state):
-        raise CheckpointError(f"save: the model has a parameter named like a reserved key ({META_KEY}, {OPTIM_PREFIX}...)")
+        raise CheckpointError(f"save: the model has a parameter named like a reserved key ({META_KEY}, "
+                              f"{OPTIM_PREFIX}...)")
     arrays = dict(state)
     dtype = model.dtype
     meta = {"format": FORMAT, "version": VERSION, "versions": versions(),

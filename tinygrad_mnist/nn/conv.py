@@ -294,7 +294,8 @@ class Conv2d(Module):
                  seed: int = 0, dtype=np.float32, needs_input_grad: bool = True):
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
-            raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, {out_channels})")
+            raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, "
+                             f"{out_channels})")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = int_pair(kernel_size, "Conv2d", "kernel_size", 1)
         self.stride = int_pair(stride, "Conv2d", "stride", 1)

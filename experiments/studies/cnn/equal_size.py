@@ -1,4 +1,5 @@
-"""Equal size: with the same number of parameters as a 2-hidden-layer MLP (0.5M–1M), does a CNN fit MNIST better, and what does dropout add?
+"""Equal size: with the same number of parameters as a 2-hidden-layer MLP (0.5M–1M), does a CNN fit MNIST
+better, and what does dropout add?
 
 Run (full: the MLP, the matched CNN and the CNN with dropout, 10 epochs each on 50,000
 training images with 10,000 for validation, on both engines; about 19 minutes with
@@ -211,8 +212,8 @@ def describe(metrics: dict, config: dict) -> str:
                  "convolutions have not yet learned features worth more than the MLP's direct view of the pixels. ")
     rising = c["min_val_loss_epoch"] < c["epochs"]
     if rising:
-        text += (f"The vanilla CNN's validation loss bottoms out at epoch {c['min_val_loss_epoch']} and rises while its "
-                 f"training loss keeps falling (over-fitting); ")
+        text += (f"The vanilla CNN's validation loss bottoms out at epoch {c['min_val_loss_epoch']} and rises "
+                 f"while its training loss keeps falling (over-fitting); ")
     else:
         text += "The vanilla CNN's validation loss is still falling at the last epoch; "
     narrower = (d["final_val_loss"] - d["final_train_loss"]) < (c["final_val_loss"] - c["final_train_loss"])

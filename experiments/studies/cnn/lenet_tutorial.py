@@ -1,4 +1,5 @@
-"""The tutorial CNN: LeNet (batch 256, Adam lr 0.001) on 2,000 and on 50,000 MNIST images, on both engines — does it reach 98%?
+"""The tutorial CNN: LeNet (batch 256, Adam lr 0.001) on 2,000 and on 50,000 MNIST images, on both engines —
+does it reach 98%?
 
 Run (full: 15 epochs on 2,000 and on 50,000 training images, 10,000 held out for
 validation, on the numpy engine and on torch; 193 s with ``--jobs 2`` on 2 cores, one thread
@@ -129,9 +130,9 @@ def run(cfg: Config, log=print) -> dict:
         panels.append((f"{r0['n_train']:,} training images (" + ", ".join(
             f"{e} {results[(k, e)]['seconds']:.0f} s" for e in cfg.engines) + ")", lines))
     plot_lines(panels, out / "curves.png", "epoch", "accuracy (%)",
-               wrap(f"LeNet ({arch[-1]['parameters']:,} parameters) — {dataset_label(cfg.dataset)}, Adam lr {cfg.lr:g}, "
-                    f"batch {cfg.batch_size}, {cfg.epochs} epochs, {results[('small', cfg.engines[0])]['n_val']:,} "
-                    f"validation images"), styles=styles)
+               wrap(f"LeNet ({arch[-1]['parameters']:,} parameters) — {dataset_label(cfg.dataset)}, "
+                    f"Adam lr {cfg.lr:g}, batch {cfg.batch_size}, {cfg.epochs} epochs, "
+                    f"{results[('small', cfg.engines[0])]['n_val']:,} validation images"), styles=styles)
     large = {e: 100 * results[("large", e)]["history"]["test_accuracy"][-1] for e in cfg.engines}
     any_r = results[("large", cfg.engines[0])]
     metrics = {"setup": {"architecture": "LeNet: " + " → ".join(r["kind"] for r in arch[1:-1]),
@@ -163,8 +164,8 @@ def describe(metrics: dict, config: dict) -> str:
     text += (f"On {small['n_train']:,} images the {metrics['setup']['batch_size']}-image batches give only "
              f"{-(-small['n_train'] // metrics['setup']['batch_size'])} steps per epoch; the gap between training and "
              f"validation accuracy is {small['gap_pct']:+.2f} points against {large['gap_pct']:+.2f} on "
-             f"{large['n_train']:,} images" + (", the mark of over-fitting a small set." if small["gap_pct"] > large["gap_pct"] + 1
-                                             else "."))
+             f"{large['n_train']:,} images" + (", the mark of over-fitting a small set."
+                                               if small["gap_pct"] > large["gap_pct"] + 1 else "."))
     return text
 
 

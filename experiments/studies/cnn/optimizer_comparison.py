@@ -155,7 +155,8 @@ def run(cfg: Config, log=print) -> dict:
                   for e in cfg.engines]
         first = next(iter(dig.values()))
         plot_lines(panels, out / "digits_val_accuracy.png", "epoch", "validation accuracy (%)",
-                   wrap(f"Validation accuracy per optimiser — digits 8×8 ({first['n_train']} training, {first['n_val']} "
+                   wrap(f"Validation accuracy per optimiser — digits 8×8 ({first['n_train']} training, "
+                        f"{first['n_val']} "
                         f"validation images), batch {cfg.digits_batch_size}, {cfg.digits_epochs} epochs, "
                         f"{training_time(dig.values())}"))
         metrics["digits"] = rows
@@ -190,7 +191,8 @@ def describe(metrics: dict, config: dict) -> str:
                "adagrad": "steps that shrink as the squared gradients accumulate",
                "momentum": "momentum overshooting at this learning rate",
                }.get(worst["optimizer"], "its default step size")
-        text += (f"The weakest here, {worst['optimizer']}, is held back by {why}; with {metrics['setup']['epochs']['digits']} "
+        text += (f"The weakest here, {worst['optimizer']}, is held back by {why}; with "
+                 f"{metrics['setup']['epochs']['digits']} "
                  f"epochs on 8×8 images the spread between optimisers is mostly a matter of speed.")
     return text
 

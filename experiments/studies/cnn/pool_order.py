@@ -181,7 +181,8 @@ def describe(metrics: dict, config: dict) -> str:
             f"non-decreasing function. Training confirms it: ")
     parts = []
     for k, v in metrics["order_effect"].items():
-        parts.append(f"{k}: test accuracy of the two orders differs by at most {v['max_test_accuracy_difference_pct']:.2f} "
+        parts.append(f"{k}: test accuracy of the two orders differs by at most "
+                     f"{v['max_test_accuracy_difference_pct']:.2f} "
                      f"points (training cost by {v['max_train_loss_difference']:.1e}); {v['seconds_after']:.1f} s "
                      f"(act → pool) vs {v['seconds_before']:.1f} s (pool → act)")
     text += "; ".join(parts) + ". "

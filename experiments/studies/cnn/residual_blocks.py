@@ -150,7 +150,8 @@ def describe(metrics: dict, config: dict) -> str:
     runs = {(r["network"], r["engine"]): r for r in metrics["runs"]}
     e0 = metrics["setup"]["engines"][0]
     base = runs[("course CNN (1 pair)", e0)]
-    text = (f"The course CNN reaches {base['test_accuracy_pct']:.2f}% test accuracy in {base['seconds']:.0f} s ({e0}). ")
+    text = (f"The course CNN reaches {base['test_accuracy_pct']:.2f}% test accuracy "
+            f"in {base['seconds']:.0f} s ({e0}). ")
     better = 0
     for k, v in metrics["skip_vs_plain"].items():
         gain = v["test_accuracy_skip_pct"] - v["test_accuracy_plain_pct"]

@@ -130,7 +130,8 @@ def build_model(arch: str, cfg: Config, image_size: int, num_classes: int):
     if arch == "matched_cnn":
         spec = models.param_matched_cnn_spec(mlp_spec, image_size=image_size, num_classes=num_classes)
         return (models.build_course_cnn(spec, seed=cfg.seed),
-                f"CNN {'-'.join(map(str, spec.channels))} matched to the MLP's {mlp_spec.num_parameters():,} parameters")
+                f"CNN {'-'.join(map(str, spec.channels))} matched to the MLP's "
+                f"{mlp_spec.num_parameters():,} parameters")
     if arch == "simple_mlp":
         return models.SimpleMLP(n_in, num_classes=num_classes, seed=cfg.seed), "SimpleMLP"
     if arch == "complex_mlp":

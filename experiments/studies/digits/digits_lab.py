@@ -1,4 +1,5 @@
-"""The 8×8 digits lab: how far does a single sigmoid layer trained by full-batch gradient descent on the squared error get?
+"""The 8×8 digits lab: how far does a single sigmoid layer trained by full-batch gradient descent on the squared
+error get?
 
 Run (full: 3,000 full-batch steps on scikit-learn's 1,797 digits; seconds):
 

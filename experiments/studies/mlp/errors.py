@@ -94,7 +94,8 @@ def run(cfg: Config, log=print) -> dict:
     w1, w0 = r0["weights"][key], r0["initial_weights"][key]
     what = f"{first_engine} MLP {r0['architecture']}, {test.image_shape[0]}×{test.image_shape[1]}"
     plot_weight_templates(w1, test.image_shape, out / "weight_templates.png",
-                          title=f"First-layer weights after training, one template per hidden unit ({what}; red +, blue −)")
+                          title=f"First-layer weights after training, one template per hidden unit ({what}; red +, "
+                                "blue −)")
     plot_weight_templates(w1 - w0, test.image_shape, out / "weight_changes.png",
                           title=f"What training changed: final − initial first-layer weights ({what})")
     train_set, _, _ = load_splits(data, log=None)

@@ -88,7 +88,8 @@ def curve_title(cfg: Config, arch: str, history) -> str:
     """The learning curves' title: the model, its last-epoch test accuracy, then
     :func:`~tinygrad_mnist.plots.run_title` (dataset, batch, lr, epochs, training seconds)."""
     schedule = "" if cfg.schedule == "none" else f", {cfg.schedule} schedule"
-    model = f"numpy MLP {arch} ReLU, dropout {cfg.dropout:g}, Adam{schedule}: {100 * history.test_accuracy[-1]:.2f}% test"
+    model = (f"numpy MLP {arch} ReLU, dropout {cfg.dropout:g}, Adam{schedule}: "
+             f"{100 * history.test_accuracy[-1]:.2f}% test")
     return wrap(run_title(dataset_label(cfg.dataset), cfg.batch_size, cfg.lr, history.epochs, history.total_seconds,
                           prefix=model))
 

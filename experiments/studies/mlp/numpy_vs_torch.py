@@ -1,4 +1,5 @@
-"""Numpy vs torch: trained from the same initial weights on the same batches, do the two engines agree, and how fast is each?
+"""Numpy vs torch: trained from the same initial weights on the same batches, do the two engines agree, and how
+fast is each?
 
 Run (full: the baseline MLP, 10 epochs on 60,000 images, each engine in turn; under a
 minute on 2 cores; time it on an otherwise idle machine):
