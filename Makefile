@@ -1,6 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11 and pip:
 #   make demo   set up .venv and train the classic numpy MLP on MNIST
-#   make test   set up .venv and run the whole test suite
+#   make test   set up .venv, run `make check`, then the whole test suite
+# and one more:
+#   make check  lint (ruff) and type-check (mypy) the code, as CI does before the tests
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,24 +12,35 @@ ifneq ($(wildcard $(MNIST_DIR)/train-images-idx3-ubyte*),)
 export TINYGRAD_MNIST_DATA ?= $(MNIST_DIR)
 endif
 PYTEST_ARGS ?=
+# The exact versions the suite passed with (pip-compile; the command that regenerates it is at its top).
+LOCK := requirements.lock
 
-.PHONY: demo test install clean
+.PHONY: demo test check install clean
 
 install: $(VENV)/.installed
 
-# torch is installed first and pinned: a looser requirement resolves to a multi-GB CUDA build.
-$(VENV)/.installed: setup.cfg pyproject.toml
+# Every install is constrained by the lock (-c): setup.cfg keeps the open ranges, the lock fixes
+# the versions. torch is installed first and pinned: a looser requirement resolves to a multi-GB
+# CUDA build. The lock leaves torch out (--unsafe-package torch; it resolves to 2.13.0+cpu here and
+# to plain 2.13.0 on PyPI): setup.cfg's torch extra and the line below pin it as torch==2.13.0.
+$(VENV)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[dev,torch,extras]"
+	$(BIN)/pip install -c $(LOCK) torch==2.13.0
+	$(BIN)/pip install -c $(LOCK) -e ".[dev,torch,extras]"
 	touch $@
 
 demo: install
 	$(BIN)/tinygrad-mnist train --out results/train
 
-test: install
+# A lint or type finding fails `make test` (and so CI) before any test runs.
+check: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy tinygrad_mnist
+	$(BIN)/mypy torch_baselines benchmarks experiments
+
+test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) results .pytest_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info

@@ -1,4 +1,5 @@
-"""``tinygrad-mnist info``: versions, threads, BLAS, and where the data is and whether it verifies.
+"""``tinygrad-mnist info``: versions, threads, BLAS, where the data is and whether it verifies, and
+which installed packages differ from the lock file the test suite passed with.
 
     tinygrad-mnist info
     tinygrad-mnist info --data-dir ~/data --json
@@ -8,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Optional
 
 from ..data.idx import IDXFormatError, read_bytes
 from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
@@ -24,6 +29,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="MNIST folder to look at (else $TINYGRAD_MNIST_DATA, "
                    "else the cache directory)")
     p.add_argument("--no-verify", action="store_true", help="do not check the files' MD5")
+    p.add_argument("--lock", default=None, metavar="FILE",
+                   help=f"lock file to compare the installed versions with (default: {LOCK_NAME} in the checkout "
+                        "the package runs from; a wheel install has none)")
     add_output_flags(p)
     p.set_defaults(func=run_info)
     return p
@@ -52,13 +60,76 @@ def data_report(data_dir=None, verify: bool = True) -> dict:
     return report
 
 
+LOCK_NAME = "requirements.lock"
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
+
+
+def default_lock_path() -> Optional[Path]:
+    """``requirements.lock`` at the root of the checkout this package runs from, or None.
+
+    The lock lives in the repository, not in the wheel: a package installed from a wheel sits in
+    site-packages, whose parent holds no lock file."""
+    path = Path(__file__).resolve().parents[2] / LOCK_NAME
+    return path if path.is_file() else None
+
+
+def read_lock(path) -> dict:
+    """The ``name==version`` pins of a pip-compile lock file, names normalised (PEP 503).
+
+    Comments, ``# via`` annotations, options and environment markers are ignored."""
+    pins = {}
+    for line in Path(path).read_text().splitlines():
+        match = _PIN.match(line.strip())
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
+
+
+def _same_version(installed: str, locked: str) -> bool:
+    """PEP 440 ``==locked``: a lock without a local label also matches ``2.13.0+cpu``."""
+    return installed == locked or ("+" not in locked and installed.split("+")[0] == locked)
+
+
+def lock_report(path) -> dict:
+    """The installed version of every package pinned in the lock file ``path`` against its pin.
+
+    Returns ``{"found": False}`` when ``path`` is None; else ``path``, ``count`` (pins) and
+    ``differ``: a list of ``{"name", "installed" (None when absent), "lock"}``."""
+    if path is None:
+        return {"found": False}
+    pins = read_lock(path)
+    differ = []
+    for name, locked in sorted(pins.items()):
+        try:
+            installed: Optional[str] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = None
+        if installed is None or not _same_version(installed, locked):
+            differ.append({"name": name, "installed": installed, "lock": locked})
+    return {"found": True, "path": str(path), "count": len(pins), "differ": differ}
+
+
+def lock_lines(report: dict) -> list:
+    """``report`` (from :func:`lock_report`) as the lines ``info`` prints."""
+    if not report["found"]:
+        return ["no lock file found (installed from a wheel?)"]
+    if not report["differ"]:
+        return [f"{report['path']}: all {report['count']} locked packages match"]
+    lines = [f"{report['path']}: {len(report['differ'])} of {report['count']} locked packages differ"]
+    for d in report["differ"]:
+        lines.append(f"  {d['name']} not installed, lock {d['lock']}" if d["installed"] is None else
+                     f"  installed {d['name']} {d['installed']}, lock {d['lock']}")
+    return lines
+
+
 def run_info(args) -> int:
     rep = Reporter(args)
     env = environment()
     data = data_report(args.data_dir, verify=not args.no_verify)
+    lock = lock_report(args.lock if args.lock is not None else default_lock_path())
     threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
                if os.environ.get(k)}
-    rep.event("info", environment=env, thread_environment=threads, data=data)
+    rep.event("info", environment=env, thread_environment=threads, data=data, lock=lock)
     if rep.json:
         return 0
     for key in ("tinygrad_mnist", "python", "numpy", "torch", "matplotlib", "scikit-learn", "tqdm", "pillow",
@@ -73,6 +144,8 @@ def run_info(args) -> int:
                        f"{b['threading_layer']}, {b['architecture']}")
     else:
         rep.result(f"{'BLAS:':<16}unknown (pip install threadpoolctl to see numpy's BLAS and its threads)")
+    for i, line in enumerate(lock_lines(lock)):
+        rep.result(f"{'lock:' if i == 0 else '':<16}{line}")
     if not data["found"]:
         rep.result(f"{'data:':<16}MNIST not found\n{data['message']}")
         return 0
