@@ -88,6 +88,9 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return action.help
         if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
             return action.help  # the help states its default itself
+        if isinstance(action.default, (list, tuple)):  # 64 256, not [64, 256]
+            shown = " ".join(map(str, action.default)).replace("%", "%%")
+            return f"{action.help or ''} (default: {shown})".strip()
         return super()._get_help_string(action)
 
 
