@@ -24,7 +24,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	touch $@
 
 demo: install
-	$(BIN)/tinygrad-mnist train --out results/train
+	$(BIN)/tinygrad-mnist train --overwrite   # classic-mlp into results/train/classic-mlp/, replacing the last demo
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
