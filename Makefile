@@ -31,7 +31,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(LOCK)
 	touch $@
 
 demo: install
-	$(BIN)/tinygrad-mnist train --out results/train
+	$(BIN)/tinygrad-mnist train --overwrite   # classic-mlp into results/train/classic-mlp/, replacing the last demo
 
 # A lint or type finding fails `make test` (and so CI) before any test runs.
 check: install

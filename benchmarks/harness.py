@@ -35,7 +35,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
+from tinygrad_mnist.cli.common import DefaultsFormatter
 from tinygrad_mnist.data import DataLoader
+from tinygrad_mnist.presets import ALIASES, PRESETS
 
 from .machine import describe_machine, gemm_gflops, thread_limit
 from .models import MODELS, load_data, model_by_name
@@ -168,10 +170,10 @@ def format_table(records: List[dict]) -> str:
 
 #: The issue's targets at 2 threads: the largest R per (model, batch size); the wide MLP at
 #: batch 256 also needs this share of the GEMM peak, and no numpy side more memory.
-TARGET_RATIO = {("mlp-784-64-10", 64): 0.5, ("mlp-784-64-10", 256): 0.6,
-                ("mlp-784-512-512-10", 64): 0.9, ("mlp-784-512-512-10", 256): 0.95,
+TARGET_RATIO = {("classic-mlp", 64): 0.5, ("classic-mlp", 256): 0.6,
+                ("wide-mlp", 64): 0.9, ("wide-mlp", 256): 0.95,
                 ("course-cnn", 64): 1.0, ("course-cnn", 256): 1.0}
-TARGET_GEMM_SHARE = {("mlp-784-512-512-10", 256): 0.65}
+TARGET_GEMM_SHARE = {("wide-mlp", 256): 0.65}
 TARGET_NUMPY_RSS_MB = 400.0
 
 
@@ -204,7 +206,8 @@ def compare(old_path, new_path) -> str:
             recs = json.load(f)
         if not isinstance(recs, list):
             raise ValueError(f"{path}: expected a list of benchmark records")
-        return {(r["model"], r["batch_size"], r["threads"]): r for r in recs}
+        # records written before the one registry carry the old names (mlp-784-64-10, ...)
+        return {(ALIASES.get(r["model"], r["model"]), r["batch_size"], r["threads"]): r for r in recs}
 
     old, new = load(old_path), load(new_path)
     lines = [f"R = numpy / torch seconds per epoch; old: {old_path}, new: {new_path}",
@@ -228,35 +231,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``bench`` options, for ``python -m benchmarks`` and ``tinygrad-mnist bench``."""
     d = BenchConfig()
     parser.add_argument("--models", nargs="+", default=d.models, metavar="MODEL",
-                        help=f"any of {', '.join(MODELS)}, or mlp-784-<widths>-10")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=d.batch_sizes, metavar="B")
+                        help=f"any of {', '.join(PRESETS)} (tinygrad-mnist models lists them), "
+                             "or mlp-784-<widths>-10 (ReLU)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=d.batch_sizes, metavar="B",
+                        help="training batch sizes, the same on both sides")
     parser.add_argument("--threads", nargs="+", type=int, default=d.threads, metavar="N",
                         help="thread counts, applied to both sides")
     parser.add_argument("--epochs", type=int, default=d.epochs, help="measured epochs per side")
-    parser.add_argument("--warmup-batches", type=int, default=d.warmup_batches)
+    parser.add_argument("--warmup-batches", type=int, default=d.warmup_batches,
+                        help="untimed steps per side before the first measured epoch")
     parser.add_argument("--settle", dest="settle_s", type=float, default=d.settle_s, metavar="SECONDS",
                         help="untimed pause before each measured epoch, so the other side's "
                              "worker threads stop spinning (0 with --quick)")
-    parser.add_argument("--data", choices=["mnist", "synthetic"], default=d.data)
-    parser.add_argument("--data-dir", default=None, help="MNIST IDX directory (else $TINYGRAD_MNIST_DATA)")
-    parser.add_argument("--train-size", type=int, default=d.train_size, help="0: all training images")
-    parser.add_argument("--test-size", type=int, default=d.test_size, help="0: all test images")
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--momentum", type=float, default=d.momentum)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--data", choices=["mnist", "synthetic"], default=d.data,
+                        help="MNIST, or learnable synthetic images that need no download")
+    parser.add_argument("--data-dir", default=None, help="MNIST IDX directory (default: $TINYGRAD_MNIST_DATA)")
+    parser.add_argument("--train-size", type=int, default=d.train_size, help="training images to use (0: all)")
+    parser.add_argument("--test-size", type=int, default=d.test_size, help="test images to use (0: all)")
+    parser.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate (mean loss), both sides")
+    parser.add_argument("--momentum", type=float, default=d.momentum, help="SGD momentum, both sides")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seeds the weights (copied to torch) and batches")
     parser.add_argument("--gemm-n", type=int, default=d.gemm_n, help="size of the peak-measuring GEMM")
     parser.add_argument("--rss-batches", type=int, default=d.rss_batches,
                         help="training steps of each memory child (0: a whole epoch)")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the memory children")
     parser.add_argument("--profile", action="store_true", help="per-layer ms and numpy's time split")
-    parser.add_argument("--profile-steps", type=int, default=d.profile_steps)
+    parser.add_argument("--profile-steps", type=int, default=d.profile_steps,
+                        help="training steps timed per layer by --profile")
     parser.add_argument("--scaling", action="store_true", help="width and batch-size sweeps with plots")
     parser.add_argument("--scaling-size", type=int, default=d.scaling_size, help="training images per point")
     parser.add_argument("--out", default=d.out, help="directory for scaling plots and tables")
-    parser.add_argument("--json", default=None, metavar="FILE", help="write the records here")
+    parser.add_argument("--json", default=None, metavar="FILE", help="write the records here (default: not written)")
     parser.add_argument("--quick", action="store_true", help="a smoke run in seconds")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
-                        help="print the ratio change per record between two --json files and stop")
+                        help="print the ratio change per record between two --json files and stop (default: measure)")
     return parser
 
 
@@ -332,5 +340,5 @@ def run_config(cfg: BenchConfig, log=print) -> List[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsFormatter)
     return run(add_arguments(parser).parse_args(argv))

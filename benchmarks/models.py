@@ -1,11 +1,15 @@
 """The benchmarked models: one framework-neutral description, a numpy model and its torch twin.
 
-Every model is described once (an ``MLPSpec`` or a ``CourseCNNSpec``).  The numpy side is
-built by the engine's builders with ``needs_input_grad=False`` on the first layer (its
-input is data, so neither side computes ∂L/∂x there, as torch does for a tensor that does
-not require a gradient); the torch side by ``torch_baselines`` from the same description,
-and the numpy weights are copied over (``torch_baselines.numpy_to_torch``), so both start
-from the same point.
+Every model is a preset of the one registry (:mod:`tinygrad_mnist.presets`: ``classic-mlp``,
+``wide-mlp``, ``course-cnn``, ...; ``tinygrad-mnist models`` lists them), or an MLP of any
+widths named ``mlp-784-W-...-10`` (ReLU) for the scaling sweeps.  Every side is timed with
+softmax cross-entropy on logits, so a preset that ends with a Softmax layer (``classic-mlp``)
+is benchmarked with that layer folded into the loss (``output="logits"``); its other layers
+and weights are the preset's.  The numpy side is built with ``needs_input_grad=False`` on the
+first layer (its input is data, so neither side computes ∂L/∂x there, as torch does for a
+tensor that does not require a gradient); the torch side by ``torch_baselines`` from the same
+description, and the numpy weights are copied over (``torch_baselines.numpy_to_torch``), so
+both start from the same point.
 
 GEMM work per training example (what the GFLOP/s figures count), for a layer with
 ``M`` multiply-adds per example in its forward product (``in·out`` for Linear,
@@ -18,14 +22,12 @@ counted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 
-from tinygrad_mnist import build_course_cnn, build_mlp
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec
-
-Spec = Union[MLPSpec, CourseCNNSpec]
+from tinygrad_mnist.models import LayerDesc, MLPSpec, build
+from tinygrad_mnist.presets import ALIASES, PRESETS, Spec, canonical
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,8 @@ class BenchModel:
     Parameters
     ----------
     name : str
-        The record's ``model`` key, e.g. ``"mlp-784-512-512-10"``.
-    spec : MLPSpec or CourseCNNSpec
+        The record's ``model`` key: a registry name (``"wide-mlp"``) or ``"mlp-784-256-256-10"``.
+    spec : MLPSpec, CourseCNNSpec or LeNetSpec
     """
 
     name: str
@@ -57,16 +59,15 @@ class BenchModel:
     def build_numpy(self, seed: int = 0):
         """The numpy ``Sequential``, first layer without input gradient."""
         if isinstance(self.spec, MLPSpec):
-            return build_mlp(self.spec, seed=seed, needs_input_grad=False)
-        return build_course_cnn(self.spec, seed=seed, needs_input_grad=False)
+            return build(self.layers(), seed=seed, init=self.spec.init, init_kwargs=self.spec.init_kwargs,
+                         needs_input_grad=False)
+        return build(self.layers(), seed=seed, needs_input_grad=False)
 
     def build_torch(self, numpy_model):
         """The torch twin from the same description, holding ``numpy_model``'s weights."""
         import torch_baselines
 
-        twin = (torch_baselines.build_mlp(self.spec) if isinstance(self.spec, MLPSpec)
-                else torch_baselines.build_course_cnn(self.spec))
-        return torch_baselines.numpy_to_torch(numpy_model, twin)
+        return torch_baselines.numpy_to_torch(numpy_model, torch_baselines.build(self.layers()))
 
     def gemm_flops_per_sample(self) -> int:
         """Floating-point operations of the GEMMs of one training example (see module doc)."""
@@ -109,29 +110,31 @@ def gemm_flops_per_sample(layers, input_shape=(1, 28, 28)) -> int:
     return int(total)
 
 
-#: The models of the issue's table, by record name.
-MODELS = {
-    "mlp-784-64-10": BenchModel("mlp-784-64-10", MLPSpec((784, 64, 10), "sigmoid", "logits")),
-    "mlp-784-512-512-10": BenchModel("mlp-784-512-512-10", MLPSpec((784, 512, 512, 10), "relu", "logits")),
-    "course-cnn": BenchModel("course-cnn", CourseCNNSpec()),
-}
+def preset_model(name: str) -> BenchModel:
+    """The registry's preset ``name`` as benchmarked (logits output, see the module doc)."""
+    return BenchModel(name, PRESETS[name].spec_for(output="logits"))
+
+
+#: The models of the issue's table, by record name (a bench run's default ``--models``).
+MODELS = {name: preset_model(name) for name in ("classic-mlp", "wide-mlp", "course-cnn")}
 
 
 def mlp_model(sizes, activation: str = "relu") -> BenchModel:
-    """An MLP of any widths, named like the table's MLPs (``mlp-784-256-256-10``)."""
+    """An MLP of any widths, named ``mlp-784-256-256-10`` (for the scaling sweeps)."""
     sizes = tuple(int(s) for s in sizes)
     return BenchModel("mlp-" + "-".join(map(str, sizes)), MLPSpec(sizes, activation, "logits"))
 
 
 def model_by_name(name: str) -> BenchModel:
-    """One of :data:`MODELS`, or ``mlp-784-W-...-10`` for any widths (ReLU)."""
-    if name in MODELS:
-        return MODELS[name]
+    """A preset of the registry (``tinygrad-mnist models``; old names such as ``mlp-784-64-10``
+    are mapped with a note), or ``mlp-784-W-...-10`` for any widths (ReLU)."""
+    if name in PRESETS or name in ALIASES:
+        return MODELS.get(canonical(name)) or preset_model(canonical(name, warn=False))
     parts = name.split("-")
     if parts[0] == "mlp" and len(parts) >= 3 and all(p.isdigit() and int(p) > 0 for p in parts[1:]):
         return mlp_model(parts[1:])
-    raise ValueError(f"benchmarks: unknown model {name!r}; choose one of {sorted(MODELS)} "
-                     f"or mlp-784-<widths>-10")
+    raise ValueError(f"benchmarks: unknown model {name!r}; choose one of {', '.join(PRESETS)} "
+                     f"(tinygrad-mnist models) or mlp-784-<widths>-10")
 
 
 def synthetic_split(n_train: int, n_test: int, seed: int = 0, image_shape=(28, 28)):

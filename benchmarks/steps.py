@@ -27,7 +27,7 @@ class Side:
         The wait lets the worker threads of the side timed before go to sleep. OpenBLAS's
         threads spin for about 0.1 s after their last product (torch's OpenMP threads
         briefly too); timed at once, the next side shares the two cores with them. Small
-        MLP at batch 256 on 10,240 images (``python -m benchmarks --models mlp-784-64-10
+        MLP at batch 256 on 10,240 images (``python -m benchmarks --models classic-mlp
         --batch-sizes 256 --train-size 10240 --epochs 5 --no-memory --settle S``): torch
         0.136-0.144 s per epoch with ``S = 0``, 0.058-0.060 s with 0.3; numpy 0.050-0.057 s
         either way (docs/performance.md).

@@ -182,6 +182,78 @@ def parse_config(config_cls, argv: Sequence[str] = None, description: str = ""):
     return config
 
 
+#: What the fields many studies share mean, one line each: the ``--help`` of
+#: ``python -m experiments run NAME`` (a ``# comment`` after a study's own field wins).
+FIELD_HELP = {
+    "dataset": "'mnist', 'digits' (scikit-learn's 8x8, no download) or an IDX / PNG-folder directory",
+    "data_dir": "where MNIST lives (none: $TINYGRAD_MNIST_DATA, then the cache)",
+    "train_size": "training images to use (0: all)",
+    "val_size": "validation images held out of the training set (0: none)",
+    "test_size": "test images to evaluate on (0: all)",
+    "split_seed": "seeds the validation split (kept apart from the training seeds)",
+    "jobs": "independent trainings run in this many local processes (joblib)",
+    "scheduler": "a dask.distributed scheduler address, e.g. tcp://host:8786 (none: local); overrides --jobs",
+    "out": "results go to OUT/<study>/",
+    "hidden": "hidden layer widths of the MLP",
+    "activation": "hidden activation: sigmoid, tanh, relu",
+    "init": "weight initialiser (tinygrad_mnist.nn.init)",
+    "init_std": "standard deviation of the 'normal' initialiser",
+    "optimizer": "optimiser: sgd, adam, adamw, rmsprop, adagrad",
+    "lr": "learning rate",
+    "momentum": "SGD momentum (0: plain SGD)",
+    "weight_decay": "weight decay of the optimiser (0: none)",
+    "batch_size": "training mini-batch size",
+    "epochs": "training epochs",
+    "seed": "seeds the weights and the batch order",
+    "seeds": "one training per seed",
+    "engines": "which engines train: numpy, torch",
+    "threads": "BLAS / torch threads",
+    "device": "torch device: cpu, cuda or auto",
+    "run": "name of the results subfolder",
+    "schedule": "learning-rate schedule (none: constant)",
+    "reduction": "loss over the batch: mean or sum",
+    "dropout": "dropout probability (0: none)",
+    "models": "the models to train",
+    "archs": "the architectures to train",
+    "channels": "channels of the CNN's convolutions",
+    "lrs": "learning rates to sweep",
+    "batch_sizes": "batch sizes to sweep",
+    "hidden_sizes": "hidden widths to sweep",
+    "hiddens": "hidden widths to sweep",
+    "inits": "weight initialisers to compare",
+    "activations": "activations to compare",
+    "optimizers": "optimisers to compare",
+    "depths": "residual depths to compare",
+    "variants": "variants to compare",
+    "configs": "hidden-layer configurations to compare",
+    "tolerance": "allowed relative difference in parameter count",
+    "perplexity": "t-SNE perplexity",
+    "pool_first": "max-pool before the activation",
+    "l1": "L1 penalty weight added to the loss (0: none)",
+    "l2": "L2 penalty weight added to the loss (0: none)",
+    "stop_at_target": "stop at the first epoch that reaches --target",
+    "small_train": "training images of the small-data runs",
+    "settings": "training settings to compare (assignment, tuned)",
+    "lenet_padding": "padding of LeNet's first convolution",
+    "max_shift": "largest shift of the shift augmentation, in pixels",
+    "max_degrees": "largest rotation of the rotation augmentation, in degrees",
+    "target_pct": "test accuracy target, in percent",
+    "ns": "numbers of checked entries",
+    "dtypes": "floating-point types to compare",
+    "betas": "Adam's beta1 and beta2",
+    "warmup_epochs": "linear warm-up epochs",
+    "sgd_lr": "SGD learning rate",
+    "batchnorm": "BatchNorm2d after each convolution",
+    "hidden_act": "hidden activation",
+    "digits": "also run the 8x8 digits part",
+}
+
+#: Prefixes of a study's fields that qualify a shared meaning (``mlp_lr``: "MLP: learning rate").
+FIELD_PREFIXES = {"mlp": "MLP", "cnn": "CNN", "digits": "digits part", "deep": "deep MLPs", "course": "course CNN",
+                  "best": "best CNN", "assignment": "assignment setting", "complex": "ComplexMLP",
+                  "conv": "CNN", "sgd": "SGD", "adam": "Adam"}
+
+
 # -- the base configuration of the MLP studies -----------------------------------------------
 @dataclass
 class DataConfig:

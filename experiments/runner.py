@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
+import re
 import sys
 import time
 import traceback
@@ -60,24 +62,92 @@ def _default(f):
     return None
 
 
+def _comments(cls) -> Dict[str, str]:
+    """``{field: comment}`` from the ``name: type = value  # comment`` lines of ``cls``'s source."""
+    try:
+        source = inspect.getsource(cls)
+    except (OSError, TypeError):
+        return {}
+    out = {}
+    for line in source.splitlines():
+        m = re.match(r"^\s+(\w+)\s*:[^#=]*=[^#]*#\s*(.+?)\s*$", line)
+        if m:
+            out.setdefault(m.group(1), m.group(2))
+    return out
+
+
+def _docstring_entries(cls) -> Dict[str, str]:
+    """``{field: first line}`` from the numpydoc entries (``name : type`` then an indented
+    description) of ``cls``'s docstring; ``a, b : int`` gives both names the line."""
+    doc = inspect.cleandoc(cls.__doc__ or "")
+    lines, out = doc.splitlines(), {}
+    for i, line in enumerate(lines):
+        m = re.match(r"^([\w, ]+?) : ", line)
+        if m and i + 1 < len(lines) and lines[i + 1].startswith(" "):
+            for name in m.group(1).split(","):
+                out.setdefault(name.strip(), lines[i + 1].strip())
+    return out
+
+
+def field_help(config_cls) -> Dict[str, str]:
+    """One line saying what each field of ``config_cls`` means.
+
+    Looked for in order: the ``# comment`` after the field in the class (or a base class),
+    the shared meanings of :data:`experiments.common.FIELD_HELP` (``train_size``: "training
+    images to use (0: all)", ...), the numpydoc entry of the class docstring; else the
+    field's name in words.
+    """
+    from experiments.common import FIELD_HELP, FIELD_PREFIXES
+
+    comments, entries = {}, {}
+    for cls in config_cls.__mro__:
+        if cls is object:
+            continue
+        for k, v in _comments(cls).items():
+            comments.setdefault(k, v)
+        for k, v in _docstring_entries(cls).items():
+            entries.setdefault(k, v)
+    def shared(name: str) -> Optional[str]:
+        if name in FIELD_HELP:
+            return FIELD_HELP[name]
+        prefix, _, rest = name.partition("_")
+        if prefix in FIELD_PREFIXES and (rest in FIELD_HELP or rest.rstrip("s") in FIELD_HELP):
+            return f"{FIELD_PREFIXES[prefix]}: {FIELD_HELP.get(rest) or FIELD_HELP[rest.rstrip('s')]}"
+        return None
+
+    return {f.name: comments.get(f.name) or shared(f.name) or entries.get(f.name)
+            or f.name.replace("_", " ") for f in fields(config_cls)}
+
+
+def _shown(default) -> str:
+    if default is None:
+        return "none"
+    if isinstance(default, (list, tuple)):
+        return " ".join(map(str, default)) or "none"
+    return str(default)
+
+
 def flag_parser(config_cls, prog: str) -> argparse.ArgumentParser:
-    """One ``--flag`` per config field; only the flags given land in the namespace."""
+    """One ``--flag`` per config field, its help the field's meaning (:func:`field_help`) and
+    its default; only the flags given land in the namespace."""
     parser = argparse.ArgumentParser(prog=prog, add_help=True, argument_default=argparse.SUPPRESS,
                                      allow_abbrev=False)
     parser.add_argument("--quick", action="store_true", help="subsets and fewer epochs (stated on every figure)")
     parser.add_argument("--smoke", action="store_true", help="tiny data, seconds (what the tests run)")
+    meanings = field_help(config_cls)
     for f in fields(config_cls):
         default = _default(f)
         flag = "--" + f.name.replace("_", "-")
+        text = f"{meanings[f.name]} (default: {_shown(default)})".replace("%", "%%")
         if isinstance(default, bool):
-            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=f"default {default}")
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, help=text)
         elif isinstance(default, (list, tuple)):
             elem = type(default[0]) if default else str
-            parser.add_argument(flag, dest=f.name, nargs="+", type=elem, help=f"default {' '.join(map(str, default))}")
+            parser.add_argument(flag, dest=f.name, nargs="+", type=elem, help=text)
         elif default is None:
-            parser.add_argument(flag, dest=f.name, type=str, help="default none")
+            parser.add_argument(flag, dest=f.name, type=str, help=text)
         else:
-            parser.add_argument(flag, dest=f.name, type=type(default), help=f"default {default}")
+            parser.add_argument(flag, dest=f.name, type=type(default), help=text)
     return parser
 
 

@@ -220,6 +220,60 @@ class CourseCNNSpec:
         return tuple(out)
 
 
+@dataclass
+class LeNetSpec:
+    """The PyTorch tutorial's LeNet on 1×H×H images (``torch_baselines.lenet_layers`` is the
+    same description): 44,426 parameters on 28×28 with ``padding=0``, 61,706 with
+    ``padding=2`` (the tutorial's 32×32 geometry)::
+
+        conv 1→6 5×5 (padding p) → act → pool 2 → conv 6→16 5×5 → act → pool 2 → flatten
+        → linear 16·s²→120 → act → linear 120→84 → act → linear 84→C [→ softmax]
+
+    Parameters
+    ----------
+    padding : int, default=0
+    activation : {"relu", "tanh", "sigmoid"}, default="relu"
+    image_size, num_classes : int, default=28, 10
+    output : {"logits", "softmax"}, default="logits"
+    """
+
+    padding: int = 0
+    activation: str = "relu"
+    image_size: int = 28
+    num_classes: int = 10
+    output: str = "logits"
+
+    def __post_init__(self):
+        if self.activation not in ("relu", "tanh", "sigmoid"):
+            raise ValueError(f"LeNetSpec: activation must be relu, tanh or sigmoid, got {self.activation!r}")
+        if self.output not in OUTPUTS:
+            raise ValueError(f"LeNetSpec: output must be one of {OUTPUTS}, got {self.output!r}")
+        if self._side() < 1:
+            raise ValueError(f"lenet: image size {self.image_size} with padding {self.padding} is too small "
+                             "for two 5×5 convolutions and two 2×2 pools")
+
+    def _side(self) -> int:
+        return (((self.image_size + 2 * self.padding - 4) // 2) - 4) // 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def layers(self) -> Tuple[LayerDesc, ...]:
+        s = self._side()
+        act = LayerDesc.make("activation", name=self.activation)
+        pool = LayerDesc.make("maxpool2d", kernel_size=2, stride=2)
+        out = (
+            LayerDesc.make("conv2d", in_channels=1, out_channels=6, kernel_size=5, stride=1, padding=self.padding),
+            act, pool,
+            LayerDesc.make("conv2d", in_channels=6, out_channels=16, kernel_size=5, stride=1, padding=0),
+            act, pool, LayerDesc.make("flatten"),
+            LayerDesc.make("linear", in_features=16 * s * s, out_features=120), act,
+            LayerDesc.make("linear", in_features=120, out_features=84), act,
+            LayerDesc.make("linear", in_features=84, out_features=self.num_classes),
+        )
+        return out + ((LayerDesc.make("activation", name="softmax"),) if self.output == "softmax" else ())
+
+
 def num_parameters(layers: Iterable[LayerDesc]) -> int:
     """Learnable scalars of a described model, counted from the descriptions alone.
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from .common import DefaultsFormatter
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
@@ -31,6 +33,6 @@ def run_bench_argv(argv) -> int:
         raise ValueError(f"bench: the benchmarks package is not importable ({err}); install the project "
                          "with its benchmarks (pip install -e '.[torch]')") from None
     parser = argparse.ArgumentParser(prog="tinygrad-mnist bench", description=benchmarks.__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsFormatter)
     benchmarks.add_arguments(parser)
     return benchmarks.run(parser.parse_args(argv))

@@ -74,6 +74,11 @@ def _float(text) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+class UsageError(ValueError):
+    """A command line that cannot run as given (exit status 2, like a bad flag), e.g. an
+    output folder that would be overwritten."""
+
+
 class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` with ``(default: X)`` after every option that has a default worth showing
     (not for on/off flags, nor where the default depends on other options: None)."""
@@ -81,6 +86,11 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action):
         if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
             return action.help
+        if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
+            return action.help  # the help states its default itself
+        if isinstance(action.default, (list, tuple)):  # 64 256, not [64, 256]
+            shown = " ".join(map(str, action.default)).replace("%", "%%")
+            return f"{action.help or ''} (default: {shown})".strip()
         return super()._get_help_string(action)
 
 

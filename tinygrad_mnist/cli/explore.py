@@ -1,9 +1,9 @@
 """``tinygrad-mnist explore``: a web page that steps through one example's backward pass,
 layer by layer, against PyTorch.
 
-    tinygrad-mnist explore                                   # the MLP, fresh weights
+    tinygrad-mnist explore                                   # deep-mlp, fresh weights
     tinygrad-mnist explore --model course-cnn --train-images 5000 --out results/explore/cnn
-    tinygrad-mnist explore --checkpoint results/train/checkpoint.npz --serve
+    tinygrad-mnist explore --checkpoint results/train/classic-mlp/checkpoint.npz --serve
 """
 
 from __future__ import annotations
@@ -12,31 +12,38 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 from ..data import MNISTNotFoundError, load_dataset
-from .common import warn
+from ..presets import NAMES, get, model_name, names_help
+from .common import DefaultsFormatter, warn
+
+#: The explorer's own preset (``tinygrad_mnist.explore.models``) for each registry name it has,
+#: with the overrides that make it that model; used for a checkpoint without its architecture.
+EXPLORE_PRESETS = {"deep-mlp": ("mlp", None, None), "classic-mlp": ("classic-mlp", None, None),
+                   "wide-mlp": ("mlp", (512, 512), "relu"), "course-cnn": ("course-cnn", None, None),
+                   "small-cnn": ("small-cnn", None, None)}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``explore`` on an ``argparse`` sub-parser collection; returns the parser."""
-    from ..explore.models import PRESETS
-
     p = subparsers.add_parser(
         "explore", help="write (or serve) a page that steps through the backward pass against PyTorch",
         description="Trace a few test images through a small model in float64: each layer's activations, "
                     "the incoming gradient g, the local Jacobian J, J^T g and PyTorch autograd's value for the "
                     "same tensor, the parameter gradients, and per-layer numpy/torch times for a batch. Writes "
                     "one self-contained HTML page (no network needed) to OUT/index.html.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--model", default="mlp", choices=PRESETS,
-                   help="mlp: 784-64-32-10 tanh; classic-mlp: 784-64-10 sigmoid + softmax; course-cnn: "
-                        "3 convolutions (8, 16, 32); small-cnn: 2 convolutions (4, 8)")
-    p.add_argument("--hidden", type=int, nargs="+", default=None, help="hidden widths of the MLP presets")
+        formatter_class=DefaultsFormatter)
+    p.add_argument("--model", default="deep-mlp", type=model_name, choices=NAMES,
+                   help=f"the model to trace, {names_help()}")
+    p.add_argument("--hidden", type=int, nargs="+", default=None,
+                   help="hidden widths of the MLP presets (default: the preset's)")
     p.add_argument("--activation", default=None, choices=["sigmoid", "tanh", "relu"],
                    help="hidden activation (default: the preset's)")
     p.add_argument("--checkpoint", default=None,
-                   help="a checkpoint (e.g. results/train/checkpoint.npz of `tinygrad-mnist train`; its "
+                   help="a checkpoint (e.g. results/train/classic-mlp/checkpoint.npz of `tinygrad-mnist train`; its "
                         "architecture replaces --model) or a plain .npz state dict that fits --model (a "
-                        "config.json beside it with an MLP spec gives the shape)")
+                        "config.json beside it with an MLP spec gives the shape; default: fresh weights)")
     p.add_argument("--train-images", type=int, default=0,
                    help="first train the model for one epoch (Adam, lr 1e-3, batch 64) on this many training "
                         "images; 0 keeps the fresh (or checkpoint) weights")
@@ -53,9 +60,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="directory holding the MNIST IDX files "
                    "(else $TINYGRAD_MNIST_DATA, else the cache directory)")
     p.add_argument("--no-download", action="store_true", help="never try to download MNIST")
-    p.add_argument("--out", default=None, help="output directory (default results/explore/MODEL)")
+    p.add_argument("--out", default=None, help="output directory (default: results/explore/MODEL)")
     p.add_argument("--screenshot", default=None, metavar="PNG",
-                   help="also save a PNG of the page (needs Playwright and /usr/bin/chromium)")
+                   help="also save a PNG of the page (needs Playwright and /usr/bin/chromium; default: none)")
     p.add_argument("--step", type=int, default=0,
                    help="backward step of --screenshot: 0 the loss, 1 the last layer, ... (0-based)")
     p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 until Ctrl-C")
@@ -92,6 +99,37 @@ def example_indices(example, examples, n_test: int) -> list:
     return order
 
 
+def explore_model(name: str, image_shape, num_classes: int, hidden, activation, checkpoint, seed: int):
+    """The explorer's model for the registry name ``name``: fresh weights built from the registry's
+    layers, or ``checkpoint``'s weights (and architecture, where it records one)."""
+    from ..explore import ExploreModel, make_model
+    from ..explore.models import checkpoint_spec, read_checkpoint
+    from ..models import build
+
+    preset = get(name, warn=False)
+    if checkpoint is not None:
+        described = read_checkpoint(checkpoint)[0] is not None or checkpoint_spec(checkpoint) is not None
+        if name not in EXPLORE_PRESETS and not described:
+            raise ValueError(f"explore: {checkpoint} does not record its architecture; for --model {name} give a "
+                             "checkpoint of tinygrad-mnist train (model.npz or checkpoint.npz)")
+        explore_name, preset_hidden, preset_activation = EXPLORE_PRESETS.get(name, ("classic-mlp", None, None))
+        return make_model(explore_name, image_shape=image_shape, num_classes=num_classes,
+                          hidden=hidden or preset_hidden, activation=activation or preset_activation,
+                          checkpoint=checkpoint, seed=seed)
+    changes = {"activation": activation}
+    if preset.flat_input:
+        changes["hidden"] = None if hidden is None else tuple(hidden)
+    elif hidden:
+        raise ValueError(f"explore: --hidden applies to the MLPs, not to {name}")
+    spec = preset.spec_for(image_shape, num_classes, **changes)
+    layers = spec.layers()
+    init = getattr(spec, "init", preset.init)
+    init_kwargs = dict(getattr(spec, "init_kwargs", {}))
+    model = build(layers, seed=seed, dtype=np.float64, init=init, init_kwargs=init_kwargs).eval()
+    return ExploreModel(name, tuple(layers), model, tuple(int(s) for s in image_shape), preset.flat_input,
+                        f"fresh initialisation ({init}, seed {seed})")
+
+
 def run_explore(args) -> int:
     """Generate the page the parsed ``args`` describe; with ``--serve`` serve it until interrupted."""
     try:
@@ -99,15 +137,15 @@ def run_explore(args) -> int:
     except ImportError:
         warn("explore compares every gradient with PyTorch: install it first (pip install torch==2.13.0)")
         return 1
-    from ..explore import generate, make_model, screenshot, start_server, stop_server, train_briefly, write_page
+    from ..explore import generate, screenshot, start_server, stop_server, train_briefly, write_page
 
     if args.train_images < 0:
         raise ValueError(f"explore: --train-images must be >= 0, got {args.train_images}")
     t0 = time.perf_counter()
     (train, test), dataset_name = _load(args)
     indices = example_indices(args.example, args.examples, len(test))
-    em = make_model(args.model, image_shape=test.image_shape, num_classes=test.num_classes, hidden=args.hidden,
-                    activation=args.activation, checkpoint=args.checkpoint, seed=args.seed)
+    em = explore_model(args.model, test.image_shape, test.num_classes, args.hidden, args.activation,
+                       args.checkpoint, args.seed)
     if args.train_images:
         train_briefly(em, train, args.train_images, seed=args.seed)
     print(f"model {em.name}: {em.model.num_parameters():,} parameters; weights: {em.source}")

@@ -1,4 +1,9 @@
-"""``tinygrad-mnist gradcheck``: a float64 model's gradients against central differences."""
+"""``tinygrad-mnist gradcheck``: a float64 model's gradients against central differences.
+
+    tinygrad-mnist gradcheck                                   # classic-mlp
+    tinygrad-mnist gradcheck --model deep-mlp --hidden 16 16   # a smaller tanh MLP
+    tinygrad-mnist gradcheck --model course-cnn --image-size 8 --channels 2 2 3
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,11 @@ from typing import Tuple
 import numpy as np
 
 from ..check.gradcheck import DEFAULT_EPS, DEFAULT_TOL, check_model
-from ..models import CourseCNNSpec, MLPSpec, build, build_mlp
+from ..models import build
 from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..nn.module import Module
+from ..presets import NAMES, canonical, get, model_name, names_help
+from .common import DefaultsFormatter
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,20 +27,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="Build a float64 model with random weights, compute the loss of a random batch, "
                     "and compare back-propagation with central differences for the input and every "
                     "parameter. Prints one row per array and exits 1 when any check fails.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--arch", default="mlp", choices=["mlp", "cnn"],
-                   help="mlp: Linear/activation stack; cnn: the course CNN (tinygrad_mnist.models)")
-    p.add_argument("--hidden", type=int, nargs="*", default=[16, 16], help="MLP hidden widths")
-    p.add_argument("--activation", default="tanh", choices=["sigmoid", "tanh", "relu", "identity"])
-    p.add_argument("--output", default="logits", choices=["logits", "softmax"],
-                   help="end with a Softmax layer (then the loss is cross-entropy on probabilities)")
+        formatter_class=DefaultsFormatter)
+    p.add_argument("--model", default="classic-mlp", type=model_name, choices=NAMES,
+                   help=f"the model to check, {names_help()}; the flags below change its layers")
+    p.add_argument("--arch", dest="model", type=_old_arch, help=argparse.SUPPRESS)  # old spelling: mlp, cnn
+    p.add_argument("--hidden", type=int, nargs="*", default=None,
+                   help="MLP hidden widths (default: the preset's, e.g. 64 for classic-mlp)")
+    p.add_argument("--activation", default=None, choices=["sigmoid", "tanh", "relu", "identity"],
+                   help="hidden activation (default: the preset's, e.g. sigmoid for classic-mlp, relu for course-cnn)")
+    p.add_argument("--output", default=None, choices=["logits", "softmax"],
+                   help="end with a Softmax layer, then the loss is cross-entropy on probabilities "
+                        "(default: the preset's, softmax for classic-mlp, else logits)")
     p.add_argument("--loss", default="cross_entropy", choices=["cross_entropy", "mse"], help="loss on the model output")
     p.add_argument("--reduction", default="mean", choices=["mean", "sum"], help="loss reduction over the batch")
-    p.add_argument("--in-features", type=int, default=784, help="MLP input size")
+    p.add_argument("--image-size", type=int, default=28,
+                   help="input images are IMAGE_SIZE x IMAGE_SIZE (an MLP takes them flattened)")
+    p.add_argument("--in-features", type=int, default=None,
+                   help="MLP input width (default: --image-size squared, 784)")
     p.add_argument("--classes", type=int, default=10, help="output classes")
-    p.add_argument("--image-size", type=int, default=28, help="CNN input height and width")
-    p.add_argument("--channels", type=int, nargs="+", default=[8, 16, 32], help="CNN channels")
-    p.add_argument("--residual-depth", type=int, default=0, choices=[0, 2, 3], help="CNN residual blocks")
+    p.add_argument("--channels", type=int, nargs="+", default=None,
+                   help="course-cnn, small-cnn: channels of the convolutions (default: the preset's)")
+    p.add_argument("--residual-depth", type=int, default=None, choices=[0, 2, 3],
+                   help="course-cnn, small-cnn: conv+activation pairs per residual block (default: 0, plain)")
     p.add_argument("--batch", type=int, default=4, help="examples in the random batch")
     p.add_argument("--seed", type=int, default=0, help="seeds the weights, the batch and the checked entries")
     p.add_argument("--eps", type=float, default=DEFAULT_EPS, help="central-difference step")
@@ -44,15 +59,30 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def _old_arch(text: str) -> str:
+    """``--arch mlp|cnn`` (the old spelling of ``--model``), with a note."""
+    if text not in ("mlp", "cnn"):
+        raise argparse.ArgumentTypeError(f"--arch is now --model; choose one of {', '.join(NAMES)}")
+    return canonical(text)
+
+
 def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
-    if args.arch == "mlp":
-        spec = MLPSpec((args.in_features, *args.hidden, args.classes), args.activation, args.output)
-        return build_mlp(spec, seed=args.seed, dtype=np.float64), (args.in_features,)
-    activation = "relu" if args.activation == "identity" else args.activation
-    spec = CourseCNNSpec(activation=activation, residual_depth=args.residual_depth,
-                         channels=tuple(args.channels), image_size=args.image_size,
-                         num_classes=args.classes, output=args.output)
-    return build(spec.layers(), seed=args.seed, dtype=np.float64), (1, args.image_size, args.image_size)
+    """The float64 model ``args.model`` names, with the flags' changes, and one example's shape."""
+    preset = get(args.model, warn=False)
+    changes = {"activation": args.activation, "output": args.output}
+    if preset.flat_input:
+        changes["hidden"] = None if args.hidden is None else tuple(args.hidden)
+        image_shape = (args.in_features, 1) if args.in_features else (args.image_size, args.image_size)
+    else:
+        changes.update(channels=None if args.channels is None else tuple(args.channels),
+                       residual_depth=args.residual_depth)
+        image_shape = (args.image_size, args.image_size)
+    spec = preset.spec_for(image_shape, args.classes, **changes)
+    args.output = spec.output  # the preset's when not given: it picks the loss
+    init = spec.init if preset.flat_input else preset.init
+    init_kwargs = spec.init_kwargs if preset.flat_input else {}
+    model = build(spec.layers(), seed=args.seed, dtype=np.float64, init=init, init_kwargs=init_kwargs)
+    return model, ((image_shape[0] * image_shape[1],) if preset.flat_input else (1, *image_shape))
 
 
 def run_gradcheck(args) -> int:

@@ -1,7 +1,8 @@
 """The ``tinygrad-mnist`` command (also ``python -m tinygrad_mnist``): one subcommand per
 file in this package.
 
-Exit codes: 0 success, 1 failure (a check failed, bad data, a diverged run), 2 usage error.
+Exit codes: 0 success, 1 failure (a check failed, bad data, a diverged run), 2 usage error
+(a bad flag, or an output folder that a run would overwrite).
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from typing import List, Optional
 
 from .. import __version__
 from .bench import add_parser as add_bench_parser
-from .common import ConfigError, config_defaults
+from .common import ConfigError, UsageError, config_defaults
 from .evaluate import add_parser as add_evaluate_parser
 from .explore import add_parser as add_explore_parser
 from .gradcheck import add_parser as add_gradcheck_parser
 from .info import add_parser as add_info_parser
+from .list_models import add_parser as add_models_parser
 from .predict import add_parser as add_predict_parser
 from .train import add_train_parser
 
@@ -32,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_gradcheck_parser(sub)
     add_bench_parser(sub)
     add_explore_parser(sub)
+    add_models_parser(sub)
     return parser
 
 
@@ -66,6 +69,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args.argv = argv
     try:
         return args.func(args)
+    except UsageError as err:
+        print(f"tinygrad-mnist {args.command}: error: {err}", file=sys.stderr)
+        if getattr(args, "json", False) is True:
+            print(json.dumps({"event": "error", "type": "UsageError", "message": str(err)}), flush=True)
+        return 2
     except (ValueError, OSError, FloatingPointError) as err:
         print(f"tinygrad-mnist: error: {err}", file=sys.stderr)
         if getattr(args, "json", False) is True:

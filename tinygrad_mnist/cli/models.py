@@ -1,15 +1,9 @@
-"""The models ``tinygrad-mnist train --model NAME`` builds, their per-model defaults, and
-the shift augmentation.
+"""How ``tinygrad-mnist train --model NAME`` builds a preset of :mod:`tinygrad_mnist.presets`
+with the command's options, the per-model defaults, and the shift augmentation.
 
-=============  ===========================================================================
-name           layers
-=============  ===========================================================================
-mlp            ``MLPSpec``: Linear/activation stack (``--hidden``), the classic 784-64-10
-course-cnn     ``CourseCNNSpec``: 3×3 convolutions ``--channels``, max-pools, a Linear head;
-               ``--pool-first``, ``--residual-depth``, ``--batch-norm``, ``--dropout``
-lenet          the PyTorch tutorial's LeNet (5×5 convolutions 6 and 16, fc 120-84-10),
-               ``--padding 2`` for the 32×32 geometry
-=============  ===========================================================================
+The model options apply where the preset has them: ``--hidden`` to the MLPs; ``--channels``,
+``--pool-first``, ``--residual-depth`` to ``course-cnn`` and ``small-cnn``; ``--padding`` to
+``lenet``; ``--activation``, ``--output``, ``--init``, ``--batch-norm``, ``--dropout`` to all.
 """
 
 from __future__ import annotations
@@ -23,74 +17,43 @@ from ..models import CourseCNNSpec, LayerDesc, MLPSpec
 from ..nn.linear import Linear
 from ..nn.module import Sequential
 from ..nn.regularization import Dropout
+from ..presets import NAMES, PRESETS
 
-MODEL_NAMES = ("mlp", "course-cnn", "lenet")
+MODEL_NAMES = NAMES
 
-#: Defaults that depend on the model; a flag or config key overrides them.
+#: Defaults that depend on the model (its preset and recipe); a flag or config key overrides them.
 MODEL_DEFAULTS = {
-    "mlp": {"activation": "sigmoid", "output": "softmax", "init": "normal", "reduction": "sum",
-            "optimizer": "sgd", "lr": 0.001},
-    "course-cnn": {"activation": "relu", "output": "logits", "init": "he_uniform", "reduction": "mean",
-                   "optimizer": "adam", "lr": 0.001},
-    "lenet": {"activation": "relu", "output": "logits", "init": "he_uniform", "reduction": "mean",
-              "optimizer": "adam", "lr": 0.001},
+    name: {"hidden": list(p.hidden) or None, "channels": list(getattr(p.spec, "channels", ())) or None,
+           "activation": p.spec.activation, "output": p.spec.output, "init": p.init,
+           "reduction": p.recipe.reduction, "optimizer": p.recipe.optimizer, "lr": p.recipe.lr}
+    for name, p in PRESETS.items()
 }
 
 
 def is_image_model(name: str) -> bool:
     """True for the models that take (N, 1, H, W) images instead of flat vectors."""
-    return name != "mlp"
-
-
-def lenet_layers(padding: int = 0, activation: str = "relu", image_size: int = 28,
-                 num_classes: int = 10) -> Tuple[LayerDesc, ...]:
-    """LeNet on 1×H×H images, the same description as ``torch_baselines.lenet_layers``
-    (44,426 parameters on 28×28 with ``padding=0``; 61,706 with ``padding=2``)::
-
-        conv 1→6 5×5 (padding p) → act → pool 2 → conv 6→16 5×5 → act → pool 2 → flatten
-        → linear 16·s²→120 → act → linear 120→84 → act → linear 84→C
-    """
-    s = (((image_size + 2 * padding - 4) // 2) - 4) // 2
-    if s < 1:
-        raise ValueError(f"lenet: image size {image_size} with padding {padding} is too small "
-                         "for two 5×5 convolutions and two 2×2 pools")
-    act = LayerDesc.make("activation", name=activation)
-    pool = LayerDesc.make("maxpool2d", kernel_size=2, stride=2)
-    return (
-        LayerDesc.make("conv2d", in_channels=1, out_channels=6, kernel_size=5, stride=1, padding=padding),
-        act, pool,
-        LayerDesc.make("conv2d", in_channels=6, out_channels=16, kernel_size=5, stride=1, padding=0),
-        act, pool, LayerDesc.make("flatten"),
-        LayerDesc.make("linear", in_features=16 * s * s, out_features=120), act,
-        LayerDesc.make("linear", in_features=120, out_features=84), act,
-        LayerDesc.make("linear", in_features=84, out_features=num_classes),
-    )
+    return not PRESETS[name].flat_input
 
 
 def model_layers(args, image_shape: Tuple[int, int], num_classes: int):
     """``(layers, spec dict, init, init_kwargs)`` for ``args.model`` on images of ``image_shape``
     (``--dropout`` is added after building, by :func:`with_dropout`)."""
-    h, w = image_shape
-    if args.model == "mlp":
-        spec = MLPSpec((h * w, *args.hidden, num_classes), args.activation, args.output, args.init,
-                       {"std": args.init_std} if args.init == "normal" else {})
-        return spec.layers(), spec.to_dict(), spec.init, spec.init_kwargs
-    if h != w:
-        raise ValueError(f"--model {args.model} needs square images, got {h}x{w}")
-    if args.activation not in ("relu", "tanh", "sigmoid"):
-        raise ValueError(f"--model {args.model}: --activation must be relu, tanh or sigmoid, got {args.activation!r}")
-    if args.model == "course-cnn":
-        spec = CourseCNNSpec(activation=args.activation, pool_first=args.pool_first,
-                             residual_depth=args.residual_depth, channels=tuple(args.channels),
-                             image_size=h, num_classes=num_classes, output=args.output)
-        layers = list(spec.layers())
-        spec_dict = spec.to_dict()
+    preset = PRESETS[args.model]
+    init_kwargs = {"std": args.init_std} if args.init == "normal" else {}
+    changes = {"activation": args.activation, "output": args.output}
+    if isinstance(preset.spec, MLPSpec):
+        changes.update(hidden=tuple(args.hidden), init=args.init, init_kwargs=init_kwargs)
+    elif isinstance(preset.spec, CourseCNNSpec):
+        changes.update(channels=tuple(args.channels), pool_first=args.pool_first, residual_depth=args.residual_depth)
     else:
-        layers = list(lenet_layers(args.padding, args.activation, h, num_classes))
-        if args.output == "softmax":
-            layers.append(LayerDesc.make("activation", name="softmax"))
-        spec_dict = {"name": "lenet", "padding": args.padding, "activation": args.activation,
-                     "image_size": h, "num_classes": num_classes, "output": args.output}
+        changes.update(padding=args.padding)
+    if not isinstance(preset.spec, MLPSpec) and args.activation not in ("relu", "tanh", "sigmoid"):
+        raise ValueError(f"--model {args.model}: --activation must be relu, tanh or sigmoid, got {args.activation!r}")
+    spec = preset.spec_for(image_shape, num_classes, **changes)
+    layers = list(spec.layers())
+    spec_dict = {"preset": args.model, **spec.to_dict()}
+    if isinstance(spec, MLPSpec):
+        return tuple(layers), spec_dict, spec.init, spec.init_kwargs
     if args.batch_norm:  # BatchNorm2d after every convolution outside residual blocks
         out = []
         for d in layers:
@@ -99,7 +62,7 @@ def model_layers(args, image_shape: Tuple[int, int], num_classes: int):
                 out.append(LayerDesc.make("batchnorm2d", num_features=d.kwargs["out_channels"]))
         layers = out
     spec_dict.update(batch_norm=args.batch_norm, dropout=args.dropout)
-    return tuple(layers), spec_dict, args.init, {"std": args.init_std} if args.init == "normal" else {}
+    return tuple(layers), spec_dict, args.init, init_kwargs
 
 
 def with_dropout(model: Sequential, p: float, image_model: bool, seed: int = 0) -> Sequential:

@@ -1,14 +1,16 @@
 """``tinygrad-mnist train``: train any model the engine builds on MNIST (or Fashion-MNIST,
 digits, an IDX or PNG folder) and write its checkpoint, history, learning curves and config.
 
-    tinygrad-mnist train                              # the classic 784-64-10 sigmoid MLP
-    tinygrad-mnist train --model course-cnn --epochs 3 --out results/cnn
-    tinygrad-mnist train --model course-cnn --out results/cnn --resume   # after a crash or Ctrl-C
+    tinygrad-mnist train                              # classic-mlp (784-64-10 sigmoid) into results/train/classic-mlp/
+    tinygrad-mnist train --model course-cnn --epochs 3   # into results/train/course-cnn/
+    tinygrad-mnist train --model course-cnn --resume  # after a crash or Ctrl-C
     tinygrad-mnist train --config run.toml --lr 0.01  # flags win over the file
 
-With ``--out DIR`` a checkpoint (``DIR/checkpoint.npz``) is written atomically at the end of
-every epoch; ``--resume`` continues from it and ends with the same history and weights,
-bit for bit, as a run never interrupted.
+The output folder (``--out``, default ``results/train/<model>``) gets a checkpoint
+(``checkpoint.npz``) written atomically at the end of every epoch; ``--resume`` continues
+from it and ends with the same history and weights, bit for bit, as a run never
+interrupted.  A folder that already holds a ``model.npz`` or ``checkpoint.npz`` is never
+replaced silently: the run stops (exit 2) unless ``--resume`` or ``--overwrite`` is given.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from ..models import build
 from ..nn.init import INITIALIZERS
 from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
+from ..presets import model_name, names_help
 from ..train import CHECKPOINT_NAME, TrainingInterrupted, fit
 from .common import (
     DefaultsFormatter,
     Reporter,
+    UsageError,
     add_output_flags,
     environment,
     non_negative_float,
@@ -46,30 +50,37 @@ from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, 
 def _per_model(key: str) -> str:
     values = {}
     for model, d in MODEL_DEFAULTS.items():
-        values.setdefault(d[key], []).append(model)
+        if d[key] is not None:
+            value = " ".join(map(str, d[key])) if isinstance(d[key], list) else d[key]
+            values.setdefault(value, []).append(model)
+    if len(values) == 1:
+        return f"default: {next(iter(values))} for every model"
     return "default: " + "; ".join(f"{v} for {', '.join(m)}" for v, m in values.items())
 
 
 #: Options that do not change what is computed (not compared when resuming).
-NOT_COMPARED = ("epochs", "resume", "quiet", "json", "no_progress", "config", "out", "argv", "func",
+NOT_COMPARED = ("epochs", "resume", "overwrite", "quiet", "json", "no_progress", "config", "out", "argv", "func",
                 "no_download", "data_dir", "allow_divergence", "no_figure")
 
 
 def add_train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser(
-        "train", help="train an MLP or a CNN; checkpoint every epoch; resume after a crash",
-        description="Train a from-scratch numpy model. The MLP defaults reproduce the classic "
+        "train", help="train a model of the registry; checkpoint every epoch; resume after a crash",
+        description="Train a from-scratch numpy model. The default, classic-mlp, reproduces the classic "
                     "assignment: 784-64-10, sigmoid hidden layer, softmax output, N(0, 0.1^2) weights, "
-                    "zero biases, batch 256, cross-entropy summed over the batch, SGD lr 0.001. "
-                    "The CNNs default to ReLU, logits, He-uniform weights, mean loss and Adam lr 0.001. "
+                    "zero biases, batch 256, cross-entropy summed over the batch, SGD lr 0.001 (the "
+                    "assignment recipe). The other models default to their preset's layers, mean loss and "
+                    "Adam lr 0.001. "
                     "Exit status: 0 done, 1 failed (bad data, diverged, interrupted), 2 usage error.",
         formatter_class=DefaultsFormatter)
     p.add_argument("--config", metavar="FILE.toml", default=None,
                    help="read options from a TOML file (keys as the long options, e.g. batch-size = 64, "
                         "at the top level or in a [train] table); flags given on the command line win")
     g = p.add_argument_group("model")
-    g.add_argument("--model", default="mlp", choices=MODEL_NAMES, help="which network to build")
-    g.add_argument("--hidden", type=positive_int, nargs="+", default=[64], help="MLP hidden layer widths")
+    g.add_argument("--model", default="classic-mlp", type=model_name, choices=MODEL_NAMES,
+                   help=f"which network to build, {names_help()}; 'mlp' still means classic-mlp")
+    g.add_argument("--hidden", type=positive_int, nargs="+", default=None,
+                   help=f"MLP hidden layer widths ({_per_model('hidden')})")
     g.add_argument("--activation", default=None, choices=["sigmoid", "tanh", "relu", "identity"],
                    help=f"hidden activation ({_per_model('activation')})")
     g.add_argument("--output", default=None, choices=["softmax", "logits"],
@@ -78,11 +89,12 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
                    help=f"weight initialiser ({_per_model('init')})")
     g.add_argument("--init-std", type=positive_float, default=0.1, help="std of the 'normal' initialiser")
-    g.add_argument("--channels", type=positive_int, nargs="+", default=[8, 16, 32],
-                   help="course-cnn: channels of the 3x3 convolutions (a 2x2 max-pool after all but the last)")
-    g.add_argument("--pool-first", action="store_true", help="course-cnn: conv -> pool -> activation")
+    g.add_argument("--channels", type=positive_int, nargs="+", default=None,
+                   help="course-cnn, small-cnn: channels of the 3x3 convolutions (a 2x2 max-pool after all "
+                        f"but the last; {_per_model('channels')})")
+    g.add_argument("--pool-first", action="store_true", help="course-cnn, small-cnn: conv -> pool -> activation")
     g.add_argument("--residual-depth", type=int, default=0, choices=[0, 2, 3],
-                   help="course-cnn: conv+activation pairs per residual block (0: plain layers)")
+                   help="course-cnn, small-cnn: conv+activation pairs per residual block (0: plain layers)")
     g.add_argument("--batch-norm", action="store_true", help="CNNs: BatchNorm2d after each plain convolution")
     g.add_argument("--padding", type=non_negative_int, default=0, help="lenet: padding of the first convolution")
     g.add_argument("--dropout", type=unit_interval, default=0.0,
@@ -118,13 +130,17 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     g.add_argument("--no-download", action="store_true", help="never try to download MNIST")
     g.add_argument("--val-size", type=non_negative_float, default=0,
                    help="validation images held out of training (count, or fraction < 1); 0 = none")
-    g.add_argument("--train-size", type=positive_int, default=None, help="use only the first N training images")
+    g.add_argument("--train-size", type=positive_int, default=None,
+                   help="use only the first N training images (default: all)")
     g = p.add_argument_group("output")
-    g.add_argument("--out", default="results/train",
-                   help="output folder: checkpoint.npz (every epoch), model.npz, history.json, config.json, figure")
+    g.add_argument("--out", default=None,
+                   help="output folder: checkpoint.npz (every epoch), model.npz, history.json, config.json, "
+                        "figure (default: results/train/MODEL)")
     g.add_argument("--no-figure", action="store_true", help="do not draw learning_curves.png (skips matplotlib)")
     g.add_argument("--resume", action="store_true",
                    help="continue from OUT/checkpoint.npz (same options; --epochs may grow)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace the model.npz and checkpoint.npz of an earlier run in OUT (default: refuse)")
     add_output_flags(g)
     p.set_defaults(func=run_train)
     return p
@@ -167,11 +183,23 @@ def _check_resume(args, out: Path, config: dict) -> None:
                              f"{saved[key]!r}; resume with the same options (only --epochs may change)")
 
 
+def check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse (:class:`UsageError`, exit 2) to train into a folder holding another run's model
+    or checkpoint, unless the run resumes it or is told to overwrite it."""
+    found = [name for name in ("model.npz", CHECKPOINT_NAME) if (out / name).exists()]
+    if found and not (resume or overwrite):
+        raise UsageError(f"{out} already holds {' and '.join(found)} from another run; give --overwrite to "
+                         f"replace it, --resume to continue it, or another --out")
+
+
 def run_train(args) -> int:
     rep = Reporter(args)
     for key, value in MODEL_DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.out is None:
+        args.out = str(Path("results") / "train" / args.model)
+    check_out(Path(args.out), args.resume, args.overwrite)
     train, test, dataset_name = _load_data(args, rep)
     if args.train_size is not None:
         if args.train_size > len(train):

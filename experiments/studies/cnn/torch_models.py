@@ -3,16 +3,16 @@
 Run (each full run is a few minutes on 2 CPU cores):
 
     # the course CNN, plain SGD (torch.optim.SGD, no momentum), target >= 98.5%
-    python -m experiments.studies.cnn.torch_models --archs course_cnn \\
+    python -m experiments.studies.cnn.torch_models --archs course-cnn \\
         --optimizer sgd --lr 0.1 --batch-size 64 --epochs 12 --run course_sgd
     # the course CNN, Adam, target >= 98.8% (the numpy_cnn experiment's settings)
-    python -m experiments.studies.cnn.torch_models --archs course_cnn \\
+    python -m experiments.studies.cnn.torch_models --archs course-cnn \\
         --optimizer adam --lr 0.001 --schedule cosine --batch-size 64 --epochs 12 --run course_adam
     # the tutorial LeNet, batch 256, lr 0.001, Adam, target >= 98%
     python -m experiments.studies.cnn.torch_models --archs lenet \\
         --optimizer adam --lr 0.001 --batch-size 256 --epochs 10 --run lenet_adam
     python -m experiments.studies.cnn.torch_models --quick            # 4 architectures, 2 epochs, ~1.5 min
-    python -m experiments.studies.cnn.torch_models --archs course_cnn --device cuda   # on a GPU
+    python -m experiments.studies.cnn.torch_models --archs course-cnn --device cuda   # on a GPU
 
 Every model trains on all 60,000 training images (``--val-size`` holds some out to
 watch) through the numpy engine's seeded ``DataLoader``, so the numpy and torch runs see
@@ -21,10 +21,13 @@ selection on the test set).  ``--target`` only records the first epoch whose tes
 accuracy reaches it; ``--stop-at-target`` also stops there (an "epochs to X%" measurement,
 which by construction looks at the test set).
 
-Architectures (``--archs``): ``course_cnn`` (``--activation``, ``--pool-first``,
-``--residual-depth``), ``lenet`` (``--lenet-padding``), ``mlp`` (``--hidden``,
-``--activation``, ``--init``), ``matched_cnn`` (a course-style CNN with the MLP's
-parameter count, ±10%), ``simple_mlp`` and ``complex_mlp`` (for ``--dataset digits``).
+Architectures (``--archs``): the registry's names (``tinygrad-mnist models``: ``classic-mlp``,
+``deep-mlp``, ``wide-mlp``, ``course-cnn``, ``small-cnn``, ``lenet``), where ``course-cnn``
+takes ``--activation``, ``--pool-first``, ``--residual-depth`` and ``lenet`` takes
+``--lenet-padding``; and this study's own: ``mlp`` (``--hidden``, ``--activation``,
+``--init``), ``matched-cnn`` (a course-style CNN with that MLP's parameter count, ±10%),
+``simple-mlp`` and ``complex-mlp`` (for ``--dataset digits``).  The old spellings with an
+underscore (``course_cnn``, ``matched_cnn``, ...) still work, with a note.
 
 Each ``<arch>_learning_curves.png`` (two panels: cost and accuracy per epoch) plots the
 training loss as the **running mean of the batch losses** during each epoch (the torch
@@ -58,15 +61,29 @@ from experiments.common import (
 )
 from experiments.recipes import wrap
 from tinygrad_mnist.models import CourseCNNSpec, MLPSpec
+from tinygrad_mnist.presets import NAMES, PRESETS
 
 NAME = "torch_baselines"
-ARCHS = ("course_cnn", "lenet", "mlp", "matched_cnn", "simple_mlp", "complex_mlp")
-FLAT = ("mlp", "simple_mlp", "complex_mlp")  # architectures fed flattened images
+#: This study's own architectures, beside the registry's presets (tinygrad_mnist.presets).
+OWN_ARCHS = ("mlp", "matched-cnn", "simple-mlp", "complex-mlp")
+ARCHS = NAMES + OWN_ARCHS
+FLAT = ("mlp", "simple-mlp", "complex-mlp") + tuple(n for n in NAMES if PRESETS[n].flat_input)
+
+
+def arch_name(arch: str) -> str:
+    """The hyphenated name of ``arch`` (an old ``course_cnn`` spelling is mapped, with a note)."""
+    if arch in ARCHS:
+        return arch
+    new = arch.replace("_", "-")
+    if new in ARCHS:
+        print(f"note: --archs {arch} is deprecated; use {new}", file=sys.stderr)
+        return new
+    raise ValueError(f"torch_baselines: unknown architecture {arch!r}; choose from {', '.join(ARCHS)}")
 
 
 @dataclass
 class Config:
-    archs: Tuple[str, ...] = ("course_cnn",)
+    archs: Tuple[str, ...] = ("course-cnn",)  # registry names, or mlp, matched-cnn, simple-mlp, complex-mlp
     # the course CNN
     activation: str = "relu"        # course CNN and mlp hidden activation
     pool_first: bool = False
@@ -101,11 +118,11 @@ class Config:
     out: str = "results"
 
     def quick(self) -> "Config":
-        return replace(self, archs=("course_cnn", "lenet", "mlp", "matched_cnn"), epochs=2, train_size=2000,
+        return replace(self, archs=("course-cnn", "lenet", "mlp", "matched-cnn"), epochs=2, train_size=2000,
                        test_size=1000, run="quick")
 
     def smoke(self) -> "Config":  # tiny data for the test suite (LeNet needs 28×28 input)
-        return replace(self, archs=("course_cnn", "mlp"), dataset="digits", epochs=1, train_size=500, test_size=0,
+        return replace(self, archs=("course-cnn", "mlp"), dataset="digits", epochs=1, train_size=500, test_size=0,
                        threads=1)
 
 
@@ -116,7 +133,8 @@ def build_model(arch: str, cfg: Config, image_size: int, num_classes: int):
 
     n_in = image_size * image_size
     mlp_spec = MLPSpec((n_in, *cfg.hidden, num_classes), cfg.activation, "logits", cfg.init)
-    if arch == "course_cnn":
+    arch = arch_name(arch)
+    if arch == "course-cnn":
         spec = CourseCNNSpec(cfg.activation, cfg.pool_first, cfg.residual_depth, image_size=image_size,
                              num_classes=num_classes)
         what = (f"course CNN ({cfg.activation}{', pool first' if cfg.pool_first else ''}"
@@ -127,16 +145,20 @@ def build_model(arch: str, cfg: Config, image_size: int, num_classes: int):
             f"tutorial LeNet (padding {cfg.lenet_padding})"
     if arch == "mlp":
         return models.build_mlp(mlp_spec, seed=cfg.seed), f"MLP {'-'.join(map(str, mlp_spec.sizes))} {cfg.activation}"
-    if arch == "matched_cnn":
+    if arch == "matched-cnn":
         spec = models.param_matched_cnn_spec(mlp_spec, image_size=image_size, num_classes=num_classes)
         return (models.build_course_cnn(spec, seed=cfg.seed),
                 f"CNN {'-'.join(map(str, spec.channels))} matched to the MLP's "
                 f"{mlp_spec.num_parameters():,} parameters")
-    if arch == "simple_mlp":
+    if arch == "simple-mlp":
         return models.SimpleMLP(n_in, num_classes=num_classes, seed=cfg.seed), "SimpleMLP"
-    if arch == "complex_mlp":
+    if arch == "complex-mlp":
         return models.ComplexMLP(n_in, num_classes=num_classes, seed=cfg.seed), "ComplexMLP (BatchNorm, dropout)"
-    raise ValueError(f"torch_baselines: unknown architecture {arch!r}; choose from {ARCHS}")
+    # the registry's other presets: their layers, torch's default initialisation, and logits
+    # (a final Softmax of classic-mlp is folded into torch's CrossEntropyLoss)
+    preset = PRESETS[arch]
+    layers = preset.layers((image_size, image_size), num_classes, output="logits")
+    return models.build(layers, seed=cfg.seed), preset.description
 
 
 # -- one training run --------------------------------------------------------------------------
@@ -203,6 +225,7 @@ def run(cfg: Config, log=print) -> dict:
     out = output_dir(f"{NAME}/{cfg.run}", cfg.out)
     save_config(out, {**asdict(cfg), "torch": torch.__version__})
     train, val, test = load_splits(cfg, log)
+    cfg = replace(cfg, archs=tuple(arch_name(a) for a in cfg.archs))
     results = [train_arch(arch, cfg, train, val, test, out, log) for arch in cfg.archs]
     rows = [{"arch": r["arch"], "architecture": r["description"], "parameters": r["parameters"],
              "optimizer": r["optimizer"], "lr": r["lr"], "batch": r["batch_size"], "epochs": r["epochs"],
