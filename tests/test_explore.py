@@ -232,7 +232,41 @@ def test_command_writes_the_page(tmp_path, capsys, one_torch_thread):
     assert [e["index"] for e in data["examples"]] == [9, 3]
     assert [layer["type"] for layer in data["layers"]] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Flatten",
                                                            "Linear"]
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed
+    # by default the model is trained for a moment (one epoch on up to 3,000 images: all 1,438 of the digits)
+    assert data["model"]["trained"] is True and "Adam" in data["model"]["source"]
+    assert "trained for one epoch on 1,438 images" in printed
+
+
+def test_train_images_0_keeps_fresh_weights_and_says_so(tmp_path, one_torch_thread):
+    out = tmp_path / "page"
+    assert main(["explore", "--dataset", "digits", "--train-images", "0", "--examples", "0", "--timing-batch", "0",
+                 "--out", str(out)]) == 0
+    data = read_page_data(out / "index.html")
+    assert data["model"]["trained"] is False and "Adam" not in data["model"]["source"]
+
+
+def test_each_layer_type_explains_its_jacobian(pages):
+    """One sentence per layer type says what J is (Linear: W; activations: diagonal; the loss: p − y ...)."""
+    from tinygrad_mnist.explore.generate import EXPLAIN, layer_explanation
+
+    expected = {"Linear": "J = W", "Tanh": "diagonal", "Sigmoid": "diagonal", "ReLU": "diagonal",
+                "Softmax": "diag(p) − ppᵀ", "Conv2d": "sparse", "MaxPool2d": "selection matrix",
+                "Flatten": "identity", "SoftmaxCrossEntropy": "p − y", "CrossEntropy": "−y/p"}
+    for kind, phrase in expected.items():
+        assert phrase in EXPLAIN[kind], kind
+    seen = set()
+    for em, data in pages.values():
+        for row, layer in zip(data["layers"], em.model, strict=True):
+            assert row["explain"] == layer_explanation(type(layer).__name__)
+            seen.add(row["type"])
+        assert data["model"]["loss_explain"] == EXPLAIN[data["model"]["loss_type"]]
+        seen.add(data["model"]["loss_type"])
+        assert data["model"]["trained"] is False            # make_model alone: fresh weights
+    assert seen >= {"Linear", "Tanh", "Sigmoid", "Softmax", "Conv2d", "ReLU", "MaxPool2d", "Flatten",
+                    "SoftmaxCrossEntropy", "CrossEntropy"}
+    assert "Mystery" in layer_explanation("Mystery")
 
 
 def test_command_loads_a_train_checkpoint(tmp_path, one_torch_thread):
@@ -248,6 +282,8 @@ def test_command_loads_a_train_checkpoint(tmp_path, one_torch_thread):
     saved = np.load(run / "model.npz")
     w = decode_array(data["examples"][0]["steps"][-1]["params"][0]["grad"])
     assert w.shape == (12, 8, 8) and "checkpoint" in data["model"]["source"]
+    # a checkpoint counts as trained and is not trained further by default
+    assert data["model"]["trained"] is True and "Adam" not in data["model"]["source"]
     em = make_model("mlp", image_shape=(8, 8), checkpoint=run / "model.npz")
     np.testing.assert_array_equal(em.model[0].weight.data, saved["0.weight"].astype(np.float64))
 

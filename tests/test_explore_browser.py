@@ -120,7 +120,7 @@ def test_next_and_previous_visit_every_layer_with_the_json_differences(browser, 
         seen = []
         for s, st in enumerate(steps):
             index, layer, kind = page.step()
-            assert (index, layer) == (s, st["layer"])
+            assert (index, layer) == (s + 1, st["layer"])                # steps count from 1
             assert kind == ("loss" if layer == 0 else type(em.model[layer - 1]).__name__)
             for key in ("abs", "rel"):
                 json_value = st["diff"][f"max_{key}"]
@@ -137,13 +137,13 @@ def test_next_and_previous_visit_every_layer_with_the_json_differences(browser, 
         assert page.page.locator("#next").is_disabled()
         page.page.screenshot(path=str(tmp_path / f"{name}-last.png"), full_page=True)
         page.page.keyboard.press("ArrowRight")                       # stays on the last step
-        assert page.step()[0] == len(steps) - 1
+        assert page.step()[0] == len(steps)
         for s in range(len(steps) - 1, 0, -1):                       # back with the keyboard ...
             page.page.keyboard.press("ArrowLeft")
-            assert page.step()[:2] == (s - 1, steps[s - 1]["layer"])
+            assert page.step()[:2] == (s, steps[s - 1]["layer"])
         page.page.keyboard.press("End")
         page.page.click("#prev")                                     # ... and the button
-        assert page.step()[:2] == (len(steps) - 2, steps[-2]["layer"])
+        assert page.step()[:2] == (len(steps) - 1, steps[-2]["layer"])
         page.page.keyboard.press("2")                                # the second example
         assert page.value("#loss-value") == data["examples"][1]["loss"]
         assert page.value("#diff-abs") == data["examples"][1]["steps"][-2]["diff"]["max_abs"]
@@ -160,9 +160,120 @@ def test_screenshot_of_a_step(browser, pages, tmp_path):
 
     from tinygrad_mnist.explore import screenshot
 
-    png = screenshot(pages["mlp"][2], tmp_path / "step.png", step=2, width=1200, browser=browser)
+    png = screenshot(pages["mlp"][2], tmp_path / "step.png", step=3, width=1200, browser=browser)
     with Image.open(png) as im:
         assert im.width == 1200 and 600 < im.height < 3000
+
+
+def test_untrained_weights_show_a_banner_and_trained_ones_do_not(browser, pages, tmp_path):
+    from tinygrad_mnist.explore import read_page_data, write_page
+
+    _, data, path = pages["mlp"]
+    assert data["model"]["trained"] is False
+    page = Page(browser, path.as_uri())
+    try:
+        banner = page.page.locator("#untrained-banner")
+        assert banner.is_visible()
+        assert "Untrained weights: the prediction is chance" in banner.inner_text()
+        assert "untrained: chance" in page.text("#summary")
+    finally:
+        page.page.close()
+    trained = dict(read_page_data(path), model=dict(data["model"], trained=True))
+    page = Page(browser, write_page(trained, tmp_path).as_uri())
+    try:
+        assert not page.page.locator("#untrained-banner").is_visible()
+        assert "untrained" not in page.text("#summary")
+        assert page.errors == []
+    finally:
+        page.page.close()
+
+
+def test_step_numbers_agree_in_the_url_the_page_and_the_command(browser, pages, tmp_path, monkeypatch):
+    """Step N (1-based: step 1 is the loss) is "#step=N" in the URL, "Step N of S" on the page and --step N."""
+    import tinygrad_mnist.explore as explore
+    from tinygrad_mnist.cli import main
+    from tinygrad_mnist.explore import page_url
+
+    em, data, path = pages["mlp"]
+    S = len(em.model) + 1
+    page = Page(browser, page_url(path, step=3, example=2))
+    try:
+        assert page.step()[:2] == (3, data["examples"][1]["steps"][2]["layer"])
+        assert page.text("#step-title").startswith(f"Step 3 of {S}:")
+        assert page.page.locator(".example-btn.active").get_attribute("data-example") == "1"   # the second
+        page.page.click("#next")
+        assert page.page.evaluate("location.hash") == "#step=4&example=2"
+        assert page.text("#step-title").startswith(f"Step 4 of {S}:")
+        page.page.keyboard.press("Home")
+        assert page.page.evaluate("location.hash") == "#step=1&example=2" and page.step()[2] == "loss"
+        page.page.evaluate("location.hash = '#step=2&example=1'")       # typing a URL moves the page
+        page.page.wait_for_function("document.getElementById('step-title').dataset.step === '2'")
+        assert page.page.locator(".example-btn.active").get_attribute("data-example") == "0"
+        # the key hint names as many examples as there are
+        keys = page.text("#keys")
+        assert "1–2" in keys and "of 2 examples" in keys and "9" not in keys
+        assert page.errors == []
+    finally:
+        page.page.close()
+    # --step N of the command screenshots the page at "#step=N"
+    shots = []
+    real = explore.screenshot
+
+    def spy(html, png, step=1, **kw):
+        shots.append(step)
+        return real(html, png, step=step, browser=browser, **kw)
+
+    monkeypatch.setattr(explore, "screenshot", spy)
+    out = tmp_path / "cli"
+    assert main(["explore", "--dataset", "digits", "--model", "mlp", "--train-images", "0", "--examples", "0",
+                 "--timing-batch", "0", "--out", str(out), "--screenshot", str(tmp_path / "s.png"), "--step", "3"]) == 0
+    assert shots == [3]
+    page = Page(browser, page_url(out / "index.html", step=3))
+    try:
+        assert page.text("#step-title").startswith(f"Step 3 of {S}: layer {len(em.model) - 1}")
+    finally:
+        page.page.close()
+    with pytest.raises(ValueError, match="count from 1"):
+        page_url(path, step=0)
+    assert main(["explore", "--dataset", "digits", "--train-images", "0", "--examples", "0", "--timing-batch", "0",
+                 "--out", str(out), "--screenshot", str(tmp_path / "t.png"), "--step", "0"]) == 1
+
+
+EXPECTED = {"loss": ["p − y", "g</b> = ∂L/∂L = 1"], "Linear": ["J = W", "weight matrix"], "Tanh": ["diagonal"],
+            "ReLU": ["diagonal", "active"], "Conv2d": ["sparse", "block of J"], "MaxPool2d": ["selection matrix"],
+            "Flatten": ["identity"]}
+
+
+@pytest.mark.parametrize("name", ["mlp", "small-cnn"])
+def test_every_step_says_what_g_j_and_jtg_are_laid_out_as_the_formula(browser, pages, name):
+    em, data, path = pages[name]
+    page = Page(browser, path.as_uri())
+    try:
+        for s in range(len(em.model) + 1):
+            kind = page.step()[2]
+            box = page.page.locator("#step-explain")
+            assert box.get_attribute("data-type") == kind
+            html, text = box.inner_html(), box.inner_text()
+            assert "local derivative" in text and "passes down" in text
+            if kind != "loss":
+                assert "arrives from the layer above" in text
+            for phrase in EXPECTED[kind]:
+                assert phrase in (html if "<" in phrase else text), (kind, phrase)
+            # Jᵀ [J] · g = Jᵀg, in that order
+            order = page.page.evaluate("""[...document.getElementById('formula-row').children]
+                .map(c => c.id || c.textContent.trim())""")
+            assert order == ["JT", "jacobian-fig", "·", "g-fig", "=", "jtg-fig"]
+            # vectors are bar charts, one bar per value; no "values in rows of"
+            for fig, tensor in (("#g-fig", data["examples"][0]["grads"][data["examples"][0]["steps"][s]["layer"]]),
+                                ("#jtg-fig", data["examples"][0]["grads"][data["examples"][0]["steps"][s]["in"]])):
+                if kind != "loss" or fig == "#jtg-fig":
+                    if len(tensor["shape"]) == 1:
+                        assert page.page.locator(f"{fig} svg rect.bar").count() == tensor["shape"][0]
+            assert "values in rows of" not in page.text("#backward-card")
+            page.page.keyboard.press("ArrowRight")
+        assert page.errors == []
+    finally:
+        page.page.close()
 
 
 def tiny_idx_dir(path, size=8, n=6):

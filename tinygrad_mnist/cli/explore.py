@@ -1,7 +1,8 @@
 """``tinygrad-mnist explore``: a web page that steps through one example's backward pass,
 layer by layer, against PyTorch.
 
-    tinygrad-mnist explore                                   # deep-mlp, fresh weights
+    tinygrad-mnist explore                                   # deep-mlp, trained for a moment
+    tinygrad-mnist explore --train-images 0                  # fresh (untrained) weights, said so on the page
     tinygrad-mnist explore --model course-cnn --train-images 5000 --out results/explore/cnn
     tinygrad-mnist explore --checkpoint results/train/classic-mlp/checkpoint.npz --serve
 """
@@ -24,6 +25,9 @@ EXPLORE_PRESETS = {"deep-mlp": ("mlp", None, None), "classic-mlp": ("classic-mlp
                    "wide-mlp": ("mlp", (512, 512), "relu"), "course-cnn": ("course-cnn", None, None),
                    "small-cnn": ("small-cnn", None, None)}
 
+#: Training images of the brief default training (one epoch: about a tenth of a second for the MLP).
+DEFAULT_TRAIN_IMAGES = 3000
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register ``explore`` on an ``argparse`` sub-parser collection; returns the parser."""
@@ -43,10 +47,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", default=None,
                    help="a checkpoint (e.g. results/train/classic-mlp/checkpoint.npz of `tinygrad-mnist train`; its "
                         "architecture replaces --model) or a plain .npz state dict that fits --model (a "
-                        "config.json beside it with an MLP spec gives the shape; default: fresh weights)")
-    p.add_argument("--train-images", type=int, default=0,
-                   help="first train the model for one epoch (Adam, lr 1e-3, batch 64) on this many training "
-                        "images; 0 keeps the fresh (or checkpoint) weights")
+                        "config.json beside it with an MLP spec gives the shape)")
+    p.add_argument("--train-images", type=int, default=None,
+                   help=f"first train the model for one epoch (Adam, lr 1e-3, batch 64) on this many training "
+                        f"images (default {DEFAULT_TRAIN_IMAGES:,}, or 0 with --checkpoint); 0 keeps the fresh "
+                        "(or checkpoint) weights, and the page then says fresh weights are untrained")
     p.add_argument("--example", type=int, default=None,
                    help="test-set index of the example shown first (default: the first of --examples, else 0)")
     p.add_argument("--examples", type=int, nargs="+", default=None,
@@ -63,8 +68,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="output directory (default: results/explore/MODEL)")
     p.add_argument("--screenshot", default=None, metavar="PNG",
                    help="also save a PNG of the page (needs Playwright and /usr/bin/chromium; default: none)")
-    p.add_argument("--step", type=int, default=0,
-                   help="backward step of --screenshot: 0 the loss, 1 the last layer, ... (0-based)")
+    p.add_argument("--step", type=int, default=1,
+                   help="backward step of --screenshot, counted as on the page and in its URL (#step=N): 1 the "
+                        "loss, 2 the last layer, ... (default: 1)")
     p.add_argument("--serve", action="store_true", help="serve the page on 127.0.0.1 until Ctrl-C")
     p.add_argument("--port", type=int, default=8000, help="port of --serve (0: any free port)")
     p.set_defaults(func=run_explore)
@@ -139,15 +145,20 @@ def run_explore(args) -> int:
         return 1
     from ..explore import generate, screenshot, start_server, stop_server, train_briefly, write_page
 
-    if args.train_images < 0:
-        raise ValueError(f"explore: --train-images must be >= 0, got {args.train_images}")
+    n_train = args.train_images
+    if n_train is None:
+        n_train = 0 if args.checkpoint else DEFAULT_TRAIN_IMAGES
+    if n_train < 0:
+        raise ValueError(f"explore: --train-images must be >= 0, got {n_train}")
     t0 = time.perf_counter()
     (train, test), dataset_name = _load(args)
     indices = example_indices(args.example, args.examples, len(test))
     em = explore_model(args.model, test.image_shape, test.num_classes, args.hidden, args.activation,
                        args.checkpoint, args.seed)
-    if args.train_images:
-        train_briefly(em, train, args.train_images, seed=args.seed)
+    if n_train:
+        t_train = time.perf_counter()
+        train_briefly(em, train, n_train, seed=args.seed)
+        print(f"trained for one epoch on {min(n_train, len(train)):,} images in {time.perf_counter() - t_train:.1f} s")
     print(f"model {em.name}: {em.model.num_parameters():,} parameters; weights: {em.source}")
     data = generate(em, test, indices, timing_batch=args.timing_batch, repeats=args.repeats,
                     threads=args.threads or None, dataset_name=dataset_name)
@@ -159,8 +170,8 @@ def run_explore(args) -> int:
     worst = max(s["diff"]["max_rel"] for e in data["examples"] for s in e["steps"])
     print(f"largest relative difference numpy vs torch autograd over every step: {worst:.2e}")
     if args.screenshot:
-        if not 0 <= args.step <= len(em.layers):
-            raise ValueError(f"explore: --step must lie in [0, {len(em.layers)}] (the loss, then "
+        if not 1 <= args.step <= len(em.layers) + 1:
+            raise ValueError(f"explore: --step must lie in [1, {len(em.layers) + 1}] (1 the loss, then "
                              f"{len(em.layers)} layers), got {args.step}")
         try:
             png = screenshot(path, args.screenshot, step=args.step)

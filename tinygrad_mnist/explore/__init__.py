@@ -26,6 +26,7 @@ from .models import PRESETS, ExploreModel, make_model, train_briefly
 from .page import (
     decode_array,
     encode_array,
+    page_url,
     read_page_data,
     render_page,
     screenshot,
@@ -36,5 +37,5 @@ from .page import (
 from .trace import differences, jacobian_rows, trace_example
 
 __all__ = ["generate", "PRESETS", "ExploreModel", "make_model", "train_briefly", "decode_array", "encode_array",
-           "read_page_data", "render_page", "write_page", "screenshot", "start_server", "stop_server", "differences",
-           "jacobian_rows", "trace_example"]
+           "page_url", "read_page_data", "render_page", "write_page", "screenshot", "start_server", "stop_server",
+           "differences", "jacobian_rows", "trace_example"]

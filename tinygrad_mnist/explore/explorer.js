@@ -182,36 +182,43 @@
     return fig;
   }
 
-  // ---- bar charts (vectors of at most 16 values) --------------------------------------
+  // ---- bar charts: one bar per entry of a vector (red > 0, blue < 0) ------------------
+  const MAX_BARS = 256;
   function bars(values, opts) {
-    const o = Object.assign({ width: 240, height: 120, unit: "", mark: -1, labels: null }, opts);
-    const n = values.length, pad = 22, bw = (o.width - 8) / n;
-    const m = maxAbs(values) || 1;
-    const signed = minOf(values) < 0;
+    const o = Object.assign({ width: 240, height: 120, unit: "", mark: -1, labels: null, signed: null }, opts);
+    const n = values.length, pad = 18;
+    const width = Math.max(o.width, Math.min(2 * n + 8, 520));
+    const bw = (width - 8) / n, gap = bw >= 6 ? 2 : bw >= 3 ? 0.5 : 0;
+    const m = (o.vmax !== undefined ? o.vmax : maxAbs(values)) || 1;
+    const signed = o.signed === null ? minOf(values) < 0 : o.signed;
     const base = signed ? (o.height - pad) / 2 : o.height - pad;
     const scale = signed ? (o.height - pad) / 2 - 4 : o.height - pad - 6;
-    let svg = `<svg width="${o.width}" height="${o.height}" role="img">`;
-    svg += `<line x1="2" x2="${o.width - 2}" y1="${base}" y2="${base}" stroke="#b8bfcc"/>`;
+    const raw = n * 22 / (width - 8);                              // labels at least ~22 px apart, at round indices
+    const every = [1, 2, 5, 10, 20, 50, 100].find((e) => e >= raw) || 200;
+    let svg = `<svg width="${width}" height="${o.height}" role="img" data-n="${n}">`;
+    svg += `<line x1="2" x2="${width - 2}" y1="${base}" y2="${base}" stroke="#b8bfcc"/>`;
     for (let i = 0; i < n; i++) {
-      const h = values[i] / m * scale;
+      const h = Math.max(-1, Math.min(1, values[i] / m)) * scale;
       const y = h >= 0 ? base - h : base;
       const fill = i === o.mark ? "#2457c5" : values[i] < 0 ? "rgb(33,102,172)" : signed ? "rgb(178,24,43)" : "#7d8799";
-      svg += `<rect x="${4 + i * bw + 2}" y="${y}" width="${Math.max(1, bw - 4)}" height="${Math.max(0.5, Math.abs(h))}" fill="${fill}">` +
-             `<title>${o.labels ? o.labels[i] : i}: ${fmt(values[i])} ${o.unit}</title></rect>`;
-      svg += `<text x="${4 + i * bw + bw / 2}" y="${o.height - 6}" text-anchor="middle">${o.labels ? o.labels[i] : i}</text>`;
+      const name = o.labels ? o.labels[i] : i;
+      svg += `<rect class="bar" x="${4 + i * bw + gap}" y="${y}" width="${Math.max(0.8, bw - 2 * gap)}" height="${Math.max(0.5, Math.abs(h))}" fill="${fill}">` +
+             `<title>${o.name ? o.name + "[" + name + "]" : name} = ${fmt(values[i])} ${o.unit}</title></rect>`;
+      if (i % every === 0) svg += `<text x="${4 + i * bw + bw / 2}" y="${o.height - 4}" text-anchor="middle">${name}</text>`;
     }
     svg += "</svg>";
     const fig = el("div", "fig bars");
+    fig.style.width = width + "px";
     if (o.title) fig.appendChild(el("div", "t", o.title));
     fig.appendChild(el("div", "", svg));
-    fig.appendChild(el("div", "cbar", o.caption || `bar height: value, largest |value| ${fmt(m)} ${o.unit}`));
+    fig.appendChild(el("div", "cbar", o.caption || `${n} values, bar height ±${short(m)} ${o.unit} at full scale`));
     if (o.sub) fig.appendChild(el("div", "s", o.sub));
     return fig;
   }
 
-  // A tensor as a figure: bars for short vectors, a heatmap otherwise.
+  // A tensor as a figure: bars for vectors, a heatmap for images and long vectors.
   function tensorFig(view, values, opts) {
-    if (view.length <= 1 && values.length <= 16 && !opts.matrix) return bars(values, opts);
+    if (view.length <= 1 && values.length <= MAX_BARS && !opts.matrix) return bars(values, opts);
     return heatmap(view, values, opts);
   }
 
@@ -285,7 +292,9 @@
     const ok = E.prediction === E.label;
     box.appendChild(el("div", "big",
       `label <b>${E.label}</b> · predicted <b style="color:${ok ? "var(--good)" : "var(--pos)"}">${E.prediction}</b> ` +
-      `(${(100 * p[E.prediction]).toFixed(1)} ${U.probability})<br><span class="small muted">loss L = ` +
+      `(${(100 * p[E.prediction]).toFixed(1)} ${U.probability})` +
+      (DATA.model.trained ? "" : ` <span class="untrained-tag" title="fresh random weights: the prediction is chance">untrained: chance</span>`) +
+      `<br><span class="small muted">loss L = ` +
       `<span id="loss-value" data-value="${E.loss}">${fmt(E.loss)}</span> ${U.loss} (torch ${fmt(E.loss_torch)} ${U.loss})</span>`));
     box.appendChild(bars(p.map((v) => 100 * v), { width: 170, height: 60, unit: U.probability, mark: E.prediction,
                                                   caption: "probability of each class (%)" }));
@@ -303,14 +312,26 @@
     });
     document.querySelectorAll("#layer-table tbody tr").forEach((tr) => tr.classList.toggle("current", Number(tr.dataset.layer) === k));
     const title = $("step-title");
-    title.dataset.step = state.step; title.dataset.layer = k; title.dataset.type = L ? L.type : "loss";
+    title.dataset.step = state.step + 1; title.dataset.layer = k; title.dataset.type = L ? L.type : "loss";
     const formula = k
       ? `∂L/∂${hName(kin)} = J${sub(k)}ᵀ g, &nbsp; J${sub(k)} = ∂${hName(k)}/∂${hName(kin)}, &nbsp; g = ∂L/∂${hName(k)}`
       : `the start of back-propagation: ∂L/∂${hName(K)} = J${sub("L")}ᵀ · 1`;
     title.innerHTML = `Step ${state.step + 1} of ${S}: ` + (k ? `layer ${k}, <code>${escapeHtml(L.repr)}</code>` : `the loss, ${DATA.model.loss}`) +
       `<br><span class="formula">${formula}</span>`;
+    const below = kin === 0 ? "the input x (where it stops)" : `layer ${kin} (${LAYERS[kin - 1].type})`;
+    const what = k
+      ? `<b>g</b> = ∂L/∂${hName(k)} arrives from the layer above (${k === K ? "the loss" : `layer ${k + 1}, ${LAYERS[k].type}`}); ` +
+        `<b>J</b> = ∂${hName(k)}/∂${hName(kin)} is this layer's local derivative; ` +
+        `<b>Jᵀg</b> = ∂L/∂${hName(kin)} is what it passes down to ${below}.`
+      : `Back-propagation starts here: <b>g</b> = ∂L/∂L = 1; <b>J</b> = ∂L/∂${hName(K)} is the loss's local derivative; ` +
+        `<b>Jᵀg</b> = ∂L/∂${hName(K)} is what it passes down to ${below}.`;
+    const explain = $("step-explain");
+    explain.dataset.type = L ? L.type : "loss";
+    explain.innerHTML = `<span class="what">${what}</span> <span class="kind">${escapeHtml(k ? L.explain : DATA.model.loss_explain)}</span>`;
     $("prev").disabled = state.step === 0;
     $("next").disabled = state.step === S - 1;
+    const want = `#step=${state.step + 1}&example=${state.ex + 1}`;
+    if (location.hash !== want) history.replaceState(null, "", want);
 
     // forward
     const fw = $("forward-row");
@@ -336,47 +357,59 @@
         `<div class="s">torch: ${fmt(E.loss_torch)} ${U.loss}; |Δ| = ${expo(Math.abs(E.loss - E.loss_torch))} ${U.loss}</div>`));
     }
 
-    // backward
+    // backward, laid out as the formula reads: Jᵀ [J] · g = Jᵀg, then the check against torch
     const bw = $("backward-row");
     bw.innerHTML = "";
     const width = Math.max(600, bw.clientWidth || 900);
-    const col = Math.floor((width - 70) / 3);
-    const top = el("div", "row"), bottom = el("div", "trio");
+    const col = Math.max(200, Math.min(300, Math.floor((width - 160) / 4)));
+    const eq = el("div", "eq"), check = el("div", "trio");
+    eq.id = "formula-row"; check.id = "check-row";
     const outView = k ? L.out_view : [];
     const gVals = k ? arr(E.grads[k]) : new Float64Array([1]);
-    if (k) {
-      top.appendChild(tensorFig(outView, gVals, {
-        title: `g = ∂L/∂${hName(k)} <span class="f">${shapeStr(outView)}</span>`, unit: U.gradient, name: "g",
-        maxW: col, maxH: 250, width: col, signed: true, sub: k === K ? "from the loss (step 1)" : `handed down by layer ${k + 1}`,
-      }));
-    } else {
-      top.appendChild(el("div", "fig", `<div class="t">g = ∂L/∂L</div><div class="stat"><div class="v">1 <span class="u">unitless</span></div></div>` +
-        `<div class="s">back-propagation starts from the loss itself</div>`));
-    }
-    top.appendChild(el("div", "op", "Jᵀ ·"));
-    top.appendChild(jacobianFig(st, k, kin, outView, inView, width - col - 90));
     const jtg = arr(E.grads[kin]), tg = arr(E.torch_grads[kin]);
     const gmax = Math.max(maxAbs(jtg), maxAbs(tg));
-    bottom.appendChild(tensorFig(inView, jtg, {
-      title: `Jᵀg = ∂L/∂${hName(kin)} <span class="f">numpy backward</span>`, unit: U.gradient, name: "Jᵀg",
-      maxW: col, width: col, maxH: 230, signed: true, vmax: gmax,
-      sub: k ? `<code>layer${k}.backward(g)</code>, ${shapeStr(inView)}` : "<code>loss.backward()</code>",
-    }));
-    bottom.appendChild(el("div", "op", "vs"));
-    bottom.appendChild(tensorFig(inView, tg, {
+    const gFig = k
+      ? tensorFig(outView, gVals, {
+        title: `g = ∂L/∂${hName(k)} <span class="f">${shapeStr(outView)}</span>`, unit: U.gradient, name: "g",
+        maxW: col, maxH: 250, width: col, signed: true, sub: k === K ? "from the loss (step 1)" : `handed down by layer ${k + 1}`,
+      })
+      : el("div", "fig", `<div class="t">g = ∂L/∂L</div><div class="stat"><div class="v">1 <span class="u">unitless</span></div></div>` +
+        `<div class="s">back-propagation starts from the loss itself</div>`);
+    if (!k) gFig.style.width = "150px";
+    gFig.id = "g-fig";
+    const jtgFig = tensorFig(inView, jtg, {
+      title: `Jᵀg = ∂L/∂${hName(kin)} <span class="f">${shapeStr(inView)}</span>`, unit: U.gradient, name: "Jᵀg",
+      maxW: col, width: col, maxH: 250, signed: true, vmax: gmax,
+      sub: k ? `<code>layer${k}.backward(g)</code>, handed down to ${kin ? "layer " + kin : "the input"}` : "<code>loss.backward()</code>",
+    });
+    jtgFig.id = "jtg-fig";
+    const jFig = jacobianFig(st, k, kin, outView, inView, Math.max(300, width - 2 * col - 150));
+    eq.appendChild(el("div", "op", "J<sup>T</sup>"));
+    eq.appendChild(jFig);
+    eq.appendChild(el("div", "op", "·"));
+    eq.appendChild(gFig);
+    eq.appendChild(el("div", "op", "="));
+    eq.appendChild(jtgFig);
+    check.appendChild(el("div", "op check-label", `check:<div class="small">the same ∂L/∂${hName(kin)}<br>from PyTorch</div>`));
+    check.appendChild(tensorFig(inView, tg, {
       title: `∂L/∂${hName(kin)} <span class="f">torch autograd</span>`, unit: U.gradient, name: "torch",
       maxW: col, width: col, maxH: 230, signed: true, vmax: gmax,
       sub: `<code>.grad</code> of the same tensor in the torch twin (same weights, float64)`,
     }));
     const delta = new Float64Array(jtg.length);
     for (let i = 0; i < jtg.length; i++) delta[i] = jtg[i] - tg[i];
-    bottom.appendChild(el("div", "op", "Δ"));
-    bottom.appendChild(tensorFig(inView, delta, {
+    check.appendChild(el("div", "op", "Δ"));
+    check.appendChild(tensorFig(inView, delta, {
       title: `difference numpy − torch`, unit: U.gradient, name: "Δ", maxW: col, width: col, maxH: 230, signed: true,
       sub: "rounding only; scaled to its own largest |Δ|",
     }));
-    bw.appendChild(top);
-    bw.appendChild(bottom);
+    // captions wrap under a picture, not beside it
+    for (const f of [gFig, jtgFig, ...check.querySelectorAll(".fig")]) {
+      const c = f.querySelector("canvas.hm");
+      if (c) f.style.maxWidth = Math.max(col, parseFloat(c.style.width)) + "px";
+    }
+    bw.appendChild(eq);
+    bw.appendChild(check);
 
     // numbers
     const stats = $("stats");
@@ -523,8 +556,26 @@
     `${DATA.model.dtype} · ${DATA.dataset.name} ${DATA.dataset.image_shape.join("×")}`;
   buildLayerList();
   buildExamples();
-  const hash = /#step=(\d+)(?:&example=(\d+))?/.exec(location.hash);
-  if (hash) { state.step = Math.min(S - 1, Number(hash[1])); if (hash[2]) state.ex = Math.min(DATA.examples.length - 1, Number(hash[2])); }
+  const nEx = DATA.examples.length;
+  $("keys").innerHTML = `<kbd>←</kbd> <kbd>→</kbd> step · <kbd>Home</kbd> <kbd>End</kbd>` +
+    (nEx > 1 ? ` · <kbd>1</kbd>–<kbd>${Math.min(nEx, 9)}</kbd> ${nEx <= 9 ? `one of ${nEx} examples` : "the first 9 examples"}` : "");
+  if (!DATA.model.trained) {
+    const b = $("untrained-banner");
+    b.hidden = false;
+    b.innerHTML = "<b>Untrained weights: the prediction is chance.</b> These are the fresh random initial weights " +
+      "(<code>--train-images 0</code>), so the probabilities and “predicted” digit mean nothing yet; the gradients are " +
+      "still exact. Run without <code>--train-images 0</code> (the default trains one epoch on 3,000 images, well under a second for the MLP) to see a network that has learned.";
+  }
+  // The URL says where the page is, counted as the page counts: #step=1 is "Step 1 of S" (the loss), example=1 the first.
+  function fromHash() {
+    const m = /#step=(\d+)(?:&example=(\d+))?/.exec(location.hash);
+    if (!m) return false;
+    state.step = Math.max(0, Math.min(S - 1, Number(m[1]) - 1));
+    if (m[2]) state.ex = Math.max(0, Math.min(nEx - 1, Number(m[2]) - 1));
+    return true;
+  }
+  fromHash();
+  window.addEventListener("hashchange", () => { if (fromHash()) render(); });
   render();
   document.body.dataset.ready = "1";
 })();

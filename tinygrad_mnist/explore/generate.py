@@ -35,6 +35,49 @@ UNITS = {
 }
 
 
+#: What J is for each kind of layer: one sentence per module type, shown under the step
+#: title after the sentence that says what g, J and Jᵀg are (``layer_explanation``).
+EXPLAIN = {
+    "Linear": "For Linear, h = Wx + b, so J = W: the weight matrix itself (outputs × inputs), and Jᵀg = Wᵀg "
+              "sends each output's gradient back along its weights.",
+    "Tanh": "An activation acts on each value separately, so J is diagonal: Jᵢᵢ = 1 − tanh²(xᵢ), and Jᵀg "
+            "multiplies g entry by entry by the slope.",
+    "Sigmoid": "An activation acts on each value separately, so J is diagonal: Jᵢᵢ = σ(xᵢ)(1 − σ(xᵢ)) ≤ 1/4, "
+               "and Jᵀg multiplies g entry by entry by the slope.",
+    "ReLU": "An activation acts on each value separately, so J is diagonal: Jᵢᵢ = 1 where xᵢ > 0, else 0; "
+            "Jᵀg lets g through where the unit was active and blocks it elsewhere.",
+    "Softmax": "Softmax mixes every output with every input, so J = diag(p) − ppᵀ is a full symmetric matrix, "
+               "not a diagonal one.",
+    "Conv2d": "A convolution's J is large and sparse: each output pixel depends only on the k×k inputs under its "
+              "kernel (in every input channel), so the picture is a block of J with the kernel weights along "
+              "shifted diagonals; Jᵀg is a transposed convolution of g.",
+    "MaxPool2d": "Max pooling keeps the largest input of each window, so J is a selection matrix: one 1 per row "
+                 "(at that input) and zeros elsewhere; Jᵀg routes each gradient to the input that won.",
+    "AvgPool2d": "Average pooling averages each window, so each row of J holds 1/(k·k) at its window's inputs; "
+                 "Jᵀg spreads each gradient evenly over the window.",
+    "Flatten": "Flatten only reshapes, so J is the identity matrix and Jᵀg is g put back into the input's shape.",
+    "Identity": "The identity layer: J = I, and Jᵀg = g.",
+    "Dropout": "In eval mode Dropout does nothing, so J = I and Jᵀg = g (in training it zeroes random units).",
+    "BatchNorm1d": "In eval mode BatchNorm scales each feature by γ/√(σ² + ε) (running statistics), so J is "
+                   "diagonal with that factor.",
+    "BatchNorm2d": "In eval mode BatchNorm scales each channel by γ/√(σ² + ε) (running statistics), so J is "
+                   "diagonal with that factor repeated over the channel's pixels.",
+    "Residual": "A residual block computes x + f(x), so J = I + J_f: the identity plus the inner layers' J.",
+    "SoftmaxCrossEntropy": "The loss is one number, so its J = ∂L/∂z is a single row, and for softmax "
+                           "cross-entropy on the logits z that row is p − y: the probabilities minus the one-hot "
+                           "label (negative only at the label).",
+    "CrossEntropy": "The loss is one number, so its J = ∂L/∂p is a single row, and for cross-entropy on "
+                    "probabilities p that row is −y/p: −1/p at the label, 0 elsewhere (the Softmax below turns "
+                    "it into p − y).",
+}
+
+
+def layer_explanation(type_name: str) -> str:
+    """What J is for a module (or loss) type; a generic sentence for a type without its own."""
+    return EXPLAIN.get(type_name, f"J is the derivative of this {type_name}'s outputs with respect to its inputs, "
+                                  "one row per output.")
+
+
 def _views(em: ExploreModel) -> List[Tuple[int, ...]]:
     """How to draw ``h_0 … h_K``: an image's shape where the tensor is a flattened image."""
     x = np.zeros((1, *em.input_shape))
@@ -60,7 +103,8 @@ def _layer_rows(em: ExploreModel, views) -> list:
         rows.append({"index": k, "name": name, "type": type(layer).__name__, "repr": repr(layer).replace("\n", " "),
                      "kind": desc.kind, "in_view": list(views[k - 1]), "out_view": list(views[k]),
                      "in_size": int(np.prod(views[k - 1])), "out_size": int(np.prod(views[k])),
-                     "num_parameters": int(sum(p["size"] for p in params)), "params": params})
+                     "num_parameters": int(sum(p["size"] for p in params)), "params": params,
+                     "explain": layer_explanation(type(layer).__name__)})
     return rows
 
 
@@ -171,11 +215,13 @@ def generate(em: ExploreModel, dataset, indices: Sequence[int] = (0, 1, 2, 3), t
         rows = time_layers(em, xb, yb, repeats, threads)
         used = _threads() if threads is None else {"numpy_blas": int(threads), "torch_intra_op": int(threads)}
         timing = {"batch": n, "repeats": int(repeats), "dtype": "float32", "threads": used, "rows": rows}
+    loss_type = "CrossEntropy" if em.ends_with_softmax else "SoftmaxCrossEntropy"
     loss = "CrossEntropy on probabilities" if em.ends_with_softmax else "SoftmaxCrossEntropy on logits"
     return {
         "format": 1,
         "title": f"Backprop explorer: {em.name}",
-        "model": {"name": em.name, "source": em.source, "dtype": "float64", "mode": "eval",
+        "model": {"name": em.name, "source": em.source, "trained": bool(em.trained), "dtype": "float64", "mode": "eval",
+                  "loss_type": loss_type, "loss_explain": layer_explanation(loss_type),
                   "num_parameters": int(em.model.num_parameters()), "input_view": list(views[0]),
                   "loss": f"{loss}, one example (sum = mean)"},
         "dataset": {"name": dataset_name or getattr(dataset, "name", "?"), "size": len(dataset),

@@ -48,6 +48,9 @@ class ExploreModel:
         True when the first layer takes ``(n, H·W)`` rows, False for ``(n, 1, H, W)``.
     source : str
         Where the weights come from ("fresh initialisation, seed 0", a checkpoint path, ...).
+    trained : bool
+        False for a fresh initialisation that was never trained (the page then says its
+        prediction is chance); True after :func:`train_briefly` or for a checkpoint.
     """
 
     name: str
@@ -56,6 +59,7 @@ class ExploreModel:
     image_shape: Tuple[int, int]
     flat_input: bool
     source: str
+    trained: bool = False
 
     @property
     def input_shape(self) -> Tuple[int, ...]:
@@ -200,7 +204,7 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
         source = f"checkpoint {checkpoint}" + (" (architecture from the checkpoint)" if saved_layers else "")
     model.eval()
     return ExploreModel(label, tuple(layers), model, tuple(int(s) for s in image_shape),
-                        layers[0].kind == "linear", source)
+                        layers[0].kind == "linear", source, trained=checkpoint is not None)
 
 
 def train_briefly(em: ExploreModel, train, n_images: int, epochs: int = 1, batch_size: int = 64,
@@ -221,6 +225,7 @@ def train_briefly(em: ExploreModel, train, n_images: int, epochs: int = 1, batch
     history = fit(model, loss, Adam(model.parameters(), lr=lr), train.first(min(n_images, len(train))),
                   epochs=epochs, batch_size=batch_size, seed=seed, flatten=em.flat_input, progress=False)
     em.model = model.astype(np.float64).eval()
+    em.trained = True
     em.source += (f", then Adam lr {lr:g} for {history.epochs} epoch(s) on the first {min(n_images, len(train))} "
                   f"training images (batch {batch_size})")
     return em

@@ -97,9 +97,21 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run")
 
 
-def screenshot(html_path, png_path, step: int = 0, example: int = 0, width: int = 1366, until: str = "#backward-card",
+def page_url(html_path, step: int = 1, example: int = 1) -> str:
+    """The ``file://`` address of the page opened at backward step ``step`` of example ``example``.
+
+    Both count from 1, as the page does ("Step 1 of 6" is the loss; keys 1, 2, ...
+    pick the examples): ``index.html#step=4&example=2``.
+    """
+    if int(step) < 1 or int(example) < 1:
+        raise ValueError(f"page_url: step and example count from 1, got step={step}, example={example}")
+    return f"{Path(html_path).resolve().as_uri()}#step={int(step)}&example={int(example)}"
+
+
+def screenshot(html_path, png_path, step: int = 1, example: int = 1, width: int = 1366, until: str = "#backward-card",
                executable_path: str = CHROMIUM, palette: bool = True, browser=None) -> Path:
-    """A PNG of the page at backward step ``step`` of example ``example`` (0-based).
+    """A PNG of the page at backward step ``step`` of example ``example`` (both 1-based,
+    as on the page: step 1 is the loss).
 
     Drives Chromium through Playwright (``pip install playwright``; ``apt-get install
     chromium``; Playwright never downloads a browser here).  The image is ``width``
@@ -110,7 +122,7 @@ def screenshot(html_path, png_path, step: int = 0, example: int = 0, width: int 
     """
     png_path = Path(png_path)
     png_path.parent.mkdir(parents=True, exist_ok=True)
-    url = f"{Path(html_path).resolve().as_uri()}#step={int(step)}&example={int(example)}"
+    url = page_url(html_path, step, example)
     if browser is not None:
         _shoot(browser, url, png_path, int(width), until)
     else:
