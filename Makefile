@@ -11,7 +11,7 @@ export TINYGRAD_MNIST_DATA ?= $(MNIST_DIR)
 endif
 PYTEST_ARGS ?=
 
-.PHONY: demo test install clean
+.PHONY: demo test install clean tutorial
 
 install: $(VENV)/.installed
 
@@ -28,6 +28,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Run docs/tutorial.ipynb top to bottom and save it with its outputs (commit the result).
+tutorial: install
+	$(BIN)/python docs/build_tutorial.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis build *.egg-info
