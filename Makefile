@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # The exact versions the suite passed with (pip-compile; the command that regenerates it is at its top).
 LOCK := requirements.lock
 
-.PHONY: demo test check install clean
+.PHONY: demo test check install clean tutorial
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ check: install
 
 test: check
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Run docs/tutorial.ipynb top to bottom and save it with its outputs (commit the result).
+tutorial: install
+	$(BIN)/python docs/build_tutorial.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .hypothesis .mypy_cache .ruff_cache build dist *.egg-info
