@@ -27,7 +27,7 @@ TINY = ["--quick", "--data", "synthetic", "--train-size", "256", "--test-size", 
 @pytest.fixture(scope="module")
 def quick_records(tmp_path_factory):
     path = tmp_path_factory.mktemp("bench") / "bench.json"
-    rc = harness.main(TINY + ["--models", "mlp-784-64-10", "course-cnn", "--batch-sizes", "32",
+    rc = harness.main(TINY + ["--models", "classic-mlp", "course-cnn", "--batch-sizes", "32",
                               "--profile", "--json", str(path)])
     return rc, json.loads(path.read_text())
 
@@ -36,7 +36,7 @@ def test_quick_run_writes_one_record_per_model_and_batch(quick_records):
     rc, records = quick_records
     assert rc == 0
     assert [(r["model"], r["batch_size"], r["threads"]) for r in records] == [
-        ("mlp-784-64-10", 32, 1), ("course-cnn", 32, 1)]
+        ("classic-mlp", 32, 1), ("course-cnn", 32, 1)]
     for r in records:
         assert ISSUE_KEYS <= set(r)
         assert set(harness.RECORD_KEYS) == ISSUE_KEYS
@@ -88,12 +88,12 @@ def test_compare_prints_the_ratio_change(tmp_path, capsys):
         return {"model": model, "batch_size": batch, "threads": 2, "ratio": ratio, "numpy_epoch_s": seconds}
 
     old, new = tmp_path / "old.json", tmp_path / "new.json"
-    old.write_text(json.dumps([rec("course-cnn", 64, 1.25, 10.0), rec("mlp-784-64-10", 64, 0.5, 1.0)]))
+    old.write_text(json.dumps([rec("course-cnn", 64, 1.25, 10.0), rec("mlp-784-64-10", 64, 0.5, 1.0)]))  # old name
     new.write_text(json.dumps([rec("course-cnn", 64, 1.0, 8.0), rec("course-cnn", 256, 0.9, 5.0)]))
     assert harness.main(["--compare", str(old), str(new)]) == 0
     out = capsys.readouterr().out
     assert "| course-cnn | 64 | 2 | 1.250 | 1.000 | -20.0% | 10.000 | 8.000 |" in out
-    assert "| mlp-784-64-10 | 64 | 2 | 0.500 | – | only in old |" in out
+    assert "| classic-mlp | 64 | 2 | 0.500 | – | only in old |" in out
     assert "| course-cnn | 256 | 2 | – | 0.900 | only in new |" in out
 
 
@@ -106,7 +106,7 @@ def test_compare_rejects_a_file_that_is_not_a_record_list(tmp_path):
 
 def test_gemm_flops_count_forward_weight_and_input_gradients():
     # 784-64-10: first layer forward + dW only (4·784·64), second also dx (6·64·10)
-    assert MODELS["mlp-784-64-10"].gemm_flops_per_sample() == 4 * 784 * 64 + 6 * 64 * 10
+    assert MODELS["classic-mlp"].gemm_flops_per_sample() == 4 * 784 * 64 + 6 * 64 * 10
     # course CNN: 3×3 convs 1→8 @28², 8→16 @14², 16→32 @7², then linear 1568→10
     macs = [8 * 9 * 28 * 28, 16 * 8 * 9 * 14 * 14, 32 * 16 * 9 * 7 * 7, 1568 * 10]
     assert MODELS["course-cnn"].gemm_flops_per_sample() == 4 * macs[0] + 6 * sum(macs[1:])
@@ -120,7 +120,7 @@ def test_unknown_model_is_refused_before_any_timing():
 
 
 def test_memory_child_measures_one_side_without_the_other():
-    res = peak_rss_mb("numpy", "mlp-784-64-10", 32, threads=1, batches=2, data="synthetic",
+    res = peak_rss_mb("numpy", "classic-mlp", 32, threads=1, batches=2, data="synthetic",
                       data_dir=None, train_size=128, test_size=64)
     assert res["torch_loaded"] is False
     assert res["peak_rss_mb"] >= res["interpreter_rss_mb"] > 0
@@ -129,7 +129,7 @@ def test_memory_child_measures_one_side_without_the_other():
 
 def test_scaling_writes_tables_and_plots(tmp_path):
     out = tmp_path / "scaling"
-    rc = harness.main(TINY + ["--models", "mlp-784-64-10", "--batch-sizes", "32", "--no-memory",
+    rc = harness.main(TINY + ["--models", "classic-mlp", "--batch-sizes", "32", "--no-memory",
                               "--scaling", "--scaling-size", "128", "--out", str(out)])
     assert rc == 0
     data = json.loads((out / "scaling.json").read_text())
@@ -148,11 +148,11 @@ def test_targets_are_marked_met_or_missed():
         return {"model": model, "batch_size": batch, "threads": 2, "ratio": ratio, "gemm_share": share,
                 "gflops": 100 * share, "gemm_peak_gflops": 100.0, "numpy_peak_rss_mb": rss}
 
-    out = harness.format_targets([rec("mlp-784-64-10", 64, 0.45), rec("mlp-784-512-512-10", 256, 0.97, 0.7, 450.0)])
-    assert "| mlp-784-64-10 | 64 | 2 | R ≤ 0.50 | R = 0.45 | met |" in out
-    assert "| mlp-784-512-512-10 | 256 | 2 | R ≤ 0.95 | R = 0.97 | missed |" in out
-    assert "| mlp-784-512-512-10 | 256 | 2 | ≥ 65% of GEMM peak | 70% (70 of 100 GFLOP/s) | met |" in out
-    assert "| mlp-784-512-512-10 | 256 | 2 | numpy peak RSS ≤ 400 MB | 450 MB | missed |" in out
+    out = harness.format_targets([rec("classic-mlp", 64, 0.45), rec("wide-mlp", 256, 0.97, 0.7, 450.0)])
+    assert "| classic-mlp | 64 | 2 | R ≤ 0.50 | R = 0.45 | met |" in out
+    assert "| wide-mlp | 256 | 2 | R ≤ 0.95 | R = 0.97 | missed |" in out
+    assert "| wide-mlp | 256 | 2 | ≥ 65% of GEMM peak | 70% (70 of 100 GFLOP/s) | met |" in out
+    assert "| wide-mlp | 256 | 2 | numpy peak RSS ≤ 400 MB | 450 MB | missed |" in out
 
 
 def test_step_levers_time_every_variant_on_both_mlps():
@@ -180,7 +180,7 @@ def test_each_measured_epoch_starts_after_an_untimed_pause(monkeypatch):
     monkeypatch.setattr(steps.time, "sleep", lambda s: (pauses.append(s), clock.__setitem__(0, clock[0] + s)))
     monkeypatch.setattr(steps.time, "perf_counter", lambda: clock[0])
     train, _ = load_data("synthetic", None, 64, 16, 0)
-    side = steps.make_sides(model_by_name("mlp-784-64-10"), 0, 0.05, 0.9, which=("numpy",))["numpy"]
+    side = steps.make_sides(model_by_name("classic-mlp"), 0, 0.05, 0.9, which=("numpy",))["numpy"]
     seconds, loss = side.timed_epoch(steps.DataLoader(train, 32), 1, 0.3)
     assert pauses == [0.3] and seconds == 0.0 and np.isfinite(loss)
     parse = harness.add_arguments(argparse.ArgumentParser()).parse_args

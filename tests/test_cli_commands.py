@@ -226,7 +226,8 @@ def test_resume_continues_and_refuses_other_options(blob_dir, tmp_path, capsys):
 
 
 def test_help_shows_defaults_for_every_subcommand(capsys):
-    for command, expected in (("train", ["(default: 256)", "default: sigmoid for mlp; relu for course-cnn, lenet",
+    for command, expected in (("train", ["(default: 256)", "default: sigmoid for classic-mlp; tanh for deep-mlp; "
+                                         "relu for wide-mlp, course-cnn, small-cnn, lenet",
                                          "--resume", "--config", "--json", "--quiet"]),
                               ("evaluate", ["(default: test)", "--batch-size"]),
                               ("predict", ["(default: 3)", "(default: auto)"]),

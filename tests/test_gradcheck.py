@@ -145,5 +145,5 @@ def test_command_line_passes_prints_a_table_and_fails_with_exit_1(capsys):
 
 
 def test_command_line_checks_the_course_cnn():
-    assert _cli(["--arch", "cnn", "--image-size", "8", "--channels", "2", "2", "3", "--batch", "2",
+    assert _cli(["--model", "course-cnn", "--image-size", "8", "--channels", "2", "2", "3", "--batch", "2",
                  "--max-checks", "20"]) == 0

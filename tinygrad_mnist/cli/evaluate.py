@@ -1,7 +1,7 @@
 """``tinygrad-mnist evaluate CHECKPOINT``: a saved model on a dataset: loss, accuracy,
 per-class accuracy and the confusion matrix.
 
-    tinygrad-mnist evaluate results/train/model.npz              # its own dataset's test split
+    tinygrad-mnist evaluate results/train/classic-mlp/model.npz              # its own dataset's test split
     tinygrad-mnist evaluate results/cnn/checkpoint.npz --dataset digits --split train --json
 """
 

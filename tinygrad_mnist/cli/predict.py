@@ -1,7 +1,7 @@
 """``tinygrad-mnist predict CHECKPOINT INPUT...``: labels and probabilities for PNG images,
 folders of PNGs, or IDX image files, as a table or JSON lines.
 
-    tinygrad-mnist predict results/train/model.npz digit.png
+    tinygrad-mnist predict results/train/classic-mlp/model.npz digit.png
     tinygrad-mnist predict results/cnn/model.npz my_digits/ --top 3 --json
     tinygrad-mnist predict results/cnn/model.npz t10k-images-idx3-ubyte.gz --quiet
 
