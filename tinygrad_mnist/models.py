@@ -16,10 +16,12 @@ position and both frameworks compute the same function.  :func:`build_mlp` and
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .nn.activations import ACTIVATIONS, activation
 from .nn.batchnorm import BatchNorm1d, BatchNorm2d
@@ -116,7 +118,7 @@ class LayerDesc:
     args: Tuple[Tuple[str, object], ...] = ()
 
     @classmethod
-    def make(cls, kind: str, **args) -> "LayerDesc":
+    def make(cls, kind: str, **args: Any) -> "LayerDesc":
         return cls(kind, tuple(args.items()))
 
     @property
@@ -250,7 +252,7 @@ KINDS = ("conv2d", "maxpool2d", "avgpool2d", "activation", "flatten", "linear", 
          "batchnorm1d", "batchnorm2d", "residual")
 
 
-def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwargs: dict) -> Module:
+def _layer(desc: LayerDesc, rng: np.random.Generator, dtype: DTypeLike, init: str, init_kwargs: dict) -> Module:
     """One numpy module for one description; parameters drawn from ``rng`` in order."""
     if not isinstance(desc, LayerDesc):
         raise TypeError(f"build: expected a LayerDesc, got {type(desc).__name__}")
@@ -286,7 +288,7 @@ def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwa
 
 
 def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Generator] = None,
-          dtype=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
+          dtype: DTypeLike=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
           needs_input_grad: bool = True) -> Sequential:
     """A numpy ``Sequential`` made from layer descriptions, one module per description.
 
@@ -323,7 +325,7 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     return model
 
 
-def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=np.float32,
+def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype: DTypeLike=np.float32,
                      rng: Optional[np.random.Generator] = None, init: str = "he_uniform",
                      needs_input_grad: bool = True) -> Sequential:
     """The course CNN (see :class:`CourseCNNSpec`) in numpy.
@@ -342,7 +344,7 @@ def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=
 
 
 def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
-              dtype=np.float32, needs_input_grad: bool = True) -> Sequential:
+              dtype: DTypeLike=np.float32, needs_input_grad: bool = True) -> Sequential:
     """The MLP ``spec`` describes: ``build(spec.layers(), init=spec.init, ...)``.
 
     Layers are drawn in order from one generator, so a seed fixes every weight.
@@ -355,6 +357,6 @@ def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] =
 
 
 def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",
-        init: str = "glorot_uniform", seed: int = 0, dtype=np.float32, **init_kwargs) -> Sequential:
+        init: str = "glorot_uniform", seed: int = 0, dtype: DTypeLike=np.float32, **init_kwargs) -> Sequential:
     """Shortcut: ``mlp((784, 64, 10), "sigmoid", init="normal", std=0.1)``."""
     return build_mlp(MLPSpec(tuple(sizes), activation, output, init, init_kwargs), seed=seed, dtype=dtype)

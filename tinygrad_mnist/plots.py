@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
+from tinygrad_mnist.types import PathLike
+
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend (imported on first use; no display needed)."""
@@ -16,7 +18,7 @@ def pyplot():
     return plt
 
 
-def _save(fig, path, dpi: int = 110):
+def _save(fig, path: PathLike, dpi: int = 110):
     """Write ``fig`` to ``path`` (PNG; folders made as needed), close it, return the path."""
     plt = pyplot()
     path = Path(path)
@@ -26,7 +28,7 @@ def _save(fig, path, dpi: int = 110):
     return path
 
 
-def plot_learning_curves(history, path, title: Optional[str] = None):
+def plot_learning_curves(history, path: PathLike, title: Optional[str] = None):
     """Two panels, cost and accuracy per epoch, for train / validation / test.
 
     ``history`` is a :class:`~tinygrad_mnist.train.History`; the figure is saved to
@@ -52,7 +54,7 @@ def plot_learning_curves(history, path, title: Optional[str] = None):
     return _save(fig, path, dpi=120)
 
 
-def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "input index j",
+def plot_jacobian(matrix, path: PathLike, title: Optional[str] = None, xlabel: str = "input index j",
                   ylabel: str = "output index i"):
     """Heat map of a Jacobian ``J[i, j] = ∂y_i/∂x_j``, for teaching.
 
@@ -84,7 +86,7 @@ def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "inpu
     return _save(fig, path, dpi=120)
 
 
-def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None, guides: bool = True):
+def plot_finite_difference_errors(ns, errors, path: PathLike, title: Optional[str] = None, guides: bool = True):
     """Log-log plot of the central-difference error against N (ε = 1/N), one line per dtype.
 
     Parameters
@@ -147,7 +149,7 @@ def run_title(dataset: str, batch_size=None, lr=None, epochs=None, seconds=None,
     return f"{prefix} — {text}" if prefix else text
 
 
-def plot_curves(histories, path, title: str, train: str = "running", splits=("train", "val", "test"),
+def plot_curves(histories, path: PathLike, title: str, train: str = "running", splits=("train", "val", "test"),
                 error: bool = False):
     """Two panels, cost and accuracy (or error) per epoch, for one or more runs.
 
@@ -200,7 +202,7 @@ def plot_curves(histories, path, title: str, train: str = "running", splits=("tr
     return _save(fig, path)
 
 
-def plot_lines(panels, path, xlabel: str, ylabel: str, title: Optional[str] = None, logy: bool = False,
+def plot_lines(panels, path: PathLike, xlabel: str, ylabel: str, title: Optional[str] = None, logy: bool = False,
                styles=None):
     """One or more panels of labelled lines.
 
@@ -240,7 +242,7 @@ def _mosaic(tiles, ncols: int, pad: int = 1):
     return out
 
 
-def plot_image_grid(images, captions, path, title: Optional[str] = None, ncols: int = 8, colors=None):
+def plot_image_grid(images, captions, path: PathLike, title: Optional[str] = None, ncols: int = 8, colors=None):
     """Images (``(n, H, W)``, any range) in a grid, each with its caption above it.
 
     Drawn as one mosaic in a single axes (fast for many images); ``colors`` optionally
@@ -279,7 +281,7 @@ def plot_image_grid(images, captions, path, title: Optional[str] = None, ncols: 
     return _save(fig, path)
 
 
-def plot_misclassified(images, labels, predicted, path, title: Optional[str] = None, limit: int = 32,
+def plot_misclassified(images, labels, predicted, path: PathLike, title: Optional[str] = None, limit: int = 32,
                        ncols: int = 8):
     """The first ``limit`` test images whose prediction is wrong, captioned "true t → pred p"."""
     import numpy as np
@@ -292,7 +294,7 @@ def plot_misclassified(images, labels, predicted, path, title: Optional[str] = N
     return plot_image_grid(np.asarray(images)[wrong], captions, path, title, ncols=ncols)
 
 
-def plot_confusion_matrix(matrix, path, title: Optional[str] = None, labels=None):
+def plot_confusion_matrix(matrix, path: PathLike, title: Optional[str] = None, labels=None):
     """The confusion matrix ``M[t, p]`` with scikit-learn's ``ConfusionMatrixDisplay``."""
     import numpy as np
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -308,7 +310,7 @@ def plot_confusion_matrix(matrix, path, title: Optional[str] = None, labels=None
     return _save(fig, path)
 
 
-def plot_embeddings(embeddings, labels, path, title: Optional[str] = None):
+def plot_embeddings(embeddings, labels, path: PathLike, title: Optional[str] = None):
     """Side-by-side 2-d scatter plots coloured by class, one legend.
 
     ``embeddings`` is ``{panel title: ndarray of shape (n, 2)}``; ``labels`` (n,) ints.
@@ -335,7 +337,7 @@ def plot_embeddings(embeddings, labels, path, title: Optional[str] = None):
     return _save(fig, path)
 
 
-def plot_weight_templates(weights, image_shape, path, title: Optional[str] = None, ncols: int = 8):
+def plot_weight_templates(weights, image_shape, path: PathLike, title: Optional[str] = None, ncols: int = 8):
     """Each row of a first-layer weight matrix ``(units, H·W)`` drawn as an ``H×W`` image
     (diverging colours, each unit scaled to its own largest magnitude so that red is +1
     and blue −1): what pattern each hidden unit looks for."""

@@ -28,6 +28,10 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+from tinygrad_mnist.optim.optimizer import Optimizer
+from tinygrad_mnist.optim.schedules import LRScheduler
 
 from .data import DataLoader, Dataset
 from .history import History, json_default  # noqa: F401  (json_default: public here too)
@@ -40,7 +44,7 @@ class TrainingDivergedError(FloatingPointError):
     garbage.  ``checkpoint`` is the last good checkpoint's path (None without one)."""
 
     def __init__(self, message: str, epoch: Optional[int] = None, batch: Optional[int] = None,
-                 checkpoint: Optional[Path] = None):
+                 checkpoint: Optional[Path] = None) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.checkpoint = epoch, batch, checkpoint
 
@@ -49,7 +53,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`: the run stopped; ``history`` holds the finished epochs and
     ``checkpoint`` (when a checkpoint folder was given) the last finished epoch's state."""
 
-    def __init__(self, message: str, history: "History", epoch: int, checkpoint: Optional[Path]):
+    def __init__(self, message: str, history: "History", epoch: int, checkpoint: Optional[Path]) -> None:
         super().__init__(message)
         self.history, self.epoch, self.checkpoint = history, epoch, checkpoint
 
@@ -71,7 +75,7 @@ def mean_per_example(loss, value: float, out: np.ndarray) -> float:
     return value / per
 
 
-def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
+def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype: DTypeLike) -> DataLoader:
     """``data`` as a DataLoader: a loader is used as is, a Dataset gets one seeded by ``seed``."""
     if isinstance(data, DataLoader):
         return data
@@ -155,9 +159,9 @@ def _fit_identity(loader: DataLoader) -> dict:
             "drop_last": loader.drop_last, "flatten": loader.flatten, "n_train": len(loader.dataset)}
 
 
-def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int = 10,
+def fit(model: Module, loss, optimizer: Optimizer, train, val=None, test=None, epochs: int = 10,
         batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        regularizer=None, scheduler=None, progress: Optional[bool] = None,
+        regularizer=None, scheduler: Optional[LRScheduler]=None, progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
         config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir=None,
@@ -326,7 +330,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
     return history
 
 
-def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler, log,
+def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler: Optional[LRScheduler], log,
                  callbacks) -> bool:
     """The end of an epoch shared by every training loop: step the schedule, record the
     times, print the table row, run the callbacks; returns True when one asks to stop."""

@@ -37,6 +37,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from tinygrad_mnist.types import Array
+
 from ..nn.module import Module
 
 __all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "noise_floor", "Check", "GradcheckReport",
@@ -125,7 +127,7 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = DEF
 class _Tracked:
     """Wrap ``f`` to remember ``F``, the largest magnitude it produced (or was told of)."""
 
-    def __init__(self, f: Callable[[], object]):
+    def __init__(self, f: Callable[[], object]) -> None:
         self.f, self.magnitude = f, 0.0
 
     def __call__(self):
@@ -249,7 +251,7 @@ def _params_float64(module: Module, what: str) -> None:
 class _SavedGrads:
     """Save the parameters' gradients, zero them, and put them back afterwards."""
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module) -> None:
         self.params = module.parameters()
 
     def __enter__(self):
@@ -258,7 +260,7 @@ class _SavedGrads:
             p.zero_grad()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         for p, g in zip(self.params, self.saved, strict=True):
             p.grad[...] = g
         return False
@@ -328,7 +330,7 @@ def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] =
                       max_checks, rng)
 
 
-def check_loss(loss: Module, pred: np.ndarray, target, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
+def check_loss(loss: Module, pred: np.ndarray, target: Array, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
                floor: float = DEFAULT_FLOOR) -> GradcheckReport:
     """Check ``loss.backward()`` (∂L/∂pred) against central differences of ``loss.forward``."""
     pred = np.array(pred, copy=True)
@@ -340,7 +342,7 @@ def check_loss(loss: Module, pred: np.ndarray, target, eps: float = DEFAULT_EPS,
                       None, None)
 
 
-def check_model(model: Module, loss: Module, x: np.ndarray, target, eps: float = DEFAULT_EPS,
+def check_model(model: Module, loss: Module, x: np.ndarray, target: Array, eps: float = DEFAULT_EPS,
                 tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR, max_checks: Optional[int] = None,
                 seed: int = 0) -> GradcheckReport:
     """Check every parameter (and the input) of ``L = loss(model(x), target)``.
@@ -362,7 +364,7 @@ def check_model(model: Module, loss: Module, x: np.ndarray, target, eps: float =
                       eps, tol, floor, max_checks, np.random.default_rng(seed))
 
 
-def check_jacobian(module: Module, x: np.ndarray, target=None, eps: float = DEFAULT_EPS,
+def check_jacobian(module: Module, x: np.ndarray, target: Optional[Array]=None, eps: float = DEFAULT_EPS,
                    tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR) -> GradcheckReport:
     """Check ``module.jacobian(x)`` for ONE example against a central-difference Jacobian.
 

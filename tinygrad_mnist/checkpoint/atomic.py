@@ -10,10 +10,12 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from tinygrad_mnist.types import PathLike
+
 __all__ = ["atomic_write", "deferred_interrupt"]
 
 
-def atomic_write(path, write) -> Path:
+def atomic_write(path: PathLike, write) -> Path:
     """Write ``path`` through ``write(file_object)`` atomically.
 
     The bytes go to a temporary file in the same folder (same file system, so the rename

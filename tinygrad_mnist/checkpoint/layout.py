@@ -15,6 +15,9 @@ from typing import Dict
 
 import numpy as np
 
+from tinygrad_mnist.optim.optimizer import Optimizer
+from tinygrad_mnist.types import PathLike
+
 from ..architecture import ArchitectureError, describe_model, layers_from_json
 from ..nn.batchnorm import BatchNorm1d, BatchNorm2d
 from ..nn.conv import Conv2d
@@ -39,7 +42,7 @@ def describe_or_fail(model: Module):
         raise CheckpointError(str(err)) from None
 
 
-def layers_or_fail(data, path):
+def layers_or_fail(data, path: PathLike):
     try:
         return layers_from_json(data)
     except ArchitectureError as err:
@@ -69,7 +72,7 @@ def module_extras(model: Module) -> dict:
     return extras
 
 
-def restore_extras(model: Module, extras: dict, path) -> None:
+def restore_extras(model: Module, extras: dict, path: PathLike) -> None:
     modules = dict(model.named_modules())
     for name, entry in extras.items():
         m = modules.get(name)
@@ -90,7 +93,7 @@ def restore_extras(model: Module, extras: dict, path) -> None:
 
 
 # -- the optimiser and schedule --------------------------------------------------------------
-def hyperparameters(optimizer) -> dict:
+def hyperparameters(optimizer: Optimizer) -> dict:
     """The optimiser's scalar settings other than the (scheduled) learning rate."""
     skip = {"lr", "step_count", "params", "state", "flush_every"}
     out = {}

@@ -12,6 +12,10 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
+from tinygrad_mnist.optim.optimizer import Optimizer
+from tinygrad_mnist.optim.schedules import LRScheduler
+from tinygrad_mnist.types import PathLike
+
 from ..architecture import layers_to_json
 from ..models import LayerDesc, build
 from ..nn.module import Module
@@ -35,7 +39,7 @@ from .layout import (
 __all__ = ["Checkpoint", "save", "load", "load_checkpoint"]
 
 
-def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoch: Optional[int] = None,
+def save(path: PathLike, model: Module, optimizer: Optional[Optimizer]=None, scheduler: Optional[LRScheduler]=None, history=None, epoch: Optional[int] = None,
          config: Optional[dict] = None, layers=None, extra: Optional[dict] = None) -> Path:
     """Write a checkpoint of ``model`` (and whatever else is given) to ``path``, atomically.
 
@@ -175,7 +179,7 @@ class Checkpoint:
                                   f"checkpoint was saved from {saved['class']}")
         return saved
 
-    def restore(self, model: Module, optimizer=None, scheduler=None) -> None:
+    def restore(self, model: Module, optimizer: Optional[Optimizer]=None, scheduler: Optional[LRScheduler]=None) -> None:
         """Put the saved state into ``model``, ``optimizer`` and ``scheduler`` (those given).
 
         Raises :class:`CheckpointError` naming the mismatch: layer names or shapes, the
@@ -202,7 +206,7 @@ class Checkpoint:
                                   f"{self.meta['scheduler']['class']} schedule, none was given")
 
 
-def load(path) -> Checkpoint:
+def load(path: PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save`; every array is read (and CRC-checked) now.
 
     Raises

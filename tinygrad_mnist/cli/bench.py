@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "bench", help="benchmark the numpy engine against PyTorch (see `tinygrad-mnist bench --help`)",
         description="Runs the benchmarks package (python -m benchmarks); all options are its own.",
@@ -19,7 +19,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run_bench(args) -> int:
+def run_bench(args: argparse.Namespace) -> int:
     return run_bench_argv(args.bench_args)
 
 

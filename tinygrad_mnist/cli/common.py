@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from tinygrad_mnist.types import PathLike
+
 
 def warn(msg: str) -> None:
     bar = "!" * 78
@@ -97,7 +99,7 @@ class Reporter:
     """Where a subcommand's output goes: text (``say`` unless quiet, ``result`` always) or
     JSON lines (``event`` objects only; text suppressed)."""
 
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.quiet = bool(getattr(args, "quiet", False))
         self.json = bool(getattr(args, "json", False))
         self.progress = False if (self.quiet or self.json or getattr(args, "no_progress", False)) else None
@@ -118,7 +120,7 @@ class Reporter:
 
 
 # -- the TOML config file: its values become defaults, so flags win ---------------------------
-def config_defaults(parser: argparse.ArgumentParser, path) -> dict:
+def config_defaults(parser: argparse.ArgumentParser, path: PathLike) -> dict:
     """Read ``path`` (TOML) and return the parser defaults it sets, converted and checked.
 
     Keys are the long option names with ``-`` or ``_`` (``batch-size`` or ``batch_size``);

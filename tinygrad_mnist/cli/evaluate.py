@@ -20,7 +20,7 @@ from ..train import mean_per_example, progress_bar
 from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate", help="a checkpoint's loss, accuracy and confusion matrix on a dataset",
         description="Rebuild the model a checkpoint describes (model.npz or checkpoint.npz from "
@@ -60,7 +60,7 @@ def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], int, bool
     return flatten, image_shape, num_classes, probs
 
 
-def load_eval_data(ck: Checkpoint, args):
+def load_eval_data(ck: Checkpoint, args: argparse.Namespace):
     """The split ``args`` names, by default of the checkpoint's own dataset."""
     saved = ck.config.get("args", {})
     dataset = args.dataset or saved.get("dataset")
@@ -71,7 +71,7 @@ def load_eval_data(ck: Checkpoint, args):
     return (test if args.split == "test" else train), dataset
 
 
-def run_evaluate(args) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     ck = load(args.checkpoint)
     model = ck.model.eval()

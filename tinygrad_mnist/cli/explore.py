@@ -16,7 +16,7 @@ from ..data import MNISTNotFoundError, load_dataset
 from .common import warn
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Register ``explore`` on an ``argparse`` sub-parser collection; returns the parser."""
     from ..explore.models import PRESETS
 
@@ -64,7 +64,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load(args):
+def _load(args: argparse.Namespace):
     try:
         return load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download), args.dataset
     except MNISTNotFoundError as err:
@@ -92,7 +92,7 @@ def example_indices(example, examples, n_test: int) -> list:
     return order
 
 
-def run_explore(args) -> int:
+def run_explore(args: argparse.Namespace) -> int:
     """Generate the page the parsed ``args`` describe; with ``--serve`` serve it until interrupted."""
     try:
         import torch  # noqa: F401  (the page compares against torch autograd)

@@ -13,7 +13,7 @@ from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
 from ..nn.module import Module
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Register ``gradcheck`` on an ``argparse`` sub-parser collection; returns the parser."""
     p = subparsers.add_parser(
         "gradcheck", help="check a model's gradients against central differences (float64)",
@@ -44,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
+def _build_model(args: argparse.Namespace) -> Tuple[Module, Tuple[int, ...]]:
     if args.arch == "mlp":
         spec = MLPSpec((args.in_features, *args.hidden, args.classes), args.activation, args.output)
         return build_mlp(spec, seed=args.seed, dtype=np.float64), (args.in_features,)
@@ -55,7 +55,7 @@ def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
     return build(spec.layers(), seed=args.seed, dtype=np.float64), (1, args.image_size, args.image_size)
 
 
-def run_gradcheck(args) -> int:
+def run_gradcheck(args: argparse.Namespace) -> int:
     """Run the check the parsed ``args`` describe, print the table; 0 if it passed else 1."""
     if args.batch < 1:
         raise ValueError(f"gradcheck: --batch must be at least 1, got {args.batch}")

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Optional
+
+from tinygrad_mnist.types import PathLike
 
 from ..data.idx import IDXFormatError, read_bytes
 from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
 from .common import DefaultsFormatter, Reporter, add_output_flags, environment
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "info", help="versions, threads, BLAS, and where the data is and whether it verifies",
         description="Describe this installation: package versions, CPU threads and numpy's BLAS, "
@@ -29,7 +32,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def data_report(data_dir=None, verify: bool = True) -> dict:
+def data_report(data_dir: Optional[PathLike]=None, verify: bool = True) -> dict:
     """Where MNIST is (or why not), what it is, and whether every file's MD5 matches."""
     try:
         root = find_mnist(data_dir)
@@ -52,7 +55,7 @@ def data_report(data_dir=None, verify: bool = True) -> dict:
     return report
 
 
-def run_info(args) -> int:
+def run_info(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     env = environment()
     data = data_report(args.data_dir, verify=not args.no_verify)

@@ -14,7 +14,8 @@ lenet          the PyTorch tutorial's LeNet (5×5 convolutions 6 and 16, fc 120-
 
 from __future__ import annotations
 
-from typing import Tuple
+import argparse
+from typing import Any, Tuple
 
 import numpy as np
 
@@ -67,7 +68,7 @@ def lenet_layers(padding: int = 0, activation: str = "relu", image_size: int = 2
     )
 
 
-def model_layers(args, image_shape: Tuple[int, int], num_classes: int):
+def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int], num_classes: int):
     """``(layers, spec dict, init, init_kwargs)`` for ``args.model`` on images of ``image_shape``
     (``--dropout`` is added after building, by :func:`with_dropout`)."""
     h, w = image_shape
@@ -142,7 +143,7 @@ class ShiftedLoader(DataLoader):
     reproducible and a resumed run (which replays from ``set_epoch``) draws the same shifts.
     """
 
-    def __init__(self, dataset, max_shift: int, **kwargs):
+    def __init__(self, dataset, max_shift: int, **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         if int(max_shift) < 1:
             raise ValueError(f"ShiftedLoader: max_shift must be at least 1, got {max_shift}")

@@ -25,7 +25,7 @@ from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 from .evaluate import model_io
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict", help="labels and probabilities for PNG images, folders or IDX files",
         description="Classify images with a saved model. INPUT is a .png file, a folder (every .png "
@@ -102,7 +102,7 @@ def gather(inputs, image_shape, invert: str) -> Tuple[List[str], np.ndarray]:
     return names, np.stack(images)
 
 
-def run_predict(args) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     ck = load(args.checkpoint)
     model = ck.model.eval()

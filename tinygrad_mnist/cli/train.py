@@ -55,7 +55,7 @@ NOT_COMPARED = ("epochs", "resume", "quiet", "json", "no_progress", "config", "o
                 "no_download", "data_dir", "allow_divergence", "no_figure")
 
 
-def add_train_parser(sub) -> argparse.ArgumentParser:
+def add_train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="train an MLP or a CNN; checkpoint every epoch; resume after a crash",
         description="Train a from-scratch numpy model. The MLP defaults reproduce the classic "
@@ -130,7 +130,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _load_data(args, rep: Reporter):
+def _load_data(args: argparse.Namespace, rep: Reporter):
     """``(train, test, name)``; the name says what was really loaded (a folder's name unless MNIST)."""
     if args.dataset.lower() == "mnist":
         try:
@@ -148,11 +148,11 @@ def _load_data(args, rep: Reporter):
     return train, test, train.name.removesuffix("-train")
 
 
-def _run_config(args) -> dict:
+def _run_config(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
 
 
-def _check_resume(args, out: Path, config: dict) -> None:
+def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> None:
     """On ``--resume`` the options that change the computation must be the saved run's."""
     saved_path = out / "config.json"
     if not saved_path.is_file():
@@ -167,7 +167,7 @@ def _check_resume(args, out: Path, config: dict) -> None:
                              f"{saved[key]!r}; resume with the same options (only --epochs may change)")
 
 
-def run_train(args) -> int:
+def run_train(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     for key, value in MODEL_DEFAULTS[args.model].items():
         if getattr(args, key) is None:
@@ -236,7 +236,7 @@ def run_train(args) -> int:
         train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
                                    flatten=flatten, dtype=dtype)
 
-    def emit(epoch, history):
+    def emit(epoch, history) -> bool:
         i = epoch - 1
         row = {"epoch": epoch, "train_loss": history.train_loss[i], "train_accuracy": history.train_accuracy[i],
                "seconds": history.epoch_seconds[i]}
@@ -284,7 +284,7 @@ def run_train(args) -> int:
     return 0
 
 
-def _command(args, resume: bool = False) -> str:
+def _command(args: argparse.Namespace, resume: bool = False) -> str:
     """The command line of this run (with ``--resume`` added when asked)."""
     argv = list(getattr(args, "argv", None) or [])
     if resume and "--resume" not in argv:

@@ -17,6 +17,8 @@ Integer shifts without rotation reproduce a plain translation exactly.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from .loader import DataLoader
@@ -161,7 +163,7 @@ class AugmentedLoader(DataLoader):
     """
 
     def __init__(self, dataset, max_shift: float = 2, max_degrees: float = 0.0, integer_shifts: bool = True,
-                 **kwargs):
+                 **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         check_ranges(max_shift, max_degrees, "AugmentedLoader")
         self.max_shift, self.max_degrees = float(max_shift), float(max_degrees)
@@ -175,6 +177,6 @@ class AugmentedLoader(DataLoader):
                                   self.integer_shifts)
             yield moved.reshape(x.shape), y
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"AugmentedLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed}, "
                 f"max_shift={self.max_shift:g}, max_degrees={self.max_degrees:g})")

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tinygrad_mnist.types import PathLike
+
 __all__ = ["Dataset", "check_int", "load_png_folder", "load_digits", "train_val_split"]
 
 
@@ -64,7 +66,7 @@ class Dataset:
                              f"range [{labels.min()}, {labels.max()}]")
         self.labels = labels.astype(np.int64, copy=False)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.images)
 
     @property
@@ -91,12 +93,12 @@ class Dataset:
         n = check_int(n, f"Dataset {self.name!r}.first: n", 0, len(self))
         return Dataset(self.images[:n], self.labels[:n], f"{self.name}[:{n}]", self.num_classes)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, n={len(self)}, image_shape={self.image_shape}, "
                 f"num_classes={self.num_classes})")
 
 
-def load_png_folder(root):
+def load_png_folder(root: PathLike):
     """Load ``root/Train/<label>/*.png`` and ``root/Test/<label>/*.png`` (or lowercase).
 
     Class folders are named by their integer label; images are converted to grayscale
@@ -168,7 +170,7 @@ def _resolve_size(size, n, what):
     return int(size)
 
 
-def load_digits(test_size=0.2, seed=0):
+def load_digits(test_size=0.2, seed: int=0):
     """scikit-learn's bundled 8x8 digits (1,797 images, no download), split by ``seed``.
 
     Pixel values 0..16 are scaled to uint8 as ``round(v * 255 / 16)``.  The split is
@@ -193,7 +195,7 @@ def load_digits(test_size=0.2, seed=0):
             Dataset(images[test_idx], labels[test_idx], "digits-test"))
 
 
-def train_val_split(dataset, val_size=10000, seed=0):
+def train_val_split(dataset, val_size=10000, seed: int=0):
     """Seeded random split into ``(train, val)``; indices are kept in original order.
 
     Parameters

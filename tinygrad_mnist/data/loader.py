@@ -4,6 +4,7 @@ batches ``(x, y)``, one seeded permutation per epoch."""
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..nn.module import resolve_dtype
 from .datasets import Dataset, check_int
@@ -37,8 +38,8 @@ class DataLoader:
         The epoch the next ``iter()`` will produce; it advances by one on each ``iter()``.
     """
 
-    def __init__(self, dataset, batch_size=256, shuffle=True, seed=0, drop_last=False,
-                 flatten=True, dtype=np.float32, scale=1 / 255):
+    def __init__(self, dataset, batch_size=256, shuffle=True, seed: int=0, drop_last=False,
+                 flatten=True, dtype: DTypeLike=np.float32, scale=1 / 255) -> None:
         if not isinstance(dataset, Dataset):
             raise TypeError(f"DataLoader: expected a Dataset, got {type(dataset).__name__}")
         if not np.isfinite(scale):
@@ -49,11 +50,11 @@ class DataLoader:
         self.flatten, self.dtype, self.scale = bool(flatten), resolve_dtype(dtype, "DataLoader"), float(scale)
         self.epoch = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch) -> None:
         """Make the next ``iter()`` produce epoch ``epoch`` (>= 0)."""
         self.epoch = check_int(epoch, "DataLoader.set_epoch: epoch", 0)
 
-    def __len__(self):
+    def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
@@ -73,5 +74,5 @@ class DataLoader:
             x = np.multiply(images[idx], self.scale, dtype=self.dtype)
             yield x.reshape(shape), labels[idx]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed})"

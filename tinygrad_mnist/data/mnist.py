@@ -16,8 +16,11 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
+
+from tinygrad_mnist.types import PathLike
 
 from .datasets import Dataset, load_digits, load_png_folder
 from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
@@ -43,7 +46,7 @@ _DATA_ENV, _CACHE_ENV = "TINYGRAD_MNIST_DATA", "TINYGRAD_MNIST_CACHE"
 _MNIST_CACHE = {}  # resolved dir -> {"arrays": (4 read-only arrays), "verified": bool}
 
 
-def _locate(directory):
+def _locate(directory: PathLike):
     """Return ``(found, missing)``: role -> Path of the files present, names absent."""
     found, missing = {}, []
     for role, name in MNIST_FILES.items():
@@ -60,14 +63,14 @@ def _locate(directory):
 TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
-def torchvision_dirs(root):
+def torchvision_dirs(root: PathLike):
     """The directories an IDX dataset may sit in under ``root``: ``root`` itself, then
     torchvision's ``root/MNIST/raw`` and ``root/FashionMNIST/raw``."""
     root = Path(root)
     return [root] + [root / folder / "raw" for folder in TORCHVISION_FOLDERS.values()]
 
 
-def dataset_name(directory):
+def dataset_name(directory: PathLike):
     """A dataset's name from its folder: torchvision's ``X/raw`` is named ``X``, any other
     folder by its own name (``".../fashion/"`` → ``"fashion"``)."""
     directory = Path(directory).resolve()
@@ -91,7 +94,7 @@ def _datasets(arrays, paths, name):
             Dataset(arrays["test_images"], arrays["test_labels"], f"{name}-test", k))
 
 
-def load_idx_dir(path, name="idx"):
+def load_idx_dir(path: PathLike, name="idx"):
     """Load a directory in the MNIST file layout (any IDX drop-in, e.g. Fashion-MNIST).
 
     Returns
@@ -132,7 +135,7 @@ def default_cache_dir():
     return Path(env).expanduser() if env else Path.home() / ".cache" / "tinygrad_mnist" / "mnist"
 
 
-def find_mnist(data_dir=None):
+def find_mnist(data_dir: Optional[PathLike]=None):
     """Return the first directory holding all four MNIST files, resolved.
 
     An explicit ``data_dir`` is the only place searched (a user who names a directory
@@ -157,7 +160,7 @@ def _md5(data):
     return hashlib.md5(data).hexdigest()
 
 
-def download_mnist(dest, mirrors=MNIST_MIRRORS, timeout=30):
+def download_mnist(dest: PathLike, mirrors=MNIST_MIRRORS, timeout=30):
     """Download the four MNIST ``.gz`` files into ``dest`` and return ``Path(dest)``.
 
     Files already there with the right MD5 are kept.  Each download is checked against
@@ -201,7 +204,7 @@ def download_mnist(dest, mirrors=MNIST_MIRRORS, timeout=30):
     return dest
 
 
-def load_mnist(data_dir=None, download=True, verify=False):
+def load_mnist(data_dir: Optional[PathLike]=None, download=True, verify=False):
     """Load MNIST as ``(train, test)`` Datasets: images uint8 of shape (60000, 28, 28)
     and (10000, 28, 28), labels int64.
 
@@ -236,12 +239,12 @@ def load_mnist(data_dir=None, download=True, verify=False):
     return _datasets(entry["arrays"], entry["found"], "mnist")
 
 
-def mnist_files(directory):
+def mnist_files(directory: PathLike):
     """role -> Path of the MNIST-layout files present in ``directory`` (``.gz`` or raw)."""
     return _locate(directory)[0]
 
 
-def source_name(data_dir=None):
+def source_name(data_dir: Optional[PathLike]=None):
     """What :func:`load_mnist` with this ``data_dir`` really loads, by name: ``"mnist"`` when
     the label files are MNIST's (MD5), else the folder's name (:func:`dataset_name`), so a
     drop-in such as Fashion-MNIST is never reported as MNIST."""
@@ -249,7 +252,7 @@ def source_name(data_dir=None):
     return "mnist" if is_mnist(_locate(root)[0]) else dataset_name(root)
 
 
-def load_dataset(name_or_path="mnist", data_dir=None, download=True):
+def load_dataset(name_or_path="mnist", data_dir: Optional[PathLike]=None, download=True):
     """Return ``(train, test)`` Datasets for ``"mnist"``, ``"digits"`` or a directory in
     the IDX layout (see :func:`load_idx_dir`) or else the PNG-folder layout."""
     key = name_or_path.lower().replace("_", "-") if isinstance(name_or_path, str) else None

@@ -24,6 +24,8 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
+from tinygrad_mnist.types import PathLike
+
 from ..models import CourseCNNSpec, LayerDesc, MLPSpec, build
 from ..nn.module import Sequential
 
@@ -108,7 +110,7 @@ def preset_layers(name: str, image_shape: Tuple[int, int] = (28, 28), num_classe
     raise ValueError(f"explore: unknown model {name!r}; choose one of {PRESETS}")
 
 
-def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
+def read_checkpoint(path: PathLike) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
     """``(layers, state_dict)`` from a checkpoint file.
 
     A checkpoint of :mod:`tinygrad_mnist.checkpoint` (``checkpoint.npz`` of ``tinygrad-mnist
@@ -137,7 +139,7 @@ def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
         raise ValueError(f"explore: {path} is neither a checkpoint nor a .npz state dict ({err})") from None
 
 
-def checkpoint_spec(path) -> Optional[MLPSpec]:
+def checkpoint_spec(path: PathLike) -> Optional[MLPSpec]:
     """The MLP spec saved next to a ``tinygrad-mnist train`` checkpoint (``config.json``), if any."""
     config = Path(path).with_name("config.json")
     if not config.is_file():

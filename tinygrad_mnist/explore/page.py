@@ -9,6 +9,7 @@ no network, no CDN and no library: it opens from disk.
 
 from __future__ import annotations
 
+import argparse
 import base64
 import functools
 import http.server
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Tuple
 
 import numpy as np
+
+from tinygrad_mnist.types import PathLike
 
 HERE = Path(__file__).resolve().parent
 DATA_ID = "explorer-data"
@@ -70,7 +73,7 @@ def render_page(data: dict) -> str:
                     .replace("__DATA__", payload))
 
 
-def write_page(data: dict, out_dir) -> Path:
+def write_page(data: dict, out_dir: PathLike) -> Path:
     """Write ``out_dir/index.html``; returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,7 @@ def write_page(data: dict, out_dir) -> Path:
     return path
 
 
-def read_page_data(path) -> dict:
+def read_page_data(path: PathLike) -> dict:
     """The JSON embedded in a page written by :func:`write_page`."""
     text = Path(path).read_text(encoding="utf-8")
     start_tag = f'<script id="{DATA_ID}" type="application/json">'
@@ -97,7 +100,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run")
 
 
-def screenshot(html_path, png_path, step: int = 0, example: int = 0, width: int = 1366, until: str = "#backward-card",
+def screenshot(html_path: PathLike, png_path: PathLike, step: int = 0, example: int = 0, width: int = 1366, until: str = "#backward-card",
                executable_path: str = CHROMIUM, palette: bool = True, browser=None) -> Path:
     """A PNG of the page at backward step ``step`` of example ``example`` (0-based).
 
@@ -160,11 +163,11 @@ def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
 
-def start_server(directory, port: int = 0, quiet: bool = True) -> Tuple[http.server.ThreadingHTTPServer,
+def start_server(directory: PathLike, port: int = 0, quiet: bool = True) -> Tuple[http.server.ThreadingHTTPServer,
                                                                          threading.Thread, str]:
     """Serve ``directory`` on 127.0.0.1 in a background thread.
 

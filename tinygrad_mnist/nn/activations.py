@@ -108,7 +108,7 @@ class _Elementwise(Module):
     the checks before ``backward`` and the diagonal Jacobian.  Each subclass writes its
     own ``forward`` and two-line ``backward``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[NamedTuple] = None  # one array, shaped like the output
 
@@ -195,7 +195,7 @@ class Softmax(Module):
     Derivation: docs/jacobians.md#softmax.  Cache: ``SoftmaxCache(s)``, the output.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[SoftmaxCache] = None
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .module import Module, Parameter, check_finite_input, check_grad_out, require_cache, resolve_dtype
 
@@ -107,7 +108,7 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, dtype=np.float32):
+                 affine: bool = True, dtype: DTypeLike=np.float32) -> None:
         super().__init__()
         name = type(self).__name__
         if int(num_features) != num_features or int(num_features) < 1:

@@ -48,6 +48,7 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .image import IntPair, check_image_input, conv_output_size, int_pair, offset_slices, one_example, pad_batch_last
 from .init import initializer, zeros
@@ -291,7 +292,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair = 0, bias: bool = True, init="he_uniform",
                  init_kwargs: Optional[dict] = None, rng: Optional[np.random.Generator] = None,
-                 seed: int = 0, dtype=np.float32, needs_input_grad: bool = True):
+                 seed: int = 0, dtype: DTypeLike=np.float32, needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
             raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, "

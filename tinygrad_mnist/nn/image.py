@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .module import Module, check_float_input
 
@@ -50,7 +51,7 @@ def strided_window(a: np.ndarray, i: int, j: int, stride: Tuple[int, int], out_h
     return a[:, :, rows, cols]
 
 
-def batch_last_empty(shape: Tuple[int, int, int, int], dtype, zero: bool = False) -> np.ndarray:
+def batch_last_empty(shape: Tuple[int, int, int, int], dtype: DTypeLike, zero: bool = False) -> np.ndarray:
     """A new array of shape (N, C, H, W) stored batch-last: the view
     ``np.empty((C, H, W, N)).transpose(3, 0, 1, 2)`` (``np.zeros`` when ``zero``)."""
     n, c, h, w = shape

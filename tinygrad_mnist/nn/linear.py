@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Dict, NamedTuple, Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .init import initializer, zeros
 from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_dtype, resolve_rng
@@ -81,8 +82,8 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init="glorot_uniform", init_kwargs: Optional[dict] = None,
-                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype=np.float32,
-                 needs_input_grad: bool = True):
+                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype: DTypeLike=np.float32,
+                 needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(

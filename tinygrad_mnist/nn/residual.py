@@ -60,7 +60,7 @@ class Residual(Module):
         pass a projection).
     """
 
-    def __init__(self, block: Module, projection: Optional[Module] = None):
+    def __init__(self, block: Module, projection: Optional[Module] = None) -> None:
         super().__init__()
         if not isinstance(block, Module):
             raise TypeError(f"Residual: block must be a Module, got {type(block).__name__}")

@@ -32,7 +32,7 @@ def flush_subnormals(arrays) -> None:
 class Optimizer:
     """Base class: parameter list, learning rate, per-parameter state."""
 
-    def __init__(self, params: Iterable[Parameter], lr: float):
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         self.params: List[Parameter] = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
