@@ -9,7 +9,7 @@ arrays like torch but store them as ``(C, H, W, N)`` and hand out the
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -19,10 +19,10 @@ from .module import Module, check_float_input
 IntPair = Union[int, Tuple[int, int]]
 
 
-def int_pair(value, layer: str, what: str, minimum: int) -> Tuple[int, int]:
+def int_pair(value: Any, layer: str, what: str, minimum: int) -> Tuple[int, int]:
     """``value`` as a pair of ints ``>= minimum`` (an int means the same for H and W)."""
     if isinstance(value, (int, np.integer)):
-        pair = (value, value)
+        pair: Tuple[Any, ...] = (value, value)
     else:
         pair = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -86,7 +86,7 @@ def he_normal(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike
     return normal(shape, rng, dtype, std=math.sqrt(2.0 / fan_in))
 
 
-INITIALIZERS = {
+INITIALIZERS: Dict[str, Initializer] = {
     "zeros": zeros,
     "zero": zeros,
     "normal": normal,
@@ -106,7 +106,7 @@ INITIALIZERS = {
 }
 
 
-def initializer(name, **kwargs: Any) -> Initializer:
+def initializer(name: Union[str, Initializer], **kwargs: Any) -> Initializer:
     """Return the initialiser called ``name``, with keyword arguments bound.
 
     ``name`` may also be a callable, returned with ``kwargs`` bound.
@@ -124,5 +124,5 @@ def initializer(name, **kwargs: Any) -> Initializer:
         raise ValueError(
             f"initializer: unknown initialiser {name!r}; choose one of {sorted(INITIALIZERS)}"
         )
-    fn = INITIALIZERS[key]
+    fn: Initializer = INITIALIZERS[key]
     return functools.partial(fn, **kwargs) if kwargs else fn

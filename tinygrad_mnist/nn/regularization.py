@@ -19,7 +19,7 @@ from tinygrad_mnist.nn.module import Parameter
 from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_rng
 
 
-def dropout_mask(shape: Tuple[int, ...], p: float, rng: np.random.Generator, dtype: DTypeLike) -> np.ndarray:
+def dropout_mask(shape: Tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     """The scaled mask ``m = b / (1 - p)`` with ``b ~ Bernoulli(1 - p)`` independently.
 
     ``E[m] = 1``, so ``E[x ⊙ m] = x``.  For ``p = 1`` every entry is 0 (torch's convention).

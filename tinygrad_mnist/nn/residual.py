@@ -70,7 +70,7 @@ class Residual(Module):
         self.projection = projection
         self.cache: Optional[ResidualCache] = None
 
-    def _sum(self, fx: np.ndarray, px: np.ndarray, x_shape) -> np.ndarray:
+    def _sum(self, fx: np.ndarray, px: np.ndarray, x_shape: Tuple[int, ...]) -> np.ndarray:
         if fx.shape != px.shape:
             skip = "the input" if self.projection is None else "projection(x)"
             hint = " (pass a projection, e.g. a 1×1 Conv2d or a Linear)" if self.projection is None else ""

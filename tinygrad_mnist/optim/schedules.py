@@ -62,7 +62,7 @@ class LRScheduler:
         return f"{type(self).__name__}(base_lr={self.base_lr}, last_epoch={self.last_epoch})"
 
 
-def _positive_int(value, what: str) -> int:
+def _positive_int(value: Any, what: str) -> int:
     if int(value) != value or int(value) < 1:
         raise ValueError(f"{what} must be a positive integer, got {value}")
     return int(value)
