@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -119,7 +119,7 @@ class History:
         return " ".join(cells)
 
 
-def json_default(obj):
+def json_default(obj: object) -> Any:
     """``json.dumps`` fallback for numpy scalars and arrays and paths."""
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -61,7 +61,7 @@ class MLPSpec:
     init: str = "glorot_uniform"
     init_kwargs: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.sizes = tuple(int(s) for s in self.sizes)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"MLPSpec: sizes needs at least two positive widths, got {self.sizes}")
@@ -168,7 +168,7 @@ class CourseCNNSpec:
     batch_norm: bool = False
     dropout: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
         if self.residual_depth not in (0, 2, 3):
             raise ValueError(f"CourseCNNSpec: residual_depth must be 0, 2 or 3, got {self.residual_depth}")
@@ -357,6 +357,7 @@ def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] =
 
 
 def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",
-        init: str = "glorot_uniform", seed: int = 0, dtype: DTypeLike=np.float32, **init_kwargs) -> Sequential:
+        init: str = "glorot_uniform", seed: int = 0, dtype: DTypeLike = np.float32,
+        **init_kwargs: Any) -> Sequential:
     """Shortcut: ``mlp((784, 64, 10), "sigmoid", init="normal", std=0.1)``."""
     return build_mlp(MLPSpec(tuple(sizes), activation, output, init, init_kwargs), seed=seed, dtype=dtype)
