@@ -16,7 +16,6 @@ position and both frameworks compute the same function.  :func:`build_mlp` and
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Optional, Sequence, Tuple
 

@@ -25,7 +25,7 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar, Union, cast
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -36,7 +36,9 @@ from tinygrad_mnist.optim.schedules import LRScheduler
 from .data import DataLoader, Dataset
 from .history import History, json_default  # noqa: F401  (json_default: public here too)
 from .metrics import accuracy
-from .nn.module import Module
+from .nn.losses import Loss
+from .nn.module import Module, Parameter
+from .types import PathLike
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -62,12 +64,22 @@ class TrainingDivergenceWarning(UserWarning):
     """The training loss grew over an epoch (see :func:`divergence`)."""
 
 
+T = TypeVar("T")
+
+
+class Regularizer(Protocol):
+    """What ``fit(regularizer=...)`` calls (e.g. :class:`~tinygrad_mnist.nn.L2Penalty`)."""
+
+    def penalty(self, params: List[Parameter]) -> float: ...
+
+    def backward(self, params: List[Parameter]) -> None: ...
+
 #: File name of the checkpoint ``fit(checkpoint_dir=...)`` keeps (the last finished epoch).
 CHECKPOINT_NAME = "checkpoint.npz"
 DIVERGENCE_MODES = ("stop", "warn", "ignore")
 
 
-def mean_per_example(loss, value: float, out: np.ndarray) -> float:
+def mean_per_example(loss: Loss, value: float, out: np.ndarray) -> float:
     """Convert a loss value to its ``reduction="mean"`` equivalent."""
     if getattr(loss, "reduction", "mean") == "mean":
         return value
@@ -75,7 +87,7 @@ def mean_per_example(loss, value: float, out: np.ndarray) -> float:
     return value / per
 
 
-def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype: DTypeLike) -> DataLoader:
+def as_loader(data: Union[Dataset, DataLoader], batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype: DTypeLike) -> DataLoader:
     """``data`` as a DataLoader: a loader is used as is, a Dataset gets one seeded by ``seed``."""
     if isinstance(data, DataLoader):
         return data
@@ -85,11 +97,11 @@ def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dt
     raise TypeError(f"expected a Dataset or a DataLoader, got {type(data).__name__}")
 
 
-def _model_dtype(model: Module):
+def _model_dtype(model: Module) -> DTypeLike:
     return model.dtype if model.dtype is not None else np.float32
 
 
-def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = True) -> Tuple[float, float]:
+def evaluate(model: Module, loss: Loss, data: Union[Dataset, DataLoader], batch_size: int = 1000, flatten: bool = True) -> Tuple[float, float]:
     """Mean loss per example and accuracy of ``model`` on ``data``, in eval mode.
 
     ``data`` is a Dataset or a DataLoader; the model's train/eval mode is restored after.
@@ -111,7 +123,7 @@ def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = 
     return total_loss / n, correct / n
 
 
-def progress_bar(iterable, enabled: Optional[bool], desc: str, total: int):
+def progress_bar(iterable: Iterable[T], enabled: Optional[bool], desc: str, total: int) -> Iterable[T]:
     """A tqdm bar over ``iterable`` when enabled (default: stderr is a terminal) and tqdm is installed."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -159,12 +171,14 @@ def _fit_identity(loader: DataLoader) -> dict:
             "drop_last": loader.drop_last, "flatten": loader.flatten, "n_train": len(loader.dataset)}
 
 
-def fit(model: Module, loss, optimizer: Optimizer, train, val=None, test=None, epochs: int = 10,
+def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, DataLoader],
+        val: Union[Dataset, DataLoader, None] = None, test: Union[Dataset, DataLoader, None] = None,
+        epochs: int = 10,
         batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        regularizer=None, scheduler: Optional[LRScheduler]=None, progress: Optional[bool] = None,
+        regularizer: Optional[Regularizer] = None, scheduler: Optional[LRScheduler] = None, progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
-        config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir=None,
+        config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir: Optional[PathLike] = None,
         resume: bool = False, on_divergence: str = "warn", checkpoint_info: Optional[dict] = None) -> History:
     """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
 
@@ -244,7 +258,7 @@ def fit(model: Module, loss, optimizer: Optimizer, train, val=None, test=None, e
     identity = _fit_identity(loader)
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     first_epoch = 1
-    if resume and ckpt_path.is_file():
+    if resume and ckpt_path is not None and ckpt_path.is_file():  # resume needs a checkpoint_dir (above)
         ckpt = load(ckpt_path)
         saved = ckpt.config.get("fit", {})
         for key, value in identity.items():
@@ -255,7 +269,7 @@ def fit(model: Module, loss, optimizer: Optimizer, train, val=None, test=None, e
         history = ckpt.history or history
         if config is not None:
             history.config = dict(config)
-        first_epoch = int(ckpt.epoch) + 1
+        first_epoch = int(cast(int, ckpt.epoch)) + 1  # fit's checkpoints always record the epoch
         if log is not None:
             log(f"resuming from {ckpt_path} after epoch {ckpt.epoch} of {epochs}")
     last_good = ckpt_path if resume and ckpt_path is not None and ckpt_path.is_file() else None
@@ -330,8 +344,9 @@ def fit(model: Module, loss, optimizer: Optimizer, train, val=None, test=None, e
     return history
 
 
-def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler: Optional[LRScheduler], log,
-                 callbacks) -> bool:
+def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler: Optional[LRScheduler],
+                 log: Optional[Callable[[str], None]],
+                 callbacks: Sequence[Callable[[int, History], Optional[bool]]]) -> bool:
     """The end of an epoch shared by every training loop: step the schedule, record the
     times, print the table row, run the callbacks; returns True when one asks to stop."""
     if scheduler is not None:

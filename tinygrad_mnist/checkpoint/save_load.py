@@ -8,7 +8,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -36,11 +36,16 @@ from .layout import (
     versions,
 )
 
+if TYPE_CHECKING:  # imported where used, like the method below
+    from ..history import History
+
 __all__ = ["Checkpoint", "save", "load", "load_checkpoint"]
 
 
-def save(path: PathLike, model: Module, optimizer: Optional[Optimizer]=None, scheduler: Optional[LRScheduler]=None, history=None, epoch: Optional[int] = None,
-         config: Optional[dict] = None, layers=None, extra: Optional[dict] = None) -> Path:
+def save(path: PathLike, model: Module, optimizer: Optional[Optimizer] = None,
+         scheduler: Optional[LRScheduler] = None, history: Optional[History] = None, epoch: Optional[int] = None,
+         config: Optional[dict] = None, layers: Optional[Sequence[LayerDesc]] = None,
+         extra: Optional[dict] = None) -> Path:
     """Write a checkpoint of ``model`` (and whatever else is given) to ``path``, atomically.
 
     Parameters
@@ -94,7 +99,8 @@ def save(path: PathLike, model: Module, optimizer: Optional[Optimizer]=None, sch
         meta["history"] = history.to_dict()
     text = json.dumps(meta, default=json_default)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    # numpy's stub types **kwds as its keyword-only allow_pickle: bool; the arrays are what savez takes
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -128,7 +134,7 @@ class Checkpoint:
         return dict(self.model_state)
 
     @property
-    def history(self):
+    def history(self) -> Optional[History]:
         """The saved :class:`~tinygrad_mnist.train.History`, or None."""
         from ..history import History
 
@@ -168,7 +174,7 @@ class Checkpoint:
         restore_extras(model, self.meta.get("modules", {}), self.path)
         return model
 
-    def _saved_state(self, key: str, what: str, obj) -> dict:
+    def _saved_state(self, key: str, what: str, obj: object) -> dict:
         """The saved ``meta[key]`` ("optimizer" or "scheduler"), checked to exist and to
         come from ``obj``'s class; else :class:`CheckpointError` naming ``what`` differs."""
         saved = self.meta.get(key)
@@ -179,7 +185,8 @@ class Checkpoint:
                                   f"checkpoint was saved from {saved['class']}")
         return saved
 
-    def restore(self, model: Module, optimizer: Optional[Optimizer]=None, scheduler: Optional[LRScheduler]=None) -> None:
+    def restore(self, model: Module, optimizer: Optional[Optimizer] = None,
+                scheduler: Optional[LRScheduler] = None) -> None:
         """Put the saved state into ``model``, ``optimizer`` and ``scheduler`` (those given).
 
         Raises :class:`CheckpointError` naming the mismatch: layer names or shapes, the

@@ -14,7 +14,6 @@ from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
-
 from ..types import PathLike
 
 __all__ = ["Dataset", "check_int", "load_png_folder", "load_digits", "train_val_split"]

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Dict
 
 import numpy as np
-
 from numpy.typing import ArrayLike, NDArray
 
 from ..types import PathLike

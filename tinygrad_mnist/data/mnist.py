@@ -21,7 +21,6 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from ..types import PathLike
-
 from .datasets import Dataset, load_digits, load_png_folder
 from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
 

@@ -9,7 +9,6 @@ no network, no CDN and no library: it opens from disk.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import functools
 import http.server

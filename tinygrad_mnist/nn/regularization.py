@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 from tinygrad_mnist.nn.module import Parameter
 
