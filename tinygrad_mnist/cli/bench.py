@@ -7,6 +7,7 @@ other subcommands start fast; ``tinygrad-mnist bench --help`` lists its options.
 from __future__ import annotations
 
 import argparse
+from typing import Optional, Sequence
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
@@ -23,7 +24,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return run_bench_argv(args.bench_args)
 
 
-def run_bench_argv(argv) -> int:
+def run_bench_argv(argv: Optional[Sequence[str]]) -> int:
     """Parse ``argv`` with the benchmarks' own options and run them (imported only now)."""
     try:
         import benchmarks

@@ -9,7 +9,7 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional, Union, cast
 
 from tinygrad_mnist.types import PathLike
 
@@ -56,7 +56,7 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def _int(text) -> int:
+def _int(text: str) -> int:
     if isinstance(text, bool):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
     if isinstance(text, int):
@@ -67,7 +67,7 @@ def _int(text) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _float(text) -> float:
+def _float(text: str) -> float:
     if isinstance(text, bool):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
     try:
@@ -80,13 +80,13 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` with ``(default: X)`` after every option that has a default worth showing
     (not for on/off flags, nor where the default depends on other options: None)."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
         if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
 
 
-def add_output_flags(p: argparse.ArgumentParser) -> None:
+def add_output_flags(p: Union[argparse.ArgumentParser, "argparse._ArgumentGroup"]) -> None:
     """``--quiet`` and ``--json`` (and ``--no-progress``) on a subcommand."""
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result (and errors)")
     p.add_argument("--json", action="store_true",
@@ -112,7 +112,7 @@ class Reporter:
         if not self.json:
             print(text, flush=True)
 
-    def event(self, kind: str, **data) -> None:
+    def event(self, kind: str, **data: Any) -> None:
         if self.json:
             from ..history import json_default
 
@@ -128,7 +128,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: PathLike) -> dict:
     key and the file.  A ``[train]`` (or any subcommand) table is read when present, else
     the top level.
     """
-    import tomllib
+    import tomllib  # type: ignore[import-not-found, unused-ignore]  # stdlib from Python 3.11 (mypy targets 3.10)
 
     path = Path(path)
     try:
@@ -156,7 +156,7 @@ class ConfigError(ValueError):
     """A config file is missing, not TOML, or holds a key or value the command does not take."""
 
 
-def _convert(action: argparse.Action, value, where: str):
+def _convert(action: argparse.Action, value: Any, where: str) -> Any:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -169,7 +169,7 @@ def _convert(action: argparse.Action, value, where: str):
     for item in items:
         if action.type is not None:
             try:
-                item = action.type(item)
+                item = cast(Callable[[Any], Any], action.type)(item)  # the project passes functions only
             except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
                 raise ConfigError(f"{where}: {err}") from None
         if action.choices is not None and item not in action.choices:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
 
-from ..data import MNISTNotFoundError, load_dataset
+from ..data import Dataset, MNISTNotFoundError, load_dataset
 from .common import warn
 
 
@@ -64,7 +65,7 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     return p
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace) -> Tuple[Tuple[Dataset, Dataset], str]:
     try:
         return load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download), args.dataset
     except MNISTNotFoundError as err:
@@ -74,7 +75,7 @@ def _load(args: argparse.Namespace):
         return load_dataset("digits"), "digits"
 
 
-def example_indices(example, examples, n_test: int) -> list:
+def example_indices(example: Optional[int], examples: Optional[Sequence[int]], n_test: int) -> List[int]:
     """The test-set indices to precompute, the one shown first leading, each once.
 
     ``examples`` given: those, with ``example`` moved (or added) to the front when given.

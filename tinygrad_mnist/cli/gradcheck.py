@@ -9,7 +9,7 @@ import numpy as np
 
 from ..check.gradcheck import DEFAULT_EPS, DEFAULT_TOL, check_model
 from ..models import CourseCNNSpec, MLPSpec, build, build_mlp
-from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..nn.module import Module
 
 
@@ -49,10 +49,10 @@ def _build_model(args: argparse.Namespace) -> Tuple[Module, Tuple[int, ...]]:
         spec = MLPSpec((args.in_features, *args.hidden, args.classes), args.activation, args.output)
         return build_mlp(spec, seed=args.seed, dtype=np.float64), (args.in_features,)
     activation = "relu" if args.activation == "identity" else args.activation
-    spec = CourseCNNSpec(activation=activation, residual_depth=args.residual_depth,
+    cnn = CourseCNNSpec(activation=activation, residual_depth=args.residual_depth,
                          channels=tuple(args.channels), image_size=args.image_size,
                          num_classes=args.classes, output=args.output)
-    return build(spec.layers(), seed=args.seed, dtype=np.float64), (1, args.image_size, args.image_size)
+    return build(cnn.layers(), seed=args.seed, dtype=np.float64), (1, args.image_size, args.image_size)
 
 
 def run_gradcheck(args: argparse.Namespace) -> int:
@@ -60,6 +60,7 @@ def run_gradcheck(args: argparse.Namespace) -> int:
     if args.batch < 1:
         raise ValueError(f"gradcheck: --batch must be at least 1, got {args.batch}")
     model, example_shape = _build_model(args)
+    loss: Loss
     if args.loss == "mse":
         loss = MSELoss(reduction=args.reduction)
     elif args.output == "softmax":

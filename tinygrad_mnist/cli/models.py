@@ -15,14 +15,15 @@ lenet          the PyTorch tutorial's LeNet (5×5 convolutions 6 and 16, fc 120-
 from __future__ import annotations
 
 import argparse
-from typing import Any, Tuple
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 
-from ..data import DataLoader
+from ..data import DataLoader, Dataset
+from ..data.loader import Batch
 from ..models import CourseCNNSpec, LayerDesc, MLPSpec
 from ..nn.linear import Linear
-from ..nn.module import Sequential
+from ..nn.module import Module, Sequential
 from ..nn.regularization import Dropout
 
 MODEL_NAMES = ("mlp", "course-cnn", "lenet")
@@ -68,7 +69,8 @@ def lenet_layers(padding: int = 0, activation: str = "relu", image_size: int = 2
     )
 
 
-def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int], num_classes: int):
+def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int],
+                 num_classes: int) -> Tuple[Tuple[LayerDesc, ...], dict, str, dict]:
     """``(layers, spec dict, init, init_kwargs)`` for ``args.model`` on images of ``image_shape``
     (``--dropout`` is added after building, by :func:`with_dropout`)."""
     h, w = image_shape
@@ -81,11 +83,11 @@ def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int], num_cla
     if args.activation not in ("relu", "tanh", "sigmoid"):
         raise ValueError(f"--model {args.model}: --activation must be relu, tanh or sigmoid, got {args.activation!r}")
     if args.model == "course-cnn":
-        spec = CourseCNNSpec(activation=args.activation, pool_first=args.pool_first,
+        cnn = CourseCNNSpec(activation=args.activation, pool_first=args.pool_first,
                              residual_depth=args.residual_depth, channels=tuple(args.channels),
                              image_size=h, num_classes=num_classes, output=args.output)
-        layers = list(spec.layers())
-        spec_dict = spec.to_dict()
+        layers = list(cnn.layers())
+        spec_dict = cnn.to_dict()
     else:
         layers = list(lenet_layers(args.padding, args.activation, h, num_classes))
         if args.output == "softmax":
@@ -109,7 +111,7 @@ def with_dropout(model: Sequential, p: float, image_model: bool, seed: int = 0) 
     generator seeded ``[seed, 1]``, so the weights equal those of the model without dropout."""
     layers, rng = list(model), np.random.default_rng([seed, 1])
     linears = [i for i, m in enumerate(layers) if isinstance(m, Linear)]
-    out = []
+    out: List[Module] = []
     for i, layer in enumerate(layers):
         if image_model and i == linears[-1]:
             out.append(Dropout(p, rng=rng))
@@ -143,13 +145,13 @@ class ShiftedLoader(DataLoader):
     reproducible and a resumed run (which replays from ``set_epoch``) draws the same shifts.
     """
 
-    def __init__(self, dataset, max_shift: int, **kwargs: Any) -> None:
+    def __init__(self, dataset: Dataset, max_shift: int, **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         if int(max_shift) < 1:
             raise ValueError(f"ShiftedLoader: max_shift must be at least 1, got {max_shift}")
         self.max_shift = int(max_shift)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         h, w = self.dataset.image_shape
         for x, y in super().__iter__():

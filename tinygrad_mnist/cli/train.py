@@ -17,15 +17,17 @@ import argparse
 import json
 import shlex
 from pathlib import Path
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
 from ..checkpoint import atomic_write, save
-from ..data import MNISTNotFoundError, load_dataset, train_val_split
+from ..data import DataLoader, Dataset, MNISTNotFoundError, load_dataset, train_val_split
 from ..data.mnist import source_name
+from ..history import History
 from ..models import build
 from ..nn.init import INITIALIZERS
-from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..train import CHECKPOINT_NAME, TrainingInterrupted, fit
 from .common import (
@@ -44,7 +46,7 @@ from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, 
 
 
 def _per_model(key: str) -> str:
-    values = {}
+    values: Dict[Any, List[str]] = {}
     for model, d in MODEL_DEFAULTS.items():
         values.setdefault(d[key], []).append(model)
     return "default: " + "; ".join(f"{v} for {', '.join(m)}" for v, m in values.items())
@@ -130,7 +132,7 @@ def add_train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     return p
 
 
-def _load_data(args: argparse.Namespace, rep: Reporter):
+def _load_data(args: argparse.Namespace, rep: Reporter) -> Tuple[Dataset, Dataset, str]:
     """``(train, test, name)``; the name says what was really loaded (a folder's name unless MNIST)."""
     if args.dataset.lower() == "mnist":
         try:
@@ -191,6 +193,7 @@ def run_train(args: argparse.Namespace) -> int:
     model = build(layers, seed=args.seed, dtype=dtype, init=init, init_kwargs=init_kwargs, needs_input_grad=False)
     if args.dropout:
         model = with_dropout(model, args.dropout, is_image_model(args.model), seed=args.seed)
+    loss: Loss
     if args.loss == "mse":
         loss = MSELoss(reduction=args.reduction)
     elif args.output == "softmax":
@@ -231,12 +234,12 @@ def run_train(args: argparse.Namespace) -> int:
     extra = {"model": args.model, "flatten": flatten, "image_shape": list(train.image_shape),
              "num_classes": train.num_classes, "dataset": dataset_name, "scale": 1 / 255,
              "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
-    train_data = train
+    train_data: Union[Dataset, DataLoader] = train
     if args.augment_shift:
         train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
                                    flatten=flatten, dtype=dtype)
 
-    def emit(epoch, history) -> bool:
+    def emit(epoch: int, history: History) -> bool:
         i = epoch - 1
         row = {"epoch": epoch, "train_loss": history.train_loss[i], "train_accuracy": history.train_accuracy[i],
                "seconds": history.epoch_seconds[i]}

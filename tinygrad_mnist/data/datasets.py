@@ -71,9 +71,9 @@ class Dataset:
         return len(self.images)
 
     @property
-    def image_shape(self) -> Tuple[int, ...]:
+    def image_shape(self) -> Tuple[int, int]:
         """tuple (H, W)"""
-        return tuple(self.images.shape[1:])
+        return (self.images.shape[1], self.images.shape[2])  # images are (n, H, W) (checked)
 
     @property
     def n_features(self) -> int:
