@@ -9,7 +9,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.types import PathLike
+from .types import PathLike
 
 __all__ = ["History", "json_default"]
 

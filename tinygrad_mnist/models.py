@@ -176,7 +176,7 @@ class CourseCNNSpec:
         if self.output not in OUTPUTS:
             raise ValueError(f"CourseCNNSpec: output must be one of {OUTPUTS}, got {self.output!r}")
         if not self.skip and self.residual_depth == 0:
-            raise ValueError("CourseCNNSpec: skip=False is the plain control of residual blocks; "
+            raise ValueError("CourseCNNSpec: skip = False is the plain control of residual blocks; "
                              "give residual_depth 2 or 3")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"CourseCNNSpec: dropout must be in [0, 1), got {self.dropout}")
@@ -287,7 +287,7 @@ def _layer(desc: LayerDesc, rng: np.random.Generator, dtype: DTypeLike, init: st
 
 
 def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Generator] = None,
-          dtype: DTypeLike=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
+          dtype: DTypeLike = np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
           needs_input_grad: bool = True) -> Sequential:
     """A numpy ``Sequential`` made from layer descriptions, one module per description.
 
@@ -324,7 +324,7 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     return model
 
 
-def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype: DTypeLike=np.float32,
+def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype: DTypeLike = np.float32,
                      rng: Optional[np.random.Generator] = None, init: str = "he_uniform",
                      needs_input_grad: bool = True) -> Sequential:
     """The course CNN (see :class:`CourseCNNSpec`) in numpy.
@@ -343,7 +343,7 @@ def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype:
 
 
 def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
-              dtype: DTypeLike=np.float32, needs_input_grad: bool = True) -> Sequential:
+              dtype: DTypeLike = np.float32, needs_input_grad: bool = True) -> Sequential:
     """The MLP ``spec`` describes: ``build(spec.layers(), init=spec.init, ...)``.
 
     Layers are drawn in order from one generator, so a seed fixes every weight.

@@ -93,7 +93,8 @@ def plot_jacobian(matrix: ArrayLike, path: PathLike, title: Optional[str] = None
     return _save(fig, path, dpi=120)
 
 
-def plot_finite_difference_errors(ns: ArrayLike, errors: Mapping[str, ArrayLike], path: PathLike, title: Optional[str] = None,
+def plot_finite_difference_errors(ns: ArrayLike, errors: Mapping[str, ArrayLike], path: PathLike,
+                                  title: Optional[str] = None,
                                   guides: bool = True) -> Path:
     """Log-log plot of the central-difference error against N (ε = 1/N), one line per dtype.
 
@@ -322,7 +323,8 @@ def plot_confusion_matrix(matrix: ArrayLike, path: PathLike, title: Optional[str
     return _save(fig, path)
 
 
-def plot_embeddings(embeddings: Mapping[str, np.ndarray], labels: ArrayLike, path: PathLike, title: Optional[str] = None) -> Path:
+def plot_embeddings(embeddings: Mapping[str, np.ndarray], labels: ArrayLike, path: PathLike,
+                    title: Optional[str] = None) -> Path:
     """Side-by-side 2-d scatter plots coloured by class, one legend.
 
     ``embeddings`` is ``{panel title: ndarray of shape (n, 2)}``; ``labels`` (n,) ints.

@@ -30,14 +30,13 @@ from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple
 import numpy as np
 from numpy.typing import DTypeLike
 
-from tinygrad_mnist.optim.optimizer import Optimizer
-from tinygrad_mnist.optim.schedules import LRScheduler
-
 from .data import DataLoader, Dataset
 from .history import History, json_default  # noqa: F401  (json_default: public here too)
 from .metrics import accuracy
 from .nn.losses import Loss
 from .nn.module import Module, Parameter
+from .optim.optimizer import Optimizer
+from .optim.schedules import LRScheduler
 from .types import PathLike
 
 
@@ -87,7 +86,8 @@ def mean_per_example(loss: Loss, value: float, out: np.ndarray) -> float:
     return value / per
 
 
-def as_loader(data: Union[Dataset, DataLoader], batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype: DTypeLike) -> DataLoader:
+def as_loader(data: Union[Dataset, DataLoader], batch_size: int, shuffle: bool, seed: int, flatten: bool,
+              dtype: DTypeLike) -> DataLoader:
     """``data`` as a DataLoader: a loader is used as is, a Dataset gets one seeded by ``seed``."""
     if isinstance(data, DataLoader):
         return data
@@ -101,7 +101,8 @@ def _model_dtype(model: Module) -> DTypeLike:
     return model.dtype if model.dtype is not None else np.float32
 
 
-def evaluate(model: Module, loss: Loss, data: Union[Dataset, DataLoader], batch_size: int = 1000, flatten: bool = True) -> Tuple[float, float]:
+def evaluate(model: Module, loss: Loss, data: Union[Dataset, DataLoader], batch_size: int = 1000,
+             flatten: bool = True) -> Tuple[float, float]:
     """Mean loss per example and accuracy of ``model`` on ``data``, in eval mode.
 
     ``data`` is a Dataset or a DataLoader; the model's train/eval mode is restored after.
@@ -175,7 +176,8 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
         val: Union[Dataset, DataLoader, None] = None, test: Union[Dataset, DataLoader, None] = None,
         epochs: int = 10,
         batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        regularizer: Optional[Regularizer] = None, scheduler: Optional[LRScheduler] = None, progress: Optional[bool] = None,
+        regularizer: Optional[Regularizer] = None, scheduler: Optional[LRScheduler] = None,
+        progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
         config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir: Optional[PathLike] = None,
@@ -246,7 +248,7 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
         raise ValueError(f"fit: on_divergence must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
     info = dict(checkpoint_info or {})
     if resume and checkpoint_dir is None:
-        raise ValueError("fit: resume=True needs a checkpoint_dir")
+        raise ValueError("fit: resume = True needs a checkpoint_dir")
     dtype = _model_dtype(model)
     loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
     if len(loader) == 0:

@@ -37,10 +37,9 @@ from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.types import Array
-
 from ..nn.losses import Loss
 from ..nn.module import Module
+from ..types import Array
 
 __all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "noise_floor", "Check", "GradcheckReport",
            "compare", "check_module", "check_jacobian", "check_loss", "check_model"]
@@ -366,7 +365,7 @@ def check_model(model: Module, loss: Loss, x: np.ndarray, target: Array, eps: fl
                       eps, tol, floor, max_checks, np.random.default_rng(seed))
 
 
-def check_jacobian(module: Module, x: np.ndarray, target: Optional[Array]=None, eps: float = DEFAULT_EPS,
+def check_jacobian(module: Module, x: np.ndarray, target: Optional[Array] = None, eps: float = DEFAULT_EPS,
                    tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR) -> GradcheckReport:
     """Check ``module.jacobian(x)`` for ONE example against a central-difference Jacobian.
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator, List
 
-from tinygrad_mnist.types import PathLike
+from ..types import PathLike
 
 __all__ = ["atomic_write", "deferred_interrupt"]
 

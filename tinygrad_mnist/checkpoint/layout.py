@@ -15,9 +15,6 @@ from typing import Any, Dict, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.optim.optimizer import Optimizer
-from tinygrad_mnist.types import PathLike
-
 from ..architecture import ArchitectureError, describe_model, layers_from_json
 from ..models import LayerDesc
 from ..nn.batchnorm import BatchNorm1d, BatchNorm2d
@@ -25,6 +22,8 @@ from ..nn.conv import Conv2d
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.regularization import Dropout
+from ..optim.optimizer import Optimizer
+from ..types import PathLike
 
 FORMAT = "tinygrad_mnist.checkpoint"
 VERSION = 1

@@ -12,13 +12,12 @@ from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.optim.optimizer import Optimizer
-from tinygrad_mnist.optim.schedules import LRScheduler
-from tinygrad_mnist.types import PathLike
-
 from ..architecture import layers_to_json
 from ..models import LayerDesc, build
 from ..nn.module import Module
+from ..optim.optimizer import Optimizer
+from ..optim.schedules import LRScheduler
+from ..types import PathLike
 from .atomic import atomic_write
 from .layout import (
     FORMAT,

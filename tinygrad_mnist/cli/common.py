@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Optional, Union, cast
 
-from tinygrad_mnist.types import PathLike
+from ..types import PathLike
 
 
 def warn(msg: str) -> None:

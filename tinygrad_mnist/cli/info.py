@@ -10,10 +10,9 @@ import argparse
 import os
 from typing import Optional
 
-from tinygrad_mnist.types import PathLike
-
 from ..data.idx import IDXFormatError, read_bytes
 from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
+from ..types import PathLike
 from .common import DefaultsFormatter, Reporter, add_output_flags, environment
 
 
@@ -32,7 +31,7 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     return p
 
 
-def data_report(data_dir: Optional[PathLike]=None, verify: bool = True) -> dict:
+def data_report(data_dir: Optional[PathLike] = None, verify: bool = True) -> dict:
     """Where MNIST is (or why not), what it is, and whether every file's MD5 matches."""
     try:
         root = find_mnist(data_dir)

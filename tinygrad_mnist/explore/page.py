@@ -15,11 +15,12 @@ import http.server
 import json
 import threading
 from pathlib import Path
-from typing import Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
 
-from tinygrad_mnist.types import PathLike
+from ..types import PathLike
 
 HERE = Path(__file__).resolve().parent
 DATA_ID = "explorer-data"
@@ -30,7 +31,7 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(a.tobytes()).decode("ascii")
 
 
-def encode_array(a, dtype: str = "f8", sparse: bool = False) -> dict:
+def encode_array(a: ArrayLike, dtype: str = "f8", sparse: bool = False) -> dict:
     """``{"dtype", "shape", "b64"}`` for an array (``dtype`` "f8" keeps float64 exact).
 
     With ``sparse=True`` and at most a third of the entries nonzero (a Jacobian block),
@@ -99,8 +100,9 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run")
 
 
-def screenshot(html_path: PathLike, png_path: PathLike, step: int = 0, example: int = 0, width: int = 1366, until: str = "#backward-card",
-               executable_path: str = CHROMIUM, palette: bool = True, browser=None) -> Path:
+def screenshot(html_path: PathLike, png_path: PathLike, step: int = 0, example: int = 0, width: int = 1366,
+               until: str = "#backward-card",
+               executable_path: str = CHROMIUM, palette: bool = True, browser: Any = None) -> Path:
     """A PNG of the page at backward step ``step`` of example ``example`` (0-based).
 
     Drives Chromium through Playwright (``pip install playwright``; ``apt-get install
@@ -141,10 +143,10 @@ def screenshot(html_path: PathLike, png_path: PathLike, step: int = 0, example: 
     return png_path
 
 
-def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
+def _shoot(browser: Any, url: str, png_path: Path, width: int, until: Optional[str]) -> None:
     page = browser.new_page(viewport={"width": width, "height": 900})
     try:
-        errors = []
+        errors: List[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']", timeout=30000)
@@ -162,7 +164,7 @@ def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
 
@@ -189,7 +191,7 @@ def start_server(directory: PathLike, port: int = 0, quiet: bool = True) -> Tupl
     thread = threading.Thread(target=server.serve_forever, name="explore-server", daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
-    return server, thread, f"http://{host}:{bound}/"
+    return server, thread, f"http://{host!s}:{bound}/"  # host: a str for an AF_INET server
 
 
 def stop_server(server: http.server.ThreadingHTTPServer, thread: threading.Thread, timeout: float = 5.0) -> None:

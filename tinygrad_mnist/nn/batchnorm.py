@@ -112,7 +112,7 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, dtype: DTypeLike=np.float32) -> None:
+                 affine: bool = True, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         name = type(self).__name__
         if int(num_features) != num_features or int(num_features) < 1:

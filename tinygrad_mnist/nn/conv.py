@@ -292,7 +292,7 @@ class Conv2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
                  padding: IntPair = 0, bias: bool = True, init: Union[str, Initializer] = "he_uniform",
                  init_kwargs: Optional[dict] = None, rng: Optional[np.random.Generator] = None,
-                 seed: int = 0, dtype: DTypeLike=np.float32, needs_input_grad: bool = True) -> None:
+                 seed: int = 0, dtype: DTypeLike = np.float32, needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
             raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, "

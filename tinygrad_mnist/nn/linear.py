@@ -83,7 +83,7 @@ class Linear(Module):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  init: Union[str, Initializer] = "glorot_uniform", init_kwargs: Optional[dict] = None,
-                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype: DTypeLike=np.float32,
+                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype: DTypeLike = np.float32,
                  needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:

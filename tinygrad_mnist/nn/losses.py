@@ -14,16 +14,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
 
 import numpy as np
-from numpy.typing import DTypeLike
+from numpy.typing import ArrayLike, DTypeLike
 
-from tinygrad_mnist.types import Array
-
+from ..types import Array
 from .module import Module, check_finite, check_float_input, require_cache
 
 REDUCTIONS = ("mean", "sum")
 
 
-def one_hot(labels: np.ndarray, num_classes: int, dtype: DTypeLike=np.float32) -> np.ndarray:
+def one_hot(labels: np.ndarray, num_classes: int, dtype: DTypeLike = np.float32) -> np.ndarray:
     """Rows e_{labels[i]}: labels (n,) ints in [0, num_classes) → (n, num_classes)."""
     labels = np.asarray(labels)
     out = np.zeros((labels.shape[0], num_classes), dtype=dtype)
@@ -114,7 +113,7 @@ class Loss(Module):
     def _scale(self, pred: np.ndarray) -> float:
         return 1.0 / pred.shape[0] if self.reduction == "mean" else 1.0
 
-    def jacobian(self, pred: np.ndarray, target: Array) -> Dict[str, np.ndarray]:
+    def jacobian(self, pred: np.ndarray, target: ArrayLike) -> Dict[str, np.ndarray]:
         """∂L/∂pred for one example (pred of shape (C,)), as a (1, C) matrix."""
         pred = np.asarray(pred)
         if pred.ndim != 1:

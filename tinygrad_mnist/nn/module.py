@@ -15,7 +15,7 @@ generator conventions in :mod:`tinygrad_mnist.nn.conventions`; both are re-expor
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -32,6 +32,8 @@ from .checks import (  # noqa: F401
     require_cache,
 )
 from .conventions import FLOAT_DTYPES, check_rng, resolve_dtype, resolve_rng  # noqa: F401
+
+ModuleT = TypeVar("ModuleT", bound="Module")
 
 
 class Parameter:
@@ -198,12 +200,12 @@ class Module:
             p.zero_grad()
 
     # -- modes --------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self: ModuleT, mode: bool = True) -> ModuleT:
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self: ModuleT) -> ModuleT:
         return self.train(False)
 
     # -- dtype --------------------------------------------------------------------
@@ -215,7 +217,7 @@ class Module:
         p = next(self._named_parameters(""), (None, None))[1]
         return None if p is None else p.dtype
 
-    def astype(self, dtype: DTypeLike) -> "Module":
+    def astype(self: ModuleT, dtype: DTypeLike) -> ModuleT:
         """Convert every parameter (and buffer) to ``dtype`` in place; returns ``self``."""
         dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:

@@ -13,8 +13,6 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from tinygrad_mnist.nn.module import Parameter
-
 from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_rng
 
 

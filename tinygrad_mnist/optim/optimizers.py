@@ -16,8 +16,6 @@ from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 
-from tinygrad_mnist.nn.module import Parameter
-
 from ..nn.module import Parameter
 from .optimizer import Optimizer, check_range
 
