@@ -128,7 +128,7 @@ def config_defaults(parser: argparse.ArgumentParser, path: PathLike) -> dict:
     key and the file.  A ``[train]`` (or any subcommand) table is read when present, else
     the top level.
     """
-    import tomllib  # type: ignore[import-not-found, unused-ignore]  # stdlib from Python 3.11 (mypy targets 3.10)
+    import tomllib
 
     path = Path(path)
     try:
@@ -187,7 +187,7 @@ def environment() -> dict:
 
     from .. import __version__
 
-    env = {"tinygrad_mnist": __version__, "numpy": np.__version__, "python": platform.python_version(),
+    env: dict[str, Any] = {"tinygrad_mnist": __version__, "numpy": np.__version__, "python": platform.python_version(),
            "platform": platform.platform(), "cpu_count": os.cpu_count()}
     for name in ("torch", "matplotlib", "scikit-learn", "tqdm", "pillow", "threadpoolctl"):
         env[name] = package_version(name)

@@ -51,8 +51,8 @@ def read_png(path: Path, image_shape: Optional[Tuple[int, int]], invert: str) ->
     except ImportError:
         raise ValueError("predict: reading PNG files needs Pillow (pip install pillow)") from None
     try:
-        with Image.open(path) as im:
-            im = im.convert("L")
+        with Image.open(path) as opened:
+            im = opened.convert("L")
             if image_shape is not None and im.size != (image_shape[1], image_shape[0]):
                 im = im.resize((image_shape[1], image_shape[0]), Image.LANCZOS)  # type: ignore[attr-defined]  # set at import by Pillow; Image.Resampling needs Pillow >= 9.1
             img = np.asarray(im, dtype=np.uint8)
