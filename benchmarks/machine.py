@@ -7,7 +7,7 @@ import platform
 import sys
 import time
 from contextlib import contextmanager
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
@@ -37,11 +37,12 @@ def blas_description() -> str:
 
 def describe_machine() -> Dict[str, object]:
     """Everything that makes a timing comparable: CPU, cores, libraries, load."""
+    cores: Optional[int]
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count()
-    desc = {
+    desc: Dict[str, object] = {
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": cores,
@@ -89,6 +90,7 @@ def gemm_gflops(n: int = 1024, repeats: int = 10, backend: str = "numpy") -> flo
     a = rng.standard_normal((n, n), dtype=np.float32)
     b = rng.standard_normal((n, n), dtype=np.float32)
     out = np.empty((n, n), np.float32)
+    product: Callable[[], object]
     if backend == "torch":
         import torch
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import statistics
 import time
 import warnings
-from typing import Dict, List
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -44,10 +44,10 @@ def _numpy_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
     """Per-layer forward/backward seconds of ``steps`` steps; also each layer's first input shape."""
     model, loss, opt = side.model, side.loss, side.opt
     layers = list(model)
-    fwd = [[] for _ in layers]
-    bwd = [[] for _ in layers]
+    fwd: List[List[float]] = [[] for _ in layers]
+    bwd: List[List[float]] = [[] for _ in layers]
     parts: Dict[str, List[float]] = {"loss": [], "optimiser": [], "data": [], "step": []}
-    shapes = [None] * len(layers)
+    shapes: List[Optional[Tuple[int, ...]]] = [None] * len(layers)
     model.train()
     loader.set_epoch(epoch)
     it = iter(loader)
@@ -143,8 +143,8 @@ def _torch_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
     """Per-module forward/backward seconds of the torch twin, from hooks."""
     torch = side.torch
     modules = list(side.model.children())
-    fwd = [[] for _ in modules]
-    bwd = [[] for _ in modules]
+    fwd: List[List[float]] = [[] for _ in modules]
+    bwd: List[List[float]] = [[] for _ in modules]
     stamp: Dict[str, float] = {}
     handles = []
     for i, m in enumerate(modules):

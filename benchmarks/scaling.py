@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import statistics
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 from tinygrad_mnist.data import DataLoader
 
@@ -36,7 +36,7 @@ def scaling_point(bench_model, batch_size: int, train, cfg, warmup_batches: int 
     loader = DataLoader(train, batch_size, shuffle=True, seed=cfg.seed, flatten=bench_model.flatten)
     for side in sides.values():
         side.epoch(loader, 0, warmup_batches)
-    times = {"numpy": [], "torch": []}
+    times: Dict[str, List[float]] = {"numpy": [], "torch": []}
     for e in range(cfg.epochs):
         for name, side in sides.items():
             times[name].append(side.timed_epoch(loader, e + 1, cfg.settle_s)[0])

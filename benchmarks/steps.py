@@ -10,15 +10,27 @@ torch is imported only by the torch functions, so a numpy-only process never loa
 from __future__ import annotations
 
 import time
+from typing import Any, Dict
 
 import numpy as np
 
 from tinygrad_mnist import SGD, SoftmaxCrossEntropy
-from tinygrad_mnist.data import DataLoader
+from tinygrad_mnist.data import DataLoader, Dataset
 
 
 class Side:
     """What both sides share: an epoch is ``step`` over the loader's batches."""
+
+    name: str
+    model: Any
+
+    def step(self, x: np.ndarray, y: np.ndarray) -> float:
+        """One training step on the batch ``(x, y)``; the batch loss (each side defines it)."""
+        raise NotImplementedError
+
+    def accuracy(self, dataset: Dataset, flatten: bool, batch_size: int = 1000) -> float:
+        """Share of ``dataset`` classified correctly (each side defines it)."""
+        raise NotImplementedError
 
     def timed_epoch(self, loader: DataLoader, epoch: int, settle_s: float) -> tuple:
         """Wait ``settle_s`` seconds (untimed), then train epoch ``epoch``:
@@ -111,7 +123,7 @@ class TorchSide(Side):
 def make_sides(bench_model, seed: int, lr: float, momentum: float, which=("numpy", "torch")):
     """The numpy side and/or its torch twin with equal initial weights."""
     np_model = bench_model.build_numpy(seed=seed)
-    sides = {}
+    sides: Dict[str, Side] = {}
     if "numpy" in which:
         sides["numpy"] = NumpySide(np_model, lr, momentum)
     if "torch" in which:

@@ -50,7 +50,7 @@ def write_json(path, obj) -> Path:
 
 def save_config(out: Path, config) -> Path:
     """Save the configuration (a dataclass or dict) with the environment it ran in."""
-    cfg = asdict(config) if is_dataclass(config) else dict(config)
+    cfg = asdict(config) if is_dataclass(config) and not isinstance(config, type) else dict(config)
     cfg["_environment"] = {
         "python": sys.version.split()[0],
         "numpy": np.__version__,
@@ -169,7 +169,7 @@ def config_from_args(config_cls, args: argparse.Namespace):
     return config_cls(**{f.name: getattr(args, f.name) for f in fields(config_cls)})
 
 
-def parse_config(config_cls, argv: Sequence[str] = None, description: str = ""):
+def parse_config(config_cls, argv: Optional[Sequence[str]] = None, description: str = ""):
     """Build ``config_cls`` from the command line; ``--quick`` applies ``config_cls.quick()``."""
     parser = argparse.ArgumentParser(description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)

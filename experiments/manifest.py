@@ -58,7 +58,8 @@ def stamp_png(path, note: str, color: str = "#b00000") -> Path:
     fig = plt.figure(figsize=(w / dpi, band_h / dpi), dpi=dpi)
     fig.text(0.5, 0.5, "\n".join(lines), ha="center", va="center", fontsize=9, color=color)
     fig.canvas.draw()
-    band = np.asarray(fig.canvas.buffer_rgba(), dtype=np.float32)[:band_h, :w] / 255.0
+    # matplotlib types fig.canvas as FigureCanvasBase; under Agg (selected above) it is a FigureCanvasAgg
+    band = np.asarray(fig.canvas.buffer_rgba(), dtype=np.float32)[:band_h, :w] / 255.0  # type: ignore[attr-defined]
     plt.close(fig)
     if band.shape[1] < w:
         band = np.concatenate([band, np.ones((band.shape[0], w - band.shape[1], 4), np.float32)], axis=1)
@@ -132,7 +133,7 @@ def write_manifest(out, name: str, config, wall_seconds: float, mode: str, note:
                    files: Sequence[str] = ()) -> Path:
     """``manifest.json``: the full config, its seeds, the commit, library versions, threads,
     wall time, the mode and the command that reruns it."""
-    cfg = asdict(config) if is_dataclass(config) else dict(config)
+    cfg = asdict(config) if is_dataclass(config) and not isinstance(config, type) else dict(config)
     seeds = {k: v for k, v in cfg.items() if "seed" in k}
     manifest = {"experiment": name, "mode": mode, "mode_note": note, "config": cfg, "seeds": seeds,
                 "git_commit": git_commit(), "versions": library_versions(), "threads": thread_info(),

@@ -68,7 +68,7 @@ def _comments(cls) -> Dict[str, str]:
         source = inspect.getsource(cls)
     except (OSError, TypeError):
         return {}
-    out = {}
+    out: Dict[str, str] = {}
     for line in source.splitlines():
         m = re.match(r"^\s+(\w+)\s*:[^#=]*=[^#]*#\s*(.+?)\s*$", line)
         if m:
@@ -80,7 +80,8 @@ def _docstring_entries(cls) -> Dict[str, str]:
     """``{field: first line}`` from the numpydoc entries (``name : type`` then an indented
     description) of ``cls``'s docstring; ``a, b : int`` gives both names the line."""
     doc = inspect.cleandoc(cls.__doc__ or "")
-    lines, out = doc.splitlines(), {}
+    lines = doc.splitlines()
+    out: Dict[str, str] = {}
     for i, line in enumerate(lines):
         m = re.match(r"^([\w, ]+?) : ", line)
         if m and i + 1 < len(lines) and lines[i + 1].startswith(" "):
@@ -99,7 +100,8 @@ def field_help(config_cls) -> Dict[str, str]:
     """
     from experiments.common import FIELD_HELP, FIELD_PREFIXES
 
-    comments, entries = {}, {}
+    comments: Dict[str, str] = {}
+    entries: Dict[str, str] = {}
     for cls in config_cls.__mro__:
         if cls is object:
             continue

@@ -10,7 +10,7 @@ has the same layers, parameter names and shapes as ``model``.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 
 import numpy as np
 
@@ -56,7 +56,7 @@ def _describe(m: Module, where: str) -> LayerDesc:
         return make("conv2d", in_channels=m.in_channels, out_channels=m.out_channels,
                     kernel_size=list(m.kernel_size), stride=list(m.stride), padding=list(m.padding),
                     bias=m.bias is not None)
-    if type(m) in (MaxPool2d, AvgPool2d):
+    if type(m) is MaxPool2d or type(m) is AvgPool2d:
         return make(type(m).__name__.lower(), kernel_size=list(m.kernel_size), stride=list(m.stride))
     if type(m) in _ACTIVATION_NAMES:
         return make("activation", name=_ACTIVATION_NAMES[type(m)])
@@ -64,7 +64,7 @@ def _describe(m: Module, where: str) -> LayerDesc:
         return make("flatten")
     if type(m) is Dropout:
         return make("dropout", p=m.p)
-    if type(m) in (BatchNorm1d, BatchNorm2d):
+    if type(m) is BatchNorm1d or type(m) is BatchNorm2d:
         if not m.affine:
             raise ArchitectureError(f"describe_model: {where} ({type(m).__name__}) has affine=False, "
                                   "which the model description cannot express")
@@ -80,9 +80,9 @@ def _describe(m: Module, where: str) -> LayerDesc:
                           "linear, conv2d, pools, activations, flatten, dropout, batchnorm, residual)")
 
 
-def layers_to_json(layers) -> list:
+def layers_to_json(layers: Iterable[LayerDesc]) -> List[Dict[str, Any]]:
     """LayerDescs as plain JSON values: ``[{"kind": ..., "args": {...}}, ...]`` (nested for residual)."""
-    def value(v):
+    def value(v: Any) -> Any:
         if isinstance(v, LayerDesc):
             return one(v)
         if isinstance(v, (tuple, list)):
@@ -97,9 +97,9 @@ def layers_to_json(layers) -> list:
     return [one(d) for d in layers]
 
 
-def layers_from_json(data) -> Tuple[LayerDesc, ...]:
+def layers_from_json(data: Any) -> Tuple[LayerDesc, ...]:
     """The inverse of :func:`layers_to_json` (lists of ints become tuples, dicts LayerDescs)."""
-    def value(v):
+    def value(v: Any) -> Any:
         if isinstance(v, dict) and "kind" in v:
             return one(v)
         if isinstance(v, list):

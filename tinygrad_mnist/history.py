@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
+
+from .types import PathLike
 
 __all__ = ["History", "json_default"]
 
@@ -87,14 +89,14 @@ class History:
         names = cls.__dataclass_fields__.keys()
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def save(self, path) -> Path:
+    def save(self, path: PathLike) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.to_dict(), indent=1, default=json_default))
         return path
 
     @classmethod
-    def load(cls, path) -> "History":
+    def load(cls, path: PathLike) -> "History":
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     def summary_row(self, epoch: int) -> str:
@@ -117,7 +119,7 @@ class History:
         return " ".join(cells)
 
 
-def json_default(obj):
+def json_default(obj: object) -> Any:
     """``json.dumps`` fallback for numpy scalars and arrays and paths."""
     if isinstance(obj, (np.floating, np.integer)):
         return obj.item()

@@ -17,9 +17,10 @@ position and both frameworks compute the same function.  :func:`build_mlp` and
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .nn.activations import ACTIVATIONS, activation
 from .nn.batchnorm import BatchNorm1d, BatchNorm2d
@@ -59,7 +60,7 @@ class MLPSpec:
     init: str = "glorot_uniform"
     init_kwargs: dict = field(default_factory=dict)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.sizes = tuple(int(s) for s in self.sizes)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"MLPSpec: sizes needs at least two positive widths, got {self.sizes}")
@@ -116,7 +117,7 @@ class LayerDesc:
     args: Tuple[Tuple[str, object], ...] = ()
 
     @classmethod
-    def make(cls, kind: str, **args) -> "LayerDesc":
+    def make(cls, kind: str, **args: Any) -> "LayerDesc":
         return cls(kind, tuple(args.items()))
 
     @property
@@ -166,7 +167,7 @@ class CourseCNNSpec:
     batch_norm: bool = False
     dropout: float = 0.0
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.channels = tuple(int(c) for c in self.channels)
         if self.residual_depth not in (0, 2, 3):
             raise ValueError(f"CourseCNNSpec: residual_depth must be 0, 2 or 3, got {self.residual_depth}")
@@ -175,7 +176,7 @@ class CourseCNNSpec:
         if self.output not in OUTPUTS:
             raise ValueError(f"CourseCNNSpec: output must be one of {OUTPUTS}, got {self.output!r}")
         if not self.skip and self.residual_depth == 0:
-            raise ValueError("CourseCNNSpec: skip=False is the plain control of residual blocks; "
+            raise ValueError("CourseCNNSpec: skip = False is the plain control of residual blocks; "
                              "give residual_depth 2 or 3")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"CourseCNNSpec: dropout must be in [0, 1), got {self.dropout}")
@@ -243,7 +244,7 @@ class LeNetSpec:
     num_classes: int = 10
     output: str = "logits"
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.activation not in ("relu", "tanh", "sigmoid"):
             raise ValueError(f"LeNetSpec: activation must be relu, tanh or sigmoid, got {self.activation!r}")
         if self.output not in OUTPUTS:
@@ -304,7 +305,7 @@ KINDS = ("conv2d", "maxpool2d", "avgpool2d", "activation", "flatten", "linear", 
          "batchnorm1d", "batchnorm2d", "residual")
 
 
-def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwargs: dict) -> Module:
+def _layer(desc: LayerDesc, rng: np.random.Generator, dtype: DTypeLike, init: str, init_kwargs: dict) -> Module:
     """One numpy module for one description; parameters drawn from ``rng`` in order."""
     if not isinstance(desc, LayerDesc):
         raise TypeError(f"build: expected a LayerDesc, got {type(desc).__name__}")
@@ -340,7 +341,7 @@ def _layer(desc: LayerDesc, rng: np.random.Generator, dtype, init: str, init_kwa
 
 
 def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Generator] = None,
-          dtype=np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
+          dtype: DTypeLike = np.float32, init: str = "he_uniform", init_kwargs: Optional[dict] = None,
           needs_input_grad: bool = True) -> Sequential:
     """A numpy ``Sequential`` made from layer descriptions, one module per description.
 
@@ -377,7 +378,7 @@ def build(layers: Iterable[LayerDesc], seed: int = 0, rng: Optional[np.random.Ge
     return model
 
 
-def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=np.float32,
+def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype: DTypeLike = np.float32,
                      rng: Optional[np.random.Generator] = None, init: str = "he_uniform",
                      needs_input_grad: bool = True) -> Sequential:
     """The course CNN (see :class:`CourseCNNSpec`) in numpy.
@@ -396,7 +397,7 @@ def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0, dtype=
 
 
 def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] = None,
-              dtype=np.float32, needs_input_grad: bool = True) -> Sequential:
+              dtype: DTypeLike = np.float32, needs_input_grad: bool = True) -> Sequential:
     """The MLP ``spec`` describes: ``build(spec.layers(), init=spec.init, ...)``.
 
     Layers are drawn in order from one generator, so a seed fixes every weight.
@@ -409,6 +410,7 @@ def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] =
 
 
 def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",
-        init: str = "glorot_uniform", seed: int = 0, dtype=np.float32, **init_kwargs) -> Sequential:
+        init: str = "glorot_uniform", seed: int = 0, dtype: DTypeLike = np.float32,
+        **init_kwargs: Any) -> Sequential:
     """Shortcut: ``mlp((784, 64, 10), "sigmoid", init="normal", std=0.1)``."""
     return build_mlp(MLPSpec(tuple(sizes), activation, output, init, init_kwargs), seed=seed, dtype=dtype)

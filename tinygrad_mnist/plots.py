@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Sequence, Tuple
+
+from .types import PathLike
+
+if TYPE_CHECKING:  # annotations only: numpy and the History class load when a figure is drawn
+    import numpy as np
+    from numpy.typing import ArrayLike
+
+    from .history import History
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """matplotlib.pyplot on the Agg backend (imported on first use; no display needed)."""
     import matplotlib
 
@@ -16,7 +25,7 @@ def pyplot():
     return plt
 
 
-def _save(fig, path, dpi: int = 110):
+def _save(fig: Any, path: PathLike, dpi: int = 110) -> Path:
     """Write ``fig`` to ``path`` (PNG; folders made as needed), close it, return the path."""
     plt = pyplot()
     path = Path(path)
@@ -26,7 +35,7 @@ def _save(fig, path, dpi: int = 110):
     return path
 
 
-def plot_learning_curves(history, path, title: Optional[str] = None):
+def plot_learning_curves(history: History, path: PathLike, title: Optional[str] = None) -> Path:
     """Two panels, cost and accuracy per epoch, for train / validation / test.
 
     ``history`` is a :class:`~tinygrad_mnist.train.History`; the figure is saved to
@@ -52,8 +61,8 @@ def plot_learning_curves(history, path, title: Optional[str] = None):
     return _save(fig, path, dpi=120)
 
 
-def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "input index j",
-                  ylabel: str = "output index i"):
+def plot_jacobian(matrix: ArrayLike, path: PathLike, title: Optional[str] = None, xlabel: str = "input index j",
+                  ylabel: str = "output index i") -> Path:
     """Heat map of a Jacobian ``J[i, j] = ∂y_i/∂x_j``, for teaching.
 
     A diverging colour map centred on zero (red positive, blue negative, white zero) makes
@@ -84,7 +93,9 @@ def plot_jacobian(matrix, path, title: Optional[str] = None, xlabel: str = "inpu
     return _save(fig, path, dpi=120)
 
 
-def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None, guides: bool = True):
+def plot_finite_difference_errors(ns: ArrayLike, errors: Mapping[str, ArrayLike], path: PathLike,
+                                  title: Optional[str] = None,
+                                  guides: bool = True) -> Path:
     """Log-log plot of the central-difference error against N (ε = 1/N), one line per dtype.
 
     Parameters
@@ -132,7 +143,8 @@ def plot_finite_difference_errors(ns, errors, path, title: Optional[str] = None,
 
 
 # -- figures of the course experiments ------------------------------------------------------
-def run_title(dataset: str, batch_size=None, lr=None, epochs=None, seconds=None, prefix: str = "") -> str:
+def run_title(dataset: str, batch_size: Optional[int] = None, lr: Optional[float] = None,
+              epochs: Optional[int] = None, seconds: Optional[float] = None, prefix: str = "") -> str:
     """``"prefix — MNIST, batch 64, lr 0.5, 20 epochs, 12.3 s training"`` (parts left out when None)."""
     parts = [dataset]
     if batch_size is not None:
@@ -147,8 +159,8 @@ def run_title(dataset: str, batch_size=None, lr=None, epochs=None, seconds=None,
     return f"{prefix} — {text}" if prefix else text
 
 
-def plot_curves(histories, path, title: str, train: str = "running", splits=("train", "val", "test"),
-                error: bool = False):
+def plot_curves(histories: Mapping[str, History], path: PathLike, title: str, train: str = "running",
+                splits: Sequence[str] = ("train", "val", "test"), error: bool = False) -> Path:
     """Two panels, cost and accuracy (or error) per epoch, for one or more runs.
 
     Parameters
@@ -200,8 +212,9 @@ def plot_curves(histories, path, title: str, train: str = "running", splits=("tr
     return _save(fig, path)
 
 
-def plot_lines(panels, path, xlabel: str, ylabel: str, title: Optional[str] = None, logy: bool = False,
-               styles=None):
+def plot_lines(panels: Sequence[Tuple[str, Mapping[str, Sequence[float]]]], path: PathLike, xlabel: str,
+               ylabel: str, title: Optional[str] = None, logy: bool = False,
+               styles: Optional[Mapping[str, str]] = None) -> Path:
     """One or more panels of labelled lines.
 
     ``panels`` is a list of ``(panel title, {label: sequence of y})``; x runs 1..len(y).
@@ -227,7 +240,7 @@ def plot_lines(panels, path, xlabel: str, ylabel: str, title: Optional[str] = No
     return _save(fig, path)
 
 
-def _mosaic(tiles, ncols: int, pad: int = 1):
+def _mosaic(tiles: np.ndarray, ncols: int, pad: int = 1) -> np.ndarray:
     """``(n, H, W)`` tiles → one ``(rows·(H+pad), cols·(W+pad))`` array (NaN between tiles)."""
     import numpy as np
 
@@ -240,7 +253,8 @@ def _mosaic(tiles, ncols: int, pad: int = 1):
     return out
 
 
-def plot_image_grid(images, captions, path, title: Optional[str] = None, ncols: int = 8, colors=None):
+def plot_image_grid(images: ArrayLike, captions: Sequence[str], path: PathLike, title: Optional[str] = None,
+                    ncols: int = 8, colors: Optional[Sequence[str]] = None) -> Path:
     """Images (``(n, H, W)``, any range) in a grid, each with its caption above it.
 
     Drawn as one mosaic in a single axes (fast for many images); ``colors`` optionally
@@ -279,8 +293,8 @@ def plot_image_grid(images, captions, path, title: Optional[str] = None, ncols: 
     return _save(fig, path)
 
 
-def plot_misclassified(images, labels, predicted, path, title: Optional[str] = None, limit: int = 32,
-                       ncols: int = 8):
+def plot_misclassified(images: ArrayLike, labels: ArrayLike, predicted: ArrayLike, path: PathLike,
+                       title: Optional[str] = None, limit: int = 32, ncols: int = 8) -> Path:
     """The first ``limit`` test images whose prediction is wrong, captioned "true t → pred p"."""
     import numpy as np
 
@@ -292,7 +306,8 @@ def plot_misclassified(images, labels, predicted, path, title: Optional[str] = N
     return plot_image_grid(np.asarray(images)[wrong], captions, path, title, ncols=ncols)
 
 
-def plot_confusion_matrix(matrix, path, title: Optional[str] = None, labels=None):
+def plot_confusion_matrix(matrix: ArrayLike, path: PathLike, title: Optional[str] = None,
+                          labels: Optional[Sequence[str]] = None) -> Path:
     """The confusion matrix ``M[t, p]`` with scikit-learn's ``ConfusionMatrixDisplay``."""
     import numpy as np
     from sklearn.metrics import ConfusionMatrixDisplay
@@ -308,7 +323,8 @@ def plot_confusion_matrix(matrix, path, title: Optional[str] = None, labels=None
     return _save(fig, path)
 
 
-def plot_embeddings(embeddings, labels, path, title: Optional[str] = None):
+def plot_embeddings(embeddings: Mapping[str, np.ndarray], labels: ArrayLike, path: PathLike,
+                    title: Optional[str] = None) -> Path:
     """Side-by-side 2-d scatter plots coloured by class, one legend.
 
     ``embeddings`` is ``{panel title: ndarray of shape (n, 2)}``; ``labels`` (n,) ints.
@@ -335,7 +351,8 @@ def plot_embeddings(embeddings, labels, path, title: Optional[str] = None):
     return _save(fig, path)
 
 
-def plot_weight_templates(weights, image_shape, path, title: Optional[str] = None, ncols: int = 8):
+def plot_weight_templates(weights: ArrayLike, image_shape: Tuple[int, int], path: PathLike,
+                          title: Optional[str] = None, ncols: int = 8) -> Path:
     """Each row of a first-layer weight matrix ``(units, H·W)`` drawn as an ``H×W`` image
     (diverging colours, each unit scaled to its own largest magnitude so that red is +1
     and blue −1): what pattern each hidden unit looks for."""

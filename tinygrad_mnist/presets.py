@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, fields, replace
-from typing import Dict, Tuple, Union
+from typing import Any, Dict, Tuple, Union
 
 import numpy as np
 
 from .models import CourseCNNSpec, LayerDesc, LeNetSpec, MLPSpec, build, num_parameters
+from .nn import Module
+from .types import DTypeLike
 
 Spec = Union[MLPSpec, CourseCNNSpec, LeNetSpec]
 
@@ -102,7 +104,7 @@ class Preset:
         """Hidden widths of an MLP preset (``()`` for the CNNs)."""
         return tuple(self.spec.sizes[1:-1]) if isinstance(self.spec, MLPSpec) else ()
 
-    def spec_for(self, image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10, **changes) -> Spec:
+    def spec_for(self, image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10, **changes: Any) -> Spec:
         """The spec on ``image_shape`` images with ``num_classes`` classes, with ``changes``.
 
         ``changes`` are spec fields (``activation``, ``output``, ``channels``, ...; ``hidden``
@@ -125,7 +127,7 @@ class Preset:
         return replace(self.spec, **changes)
 
     def layers(self, image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10,
-               **changes) -> Tuple[LayerDesc, ...]:
+               **changes: Any) -> Tuple[LayerDesc, ...]:
         """The layer description (see :meth:`spec_for` for the arguments)."""
         return self.spec_for(image_shape, num_classes, **changes).layers()
 
@@ -133,7 +135,7 @@ class Preset:
         """Learnable scalars on 28×28 images with 10 classes."""
         return num_parameters(self.layers())
 
-    def build(self, seed: int = 0, dtype=np.float32, **kwargs):
+    def build(self, seed: int = 0, dtype: DTypeLike = np.float32, **kwargs: Any) -> Module:
         """The numpy model on 28×28 images (``kwargs`` go to :func:`~tinygrad_mnist.models.build`)."""
         return build(self.layers(), seed=seed, dtype=dtype, init=self.init, init_kwargs=self.init_kwargs, **kwargs)
 

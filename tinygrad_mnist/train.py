@@ -25,14 +25,19 @@ import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Protocol, Sequence, Tuple, TypeVar, Union, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .data import DataLoader, Dataset
 from .history import History, json_default  # noqa: F401  (json_default: public here too)
 from .metrics import accuracy
-from .nn.module import Module
+from .nn.losses import Loss
+from .nn.module import Module, Parameter
+from .optim.optimizer import Optimizer
+from .optim.schedules import LRScheduler
+from .types import PathLike
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -40,7 +45,7 @@ class TrainingDivergedError(FloatingPointError):
     garbage.  ``checkpoint`` is the last good checkpoint's path (None without one)."""
 
     def __init__(self, message: str, epoch: Optional[int] = None, batch: Optional[int] = None,
-                 checkpoint: Optional[Path] = None):
+                 checkpoint: Optional[Path] = None) -> None:
         super().__init__(message)
         self.epoch, self.batch, self.checkpoint = epoch, batch, checkpoint
 
@@ -49,7 +54,7 @@ class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`: the run stopped; ``history`` holds the finished epochs and
     ``checkpoint`` (when a checkpoint folder was given) the last finished epoch's state."""
 
-    def __init__(self, message: str, history: "History", epoch: int, checkpoint: Optional[Path]):
+    def __init__(self, message: str, history: "History", epoch: int, checkpoint: Optional[Path]) -> None:
         super().__init__(message)
         self.history, self.epoch, self.checkpoint = history, epoch, checkpoint
 
@@ -58,12 +63,22 @@ class TrainingDivergenceWarning(UserWarning):
     """The training loss grew over an epoch (see :func:`divergence`)."""
 
 
+T = TypeVar("T")
+
+
+class Regularizer(Protocol):
+    """What ``fit(regularizer=...)`` calls (e.g. :class:`~tinygrad_mnist.nn.L2Penalty`)."""
+
+    def penalty(self, params: List[Parameter]) -> float: ...
+
+    def backward(self, params: List[Parameter]) -> None: ...
+
 #: File name of the checkpoint ``fit(checkpoint_dir=...)`` keeps (the last finished epoch).
 CHECKPOINT_NAME = "checkpoint.npz"
 DIVERGENCE_MODES = ("stop", "warn", "ignore")
 
 
-def mean_per_example(loss, value: float, out: np.ndarray) -> float:
+def mean_per_example(loss: Loss, value: float, out: np.ndarray) -> float:
     """Convert a loss value to its ``reduction="mean"`` equivalent."""
     if getattr(loss, "reduction", "mean") == "mean":
         return value
@@ -71,7 +86,8 @@ def mean_per_example(loss, value: float, out: np.ndarray) -> float:
     return value / per
 
 
-def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dtype) -> DataLoader:
+def as_loader(data: Union[Dataset, DataLoader], batch_size: int, shuffle: bool, seed: int, flatten: bool,
+              dtype: DTypeLike) -> DataLoader:
     """``data`` as a DataLoader: a loader is used as is, a Dataset gets one seeded by ``seed``."""
     if isinstance(data, DataLoader):
         return data
@@ -81,11 +97,12 @@ def as_loader(data, batch_size: int, shuffle: bool, seed: int, flatten: bool, dt
     raise TypeError(f"expected a Dataset or a DataLoader, got {type(data).__name__}")
 
 
-def _model_dtype(model: Module):
+def _model_dtype(model: Module) -> DTypeLike:
     return model.dtype if model.dtype is not None else np.float32
 
 
-def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = True) -> Tuple[float, float]:
+def evaluate(model: Module, loss: Loss, data: Union[Dataset, DataLoader], batch_size: int = 1000,
+             flatten: bool = True) -> Tuple[float, float]:
     """Mean loss per example and accuracy of ``model`` on ``data``, in eval mode.
 
     ``data`` is a Dataset or a DataLoader; the model's train/eval mode is restored after.
@@ -107,7 +124,7 @@ def evaluate(model: Module, loss, data, batch_size: int = 1000, flatten: bool = 
     return total_loss / n, correct / n
 
 
-def progress_bar(iterable, enabled: Optional[bool], desc: str, total: int):
+def progress_bar(iterable: Iterable[T], enabled: Optional[bool], desc: str, total: int) -> Iterable[T]:
     """A tqdm bar over ``iterable`` when enabled (default: stderr is a terminal) and tqdm is installed."""
     if enabled is None:
         enabled = sys.stderr.isatty()
@@ -155,12 +172,15 @@ def _fit_identity(loader: DataLoader) -> dict:
             "drop_last": loader.drop_last, "flatten": loader.flatten, "n_train": len(loader.dataset)}
 
 
-def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int = 10,
+def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, DataLoader],
+        val: Union[Dataset, DataLoader, None] = None, test: Union[Dataset, DataLoader, None] = None,
+        epochs: int = 10,
         batch_size: int = 256, seed: int = 0, shuffle: bool = True, flatten: bool = True,
-        regularizer=None, scheduler=None, progress: Optional[bool] = None,
+        regularizer: Optional[Regularizer] = None, scheduler: Optional[LRScheduler] = None,
+        progress: Optional[bool] = None,
         log: Optional[Callable[[str], None]] = None, eval_batch_size: int = 1000,
         callbacks: Sequence[Callable[[int, History], Optional[bool]]] = (),
-        config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir=None,
+        config: Optional[dict] = None, eval_train: bool = False, checkpoint_dir: Optional[PathLike] = None,
         resume: bool = False, on_divergence: str = "warn", checkpoint_info: Optional[dict] = None) -> History:
     """Train ``model`` with ``optimizer`` on ``loss`` and record a :class:`History`.
 
@@ -228,7 +248,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         raise ValueError(f"fit: on_divergence must be one of {DIVERGENCE_MODES}, got {on_divergence!r}")
     info = dict(checkpoint_info or {})
     if resume and checkpoint_dir is None:
-        raise ValueError("fit: resume=True needs a checkpoint_dir")
+        raise ValueError("fit: resume = True needs a checkpoint_dir")
     dtype = _model_dtype(model)
     loader = as_loader(train, batch_size, shuffle, seed, flatten, dtype)
     if len(loader) == 0:
@@ -240,7 +260,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
     identity = _fit_identity(loader)
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
     first_epoch = 1
-    if resume and ckpt_path.is_file():
+    if resume and ckpt_path is not None and ckpt_path.is_file():  # resume needs a checkpoint_dir (above)
         ckpt = load(ckpt_path)
         saved = ckpt.config.get("fit", {})
         for key, value in identity.items():
@@ -251,7 +271,7 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
         history = ckpt.history or history
         if config is not None:
             history.config = dict(config)
-        first_epoch = int(ckpt.epoch) + 1
+        first_epoch = int(cast(int, ckpt.epoch)) + 1  # fit's checkpoints always record the epoch
         if log is not None:
             log(f"resuming from {ckpt_path} after epoch {ckpt.epoch} of {epochs}")
     last_good = ckpt_path if resume and ckpt_path is not None and ckpt_path.is_file() else None
@@ -326,8 +346,9 @@ def fit(model: Module, loss, optimizer, train, val=None, test=None, epochs: int 
     return history
 
 
-def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler, log,
-                 callbacks) -> bool:
+def finish_epoch(history: History, epoch: int, t0: float, start: float, scheduler: Optional[LRScheduler],
+                 log: Optional[Callable[[str], None]],
+                 callbacks: Sequence[Callable[[int, History], Optional[bool]]]) -> bool:
     """The end of an epoch shared by every training loop: step the schedule, record the
     times, print the table row, run the callbacks; returns True when one asks to stop."""
     if scheduler is not None:

@@ -29,19 +29,21 @@ first).
 
 from __future__ import annotations
 
-from typing import List, NamedTuple
+from typing import List, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
 
-from tinygrad_mnist.nn.module import Module
+from tinygrad_mnist.nn.module import Module, Parameter
 
 __all__ = ["Pair", "pair_parameters", "numpy_to_torch", "torch_to_numpy"]
 
 _TORCH_ONLY_BUFFERS = ("num_batches_tracked",)
 _NUMPY_DTYPE = {torch.float32: np.dtype(np.float32), torch.float64: np.dtype(np.float64)}
 
+
+TorchModuleT = TypeVar("TorchModuleT", bound=nn.Module)
 
 class Pair(NamedTuple):
     """One parameter or buffer on both sides.
@@ -55,8 +57,8 @@ class Pair(NamedTuple):
     numpy_name: str
     torch_name: str
     kind: str  # "parameter" or "buffer"
-    numpy_param: object
-    numpy_owner: object
+    numpy_param: Optional[Parameter]
+    numpy_owner: Optional[Module]
     torch_tensor: torch.Tensor
 
     def numpy_get(self) -> np.ndarray:
@@ -68,16 +70,17 @@ class Pair(NamedTuple):
         self.numpy_get()[...] = value
 
 
-def _numpy_entries(model: Module):
-    entries = [(name, "parameter", p, None) for name, p in model.named_parameters()]
+def _numpy_entries(model: Module) -> List[Tuple[str, str, Optional[Parameter], Optional[Module]]]:
+    entries: List[Tuple[str, str, Optional[Parameter], Optional[Module]]] = [
+        (name, "parameter", p, None) for name, p in model.named_parameters()]
     for mname, m in model.named_modules():
         for b in m._buffer_names():
             entries.append((f"{mname}.{b}" if mname else b, "buffer", None, m))
     return entries
 
 
-def _torch_entries(model: nn.Module):
-    entries = [(name, "parameter", t) for name, t in model.named_parameters()]
+def _torch_entries(model: nn.Module) -> List[Tuple[str, str, torch.Tensor]]:
+    entries: List[Tuple[str, str, torch.Tensor]] = [(name, "parameter", t) for name, t in model.named_parameters()]
     entries += [(name, "buffer", t) for name, t in model.named_buffers()
                 if name.rpartition(".")[2] not in _TORCH_ONLY_BUFFERS]
     return entries
@@ -123,7 +126,7 @@ def pair_parameters(numpy_model: Module, torch_model: nn.Module) -> List[Pair]:
     return pairs
 
 
-def numpy_to_torch(numpy_model: Module, torch_model: nn.Module) -> nn.Module:
+def numpy_to_torch(numpy_model: Module, torch_model: TorchModuleT) -> TorchModuleT:
     """Overwrite the torch model's parameters and buffers with the numpy model's; returns it.
 
     Works on any device (the values travel through the CPU); see :func:`pair_parameters`

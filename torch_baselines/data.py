@@ -47,7 +47,7 @@ class ImageBatch(Sequence):
     def __len__(self) -> int:
         return len(self.y)
 
-    def __getitem__(self, i: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, i: int | slice) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.x[i], self.y[i]
 
 
@@ -101,6 +101,11 @@ class ImageDataset(TorchDataset):
 
     def __repr__(self) -> str:
         return f"ImageDataset({self.dataset!r}, flatten={self.flatten}, dtype={self.dtype.name})"
+
+
+# _ARRAY_BATCHES: torch's annotation asks a batch sampler for ``Sampler[list]``, but the DataLoader only
+# hands each batch to ``__getitems__`` (or indexes with its items); an int64 array serves as well and
+# saves two conversions per batch, so passing a NumpyOrderSampler is ignored for [arg-type].
 
 
 class NumpyOrderSampler(Sampler[np.ndarray]):
@@ -160,13 +165,14 @@ class AugmentingTorchLoader(TorchDataLoader):
     drawn batch after batch), so both engines see the same moved images."""
 
     def __init__(self, loader: AugmentedLoader):
-        super().__init__(ImageDataset.like(loader), batch_sampler=NumpyOrderSampler(loader),
+        super().__init__(ImageDataset.like(loader),
+                         batch_sampler=NumpyOrderSampler(loader),  # type: ignore[arg-type]  # see _ARRAY_BATCHES
                          collate_fn=collate_batch, num_workers=0)
         self.augment = dict(max_shift=loader.max_shift, max_degrees=loader.max_degrees,
                             integer_shifts=loader.integer_shifts)
         self.seed, self.image_shape = loader.seed, loader.dataset.image_shape
 
-    def __iter__(self):  # type: ignore[override]
+    def __iter__(self):
         rng = np.random.default_rng([self.seed, self.batch_sampler.epoch, 1])   # read before the pass advances it
         for x, y in super().__iter__():
             moved = random_affine(x.numpy().reshape(len(x), *self.image_shape), rng, **self.augment)
@@ -187,5 +193,6 @@ def torch_loader(loader: DataLoader) -> TorchDataLoader:
     if type(loader) is not DataLoader:
         raise TypeError(f"torch_loader: no torch twin for a {type(loader).__name__}; expected a DataLoader or an "
                         "AugmentedLoader")
-    return TorchDataLoader(ImageDataset.like(loader), batch_sampler=NumpyOrderSampler(loader),
+    return TorchDataLoader(ImageDataset.like(loader),
+                           batch_sampler=NumpyOrderSampler(loader),  # type: ignore[arg-type]  # see _ARRAY_BATCHES
                            collate_fn=collate_batch, num_workers=0)

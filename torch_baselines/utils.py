@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from typing import Dict, List, Tuple
+from typing import List, Set, Tuple, TypedDict
 
 import numpy as np
 import torch
@@ -69,7 +69,16 @@ def num_parameters(model: nn.Module) -> int:
     return parameter_rows(model)[1]
 
 
-def parameter_rows(model: nn.Module) -> Tuple[List[Dict[str, object]], int]:
+class ParameterRow(TypedDict):
+    """One row of :func:`parameter_rows`."""
+
+    layer: str
+    type: str
+    shapes: str
+    parameters: int
+
+
+def parameter_rows(model: nn.Module) -> Tuple[List[ParameterRow], int]:
     """Learnable parameters per layer and in total.
 
     Returns
@@ -81,7 +90,8 @@ def parameter_rows(model: nn.Module) -> Tuple[List[Dict[str, object]], int]:
     total : int
         The sum over rows (shared parameters counted once).
     """
-    rows, seen = [], set()
+    rows: List[ParameterRow] = []
+    seen: Set[int] = set()
     for name, module in model.named_modules():
         params = [p for p in module.parameters(recurse=False) if p.requires_grad and id(p) not in seen]
         if not params:

@@ -50,7 +50,7 @@ from tinygrad_mnist.models import MLPSpec, build
 from tinygrad_mnist.nn import activations
 from tinygrad_mnist.nn.linear import Linear, linear_backward, linear_forward
 from tinygrad_mnist.nn.losses import CrossEntropy, SoftmaxCrossEntropy, one_hot
-from tinygrad_mnist.nn.module import resolve_dtype
+from tinygrad_mnist.nn.module import Sequential, resolve_dtype
 
 #: The template's ``activation_str`` values.
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
@@ -106,7 +106,7 @@ class NN:
         self.train_logs: Dict[str, list] = {"train_accuracy": [], "validation_accuracy": [], "train_loss": [],
                                             "validation_loss": []}
         self._act = {"relu": activations.ReLU(), "sigmoid": activations.Sigmoid(), "tanh": activations.Tanh()}
-        self.model = None
+        self.model: Optional[Sequential] = None
 
     def initialize_weights(self, dims) -> None:
         """Blank 1: ``dims = [h_0, h_{m}]`` (input size, classes); builds ``model`` and ``weights``.
@@ -125,6 +125,7 @@ class NN:
         self.weights = {}
         for layer_n, lin in enumerate(self.linears, 1):
             self.weights[f"W{layer_n}"] = lin.weight.data.T
+            assert lin.bias is not None  # build's Linear layers have biases
             self.weights[f"b{layer_n}"] = lin.bias.data[None, :]
 
     # -- blank 2: the activations; grad=True gives the derivative at x -------------------
@@ -168,6 +169,7 @@ class NN:
             raise TypeError(f"NN.forward: expected {self.dtype} input (the model's dtype), got {x.dtype}")
         cache = {"Z0": x}
         for layer_n, lin in enumerate(self.linears, 1):
+            assert lin.bias is not None  # build's Linear layers have biases
             a = linear_forward(cache[f"Z{layer_n - 1}"], lin.weight.data, lin.bias.data)
             cache[f"A{layer_n}"] = a
             cache[f"Z{layer_n}"] = self.softmax(a) if layer_n == len(self.linears) else self.activation(a)
@@ -193,6 +195,7 @@ class NN:
                                          input_grad=layer_n > 1)
             grads[f"dW{layer_n}"], grads[f"db{layer_n}"] = dw.T, db[None, :]
             if layer_n > 1:
+                assert dz is not None  # input_grad=True above
                 grads[f"dZ{layer_n - 1}"] = dz
                 grads[f"dA{layer_n - 1}"] = dz * self.activation(cache[f"A{layer_n - 1}"], grad=True)
         return grads

@@ -45,6 +45,7 @@ import numpy as np
 from tinygrad_mnist.data import DataLoader, Dataset, load_mnist
 from tinygrad_mnist.metrics import predictions
 from tinygrad_mnist.models import MLPSpec, build_mlp
+from tinygrad_mnist.nn.linear import Linear
 from tinygrad_mnist.nn.losses import CrossEntropy
 from tinygrad_mnist.optim import SGD
 
@@ -81,8 +82,13 @@ class TemplateMLP:
         self.linear1, self.sigmoid, self.linear2, self.softmax = self.model
         self.loss = CrossEntropy(reduction="sum")  # L = −Σ_n Σ_c y_nc log ŷ_nc, summed over the batch
         self.optimizer = SGD(self.model.parameters(), lr=0.001)
+        assert isinstance(self.linear1, Linear)  # build_mlp's first layer
         self.dtype = self.linear1.weight.dtype
-        self.x = self.a1 = self.f1 = self.a2 = self.y_hat = None
+        self.x: Optional[np.ndarray] = None
+        self.a1: Optional[np.ndarray] = None
+        self.f1: Optional[np.ndarray] = None
+        self.a2: Optional[np.ndarray] = None
+        self.y_hat: Optional[np.ndarray] = None
         self.y: Optional[np.ndarray] = None
         self.loss_value = float("nan")
 

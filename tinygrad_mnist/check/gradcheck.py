@@ -33,11 +33,13 @@ From the command line: ``tinygrad-mnist gradcheck --hidden 16 16 --activation ta
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Literal, Optional, Tuple
 
 import numpy as np
 
+from ..nn.losses import Loss
 from ..nn.module import Module
+from ..types import Array
 
 __all__ = ["numerical_gradient", "numerical_jacobian", "relative_error", "noise_floor", "Check", "GradcheckReport",
            "compare", "check_module", "check_jacobian", "check_loss", "check_model"]
@@ -125,10 +127,10 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = DEF
 class _Tracked:
     """Wrap ``f`` to remember ``F``, the largest magnitude it produced (or was told of)."""
 
-    def __init__(self, f: Callable[[], object]):
+    def __init__(self, f: Callable[[], Any]) -> None:
         self.f, self.magnitude = f, 0.0
 
-    def __call__(self):
+    def __call__(self) -> Any:
         value = self.f()
         self.magnitude = max(self.magnitude, float(np.max(np.abs(value), initial=0.0)))
         return value
@@ -208,7 +210,8 @@ class GradcheckReport:
 
     @property
     def max_rel_error(self) -> float:
-        return self.worst.rel_error if self.checks else 0.0
+        worst = self.worst
+        return 0.0 if worst is None else worst.rel_error  # None: no checks
 
     def __getitem__(self, name: str) -> Check:
         for c in self.checks:
@@ -225,7 +228,7 @@ class GradcheckReport:
                 for c in self.checks]
         widths = [max(len(r[i]) for r in [cols] + rows) for i in range(len(cols))]
 
-        def line(r):
+        def line(r: List[str]) -> str:
             return "  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)).rstrip()
 
         verdict = (f"PASSED: {len(self.checks)} arrays within {self.tol:g}" if self.passed else
@@ -235,7 +238,7 @@ class GradcheckReport:
 
 
 # -- checks ---------------------------------------------------------------------------------
-def _require_float64(what: str, *arrays) -> None:
+def _require_float64(what: str, *arrays: Any) -> None:
     for a in arrays:
         if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype != np.float64:
             raise TypeError(f"{what}: gradient checks need float64 (central differences in {a.dtype} "
@@ -249,16 +252,16 @@ def _params_float64(module: Module, what: str) -> None:
 class _SavedGrads:
     """Save the parameters' gradients, zero them, and put them back afterwards."""
 
-    def __init__(self, module: Module):
+    def __init__(self, module: Module) -> None:
         self.params = module.parameters()
 
-    def __enter__(self):
+    def __enter__(self) -> "_SavedGrads":
         self.saved = [p.grad.copy() for p in self.params]
         for p in self.params:
             p.zero_grad()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         for p, g in zip(self.params, self.saved, strict=True):
             p.grad[...] = g
         return False
@@ -318,7 +321,7 @@ def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] =
         analytic.update((name, p.grad.copy()) for name, p in module.named_parameters())
     arrays = {"input": x, **{name: p.data for name, p in module.named_parameters()}}
 
-    def f_terms():
+    def f_terms() -> float:
         terms = g * module.forward(x)
         f.magnitude = max(f.magnitude, float(np.abs(terms).sum()))  # F = Σ |g ⊙ y|
         return float(terms.sum())
@@ -328,7 +331,7 @@ def check_module(module: Module, x: np.ndarray, grad_out: Optional[np.ndarray] =
                       max_checks, rng)
 
 
-def check_loss(loss: Module, pred: np.ndarray, target, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
+def check_loss(loss: Loss, pred: np.ndarray, target: Array, eps: float = DEFAULT_EPS, tol: float = DEFAULT_TOL,
                floor: float = DEFAULT_FLOOR) -> GradcheckReport:
     """Check ``loss.backward()`` (∂L/∂pred) against central differences of ``loss.forward``."""
     pred = np.array(pred, copy=True)
@@ -340,7 +343,7 @@ def check_loss(loss: Module, pred: np.ndarray, target, eps: float = DEFAULT_EPS,
                       None, None)
 
 
-def check_model(model: Module, loss: Module, x: np.ndarray, target, eps: float = DEFAULT_EPS,
+def check_model(model: Module, loss: Loss, x: np.ndarray, target: Array, eps: float = DEFAULT_EPS,
                 tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR, max_checks: Optional[int] = None,
                 seed: int = 0) -> GradcheckReport:
     """Check every parameter (and the input) of ``L = loss(model(x), target)``.
@@ -362,7 +365,7 @@ def check_model(model: Module, loss: Module, x: np.ndarray, target, eps: float =
                       eps, tol, floor, max_checks, np.random.default_rng(seed))
 
 
-def check_jacobian(module: Module, x: np.ndarray, target=None, eps: float = DEFAULT_EPS,
+def check_jacobian(module: Module, x: np.ndarray, target: Optional[Array] = None, eps: float = DEFAULT_EPS,
                    tol: float = DEFAULT_TOL, floor: float = DEFAULT_FLOOR) -> GradcheckReport:
     """Check ``module.jacobian(x)`` for ONE example against a central-difference Jacobian.
 

@@ -9,11 +9,14 @@ import signal
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Callable, Iterator, List
+
+from ..types import PathLike
 
 __all__ = ["atomic_write", "deferred_interrupt"]
 
 
-def atomic_write(path, write) -> Path:
+def atomic_write(path: PathLike, write: Callable[[BinaryIO], object]) -> Path:
     """Write ``path`` through ``write(file_object)`` atomically.
 
     The bytes go to a temporary file in the same folder (same file system, so the rename
@@ -58,11 +61,11 @@ def current_umask() -> int:
 
 
 @contextmanager
-def deferred_interrupt():
+def deferred_interrupt() -> Iterator[None]:
     """Hold back Ctrl-C (SIGINT) until the block ends, then raise ``KeyboardInterrupt``:
     a checkpoint being written is finished first.  Outside the main thread (where signal
     handlers cannot be set) the block runs unprotected; the write stays atomic anyway."""
-    caught = []
+    caught: List[int] = []
     try:
         previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
     except ValueError:  # not the main thread

@@ -11,16 +11,19 @@ the optimiser's hyperparameters (:func:`hyperparameters`).
 from __future__ import annotations
 
 import platform
-from typing import Dict
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
 from ..architecture import ArchitectureError, describe_model, layers_from_json
+from ..models import LayerDesc
 from ..nn.batchnorm import BatchNorm1d, BatchNorm2d
 from ..nn.conv import Conv2d
 from ..nn.linear import Linear
 from ..nn.module import Module
 from ..nn.regularization import Dropout
+from ..optim.optimizer import Optimizer
+from ..types import PathLike
 
 FORMAT = "tinygrad_mnist.checkpoint"
 VERSION = 1
@@ -32,14 +35,14 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable, not a checkpoint, or does not match what it is loaded into."""
 
 
-def describe_or_fail(model: Module):
+def describe_or_fail(model: Module) -> Tuple[LayerDesc, ...]:
     try:
         return describe_model(model)
     except ArchitectureError as err:
         raise CheckpointError(str(err)) from None
 
 
-def layers_or_fail(data, path):
+def layers_or_fail(data: Any, path: PathLike) -> Tuple[LayerDesc, ...]:
     try:
         return layers_from_json(data)
     except ArchitectureError as err:
@@ -54,9 +57,9 @@ def versions() -> Dict[str, str]:
 
 # -- per-module state that is not an array -------------------------------------------------
 def module_extras(model: Module) -> dict:
-    extras = {}
+    extras: Dict[str, Dict[str, Any]] = {}
     for name, m in model.named_modules():
-        entry = {}
+        entry: Dict[str, Any] = {}
         if isinstance(m, Dropout):
             entry["rng"] = m.rng.bit_generator.state
             entry["bit_generator"] = type(m.rng.bit_generator).__name__
@@ -69,7 +72,7 @@ def module_extras(model: Module) -> dict:
     return extras
 
 
-def restore_extras(model: Module, extras: dict, path) -> None:
+def restore_extras(model: Module, extras: dict, path: PathLike) -> None:
     modules = dict(model.named_modules())
     for name, entry in extras.items():
         m = modules.get(name)
@@ -90,10 +93,10 @@ def restore_extras(model: Module, extras: dict, path) -> None:
 
 
 # -- the optimiser and schedule --------------------------------------------------------------
-def hyperparameters(optimizer) -> dict:
+def hyperparameters(optimizer: Optimizer) -> dict:
     """The optimiser's scalar settings other than the (scheduled) learning rate."""
     skip = {"lr", "step_count", "params", "state", "flush_every"}
-    out = {}
+    out: Dict[str, Any] = {}
     for k, v in vars(optimizer).items():
         if k in skip or k.startswith("_"):
             continue
@@ -104,9 +107,10 @@ def hyperparameters(optimizer) -> dict:
     return out
 
 
-def split_state(state: dict):
+def split_state(state: dict) -> Tuple[Dict[str, np.ndarray], Dict[str, Dict[str, Any]]]:
     """Optimiser state → (arrays for the npz, JSON-able scalars)."""
-    arrays, scalars = {}, {}
+    arrays: Dict[str, np.ndarray] = {}
+    scalars: Dict[str, Dict[str, Any]] = {}
     for i, s in state["state"].items():
         for key, value in s.items():
             if isinstance(value, np.ndarray):

@@ -8,13 +8,16 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..architecture import layers_to_json
 from ..models import LayerDesc, build
 from ..nn.module import Module
+from ..optim.optimizer import Optimizer
+from ..optim.schedules import LRScheduler
+from ..types import PathLike
 from .atomic import atomic_write
 from .layout import (
     FORMAT,
@@ -32,11 +35,16 @@ from .layout import (
     versions,
 )
 
+if TYPE_CHECKING:  # imported where used, like the method below
+    from ..history import History
+
 __all__ = ["Checkpoint", "save", "load", "load_checkpoint"]
 
 
-def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoch: Optional[int] = None,
-         config: Optional[dict] = None, layers=None, extra: Optional[dict] = None) -> Path:
+def save(path: PathLike, model: Module, optimizer: Optional[Optimizer] = None,
+         scheduler: Optional[LRScheduler] = None, history: Optional[History] = None, epoch: Optional[int] = None,
+         config: Optional[dict] = None, layers: Optional[Sequence[LayerDesc]] = None,
+         extra: Optional[dict] = None) -> Path:
     """Write a checkpoint of ``model`` (and whatever else is given) to ``path``, atomically.
 
     Parameters
@@ -90,7 +98,8 @@ def save(path, model: Module, optimizer=None, scheduler=None, history=None, epoc
         meta["history"] = history.to_dict()
     text = json.dumps(meta, default=json_default)
     arrays[META_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
-    return atomic_write(path, lambda fh: np.savez(fh, **arrays))
+    # numpy's stub types **kwds as its keyword-only allow_pickle: bool; the arrays are what savez takes
+    return atomic_write(path, lambda fh: np.savez(fh, **arrays))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -124,7 +133,7 @@ class Checkpoint:
         return dict(self.model_state)
 
     @property
-    def history(self):
+    def history(self) -> Optional[History]:
         """The saved :class:`~tinygrad_mnist.train.History`, or None."""
         from ..history import History
 
@@ -164,7 +173,7 @@ class Checkpoint:
         restore_extras(model, self.meta.get("modules", {}), self.path)
         return model
 
-    def _saved_state(self, key: str, what: str, obj) -> dict:
+    def _saved_state(self, key: str, what: str, obj: object) -> dict:
         """The saved ``meta[key]`` ("optimizer" or "scheduler"), checked to exist and to
         come from ``obj``'s class; else :class:`CheckpointError` naming ``what`` differs."""
         saved = self.meta.get(key)
@@ -175,7 +184,8 @@ class Checkpoint:
                                   f"checkpoint was saved from {saved['class']}")
         return saved
 
-    def restore(self, model: Module, optimizer=None, scheduler=None) -> None:
+    def restore(self, model: Module, optimizer: Optional[Optimizer] = None,
+                scheduler: Optional[LRScheduler] = None) -> None:
         """Put the saved state into ``model``, ``optimizer`` and ``scheduler`` (those given).
 
         Raises :class:`CheckpointError` naming the mismatch: layer names or shapes, the
@@ -202,7 +212,7 @@ class Checkpoint:
                                   f"{self.meta['scheduler']['class']} schedule, none was given")
 
 
-def load(path) -> Checkpoint:
+def load(path: PathLike) -> Checkpoint:
     """Read a checkpoint written by :func:`save`; every array is read (and CRC-checked) now.
 
     Raises

@@ -7,11 +7,12 @@ other subcommands start fast; ``tinygrad-mnist bench --help`` lists its options.
 from __future__ import annotations
 
 import argparse
+from typing import Optional, Sequence
 
 from .common import DefaultsFormatter
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "bench", help="benchmark the numpy engine against PyTorch (see `tinygrad-mnist bench --help`)",
         description="Runs the benchmarks package (python -m benchmarks); all options are its own.",
@@ -21,11 +22,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def run_bench(args) -> int:
+def run_bench(args: argparse.Namespace) -> int:
     return run_bench_argv(args.bench_args)
 
 
-def run_bench_argv(argv) -> int:
+def run_bench_argv(argv: Optional[Sequence[str]]) -> int:
     """Parse ``argv`` with the benchmarks' own options and run them (imported only now)."""
     try:
         import benchmarks

@@ -9,7 +9,9 @@ import math
 import os
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional, Union, cast
+
+from ..types import PathLike
 
 
 def warn(msg: str) -> None:
@@ -54,7 +56,7 @@ def unit_interval(text: str) -> float:
     return value
 
 
-def _int(text) -> int:
+def _int(text: str) -> int:
     if isinstance(text, bool):
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
     if isinstance(text, int):
@@ -65,7 +67,7 @@ def _int(text) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
 
 
-def _float(text) -> float:
+def _float(text: str) -> float:
     if isinstance(text, bool):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}")
     try:
@@ -83,7 +85,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """``--help`` with ``(default: X)`` after every option that has a default worth showing
     (not for on/off flags, nor where the default depends on other options: None)."""
 
-    def _get_help_string(self, action):
+    def _get_help_string(self, action: argparse.Action) -> Optional[str]:
         if action.default is None or isinstance(action.default, bool) or action.default is argparse.SUPPRESS:
             return action.help
         if "default:" in (action.help or "") or "%(default)" in (action.help or ""):
@@ -94,7 +96,7 @@ class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def add_output_flags(p: argparse.ArgumentParser) -> None:
+def add_output_flags(p: Union[argparse.ArgumentParser, "argparse._ArgumentGroup"]) -> None:
     """``--quiet`` and ``--json`` (and ``--no-progress``) on a subcommand."""
     p.add_argument("--quiet", "-q", action="store_true", help="print only the result (and errors)")
     p.add_argument("--json", action="store_true",
@@ -107,7 +109,7 @@ class Reporter:
     """Where a subcommand's output goes: text (``say`` unless quiet, ``result`` always) or
     JSON lines (``event`` objects only; text suppressed)."""
 
-    def __init__(self, args):
+    def __init__(self, args: argparse.Namespace) -> None:
         self.quiet = bool(getattr(args, "quiet", False))
         self.json = bool(getattr(args, "json", False))
         self.progress = False if (self.quiet or self.json or getattr(args, "no_progress", False)) else None
@@ -120,7 +122,7 @@ class Reporter:
         if not self.json:
             print(text, flush=True)
 
-    def event(self, kind: str, **data) -> None:
+    def event(self, kind: str, **data: Any) -> None:
         if self.json:
             from ..history import json_default
 
@@ -128,7 +130,7 @@ class Reporter:
 
 
 # -- the TOML config file: its values become defaults, so flags win ---------------------------
-def config_defaults(parser: argparse.ArgumentParser, path) -> dict:
+def config_defaults(parser: argparse.ArgumentParser, path: PathLike) -> dict:
     """Read ``path`` (TOML) and return the parser defaults it sets, converted and checked.
 
     Keys are the long option names with ``-`` or ``_`` (``batch-size`` or ``batch_size``);
@@ -164,7 +166,7 @@ class ConfigError(ValueError):
     """A config file is missing, not TOML, or holds a key or value the command does not take."""
 
 
-def _convert(action: argparse.Action, value, where: str):
+def _convert(action: argparse.Action, value: Any, where: str) -> Any:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
@@ -177,7 +179,7 @@ def _convert(action: argparse.Action, value, where: str):
     for item in items:
         if action.type is not None:
             try:
-                item = action.type(item)
+                item = cast(Callable[[Any], Any], action.type)(item)  # the project passes functions only
             except (argparse.ArgumentTypeError, TypeError, ValueError) as err:
                 raise ConfigError(f"{where}: {err}") from None
         if action.choices is not None and item not in action.choices:
@@ -195,7 +197,7 @@ def environment() -> dict:
 
     from .. import __version__
 
-    env = {"tinygrad_mnist": __version__, "numpy": np.__version__, "python": platform.python_version(),
+    env: dict[str, Any] = {"tinygrad_mnist": __version__, "numpy": np.__version__, "python": platform.python_version(),
            "platform": platform.platform(), "cpu_count": os.cpu_count()}
     for name in ("torch", "matplotlib", "scikit-learn", "tqdm", "pillow", "threadpoolctl"):
         env[name] = package_version(name)

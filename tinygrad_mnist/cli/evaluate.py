@@ -8,19 +8,19 @@ per-class accuracy and the confusion matrix.
 from __future__ import annotations
 
 import argparse
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ..checkpoint import Checkpoint, load
-from ..data import DataLoader, load_dataset
+from ..data import DataLoader, Dataset, load_dataset
 from ..metrics import confusion_matrix
 from ..nn.losses import CrossEntropy, SoftmaxCrossEntropy
 from ..train import mean_per_example, progress_bar
 from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "evaluate", help="a checkpoint's loss, accuracy and confusion matrix on a dataset",
         description="Rebuild the model a checkpoint describes (model.npz or checkpoint.npz from "
@@ -42,7 +42,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], int, bool]:
+def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], Optional[int], bool]:
     """``(flatten, image_shape or None, num_classes, outputs_are_probabilities)`` of a checkpoint,
     from what ``train`` recorded or else from its architecture."""
     layers = ck.layers
@@ -50,8 +50,8 @@ def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], int, bool
     first = layers[0]
     flatten = extra.get("flatten", first.kind != "conv2d" and not (
         first.kind == "residual" and first.kwargs["block"][0].kind == "conv2d"))
-    image_shape = tuple(extra["image_shape"]) if "image_shape" in extra else None
-    probs = layers[-1].kind == "activation" and layers[-1].kwargs.get("name") == "softmax"
+    image_shape: Optional[Tuple[int, int]] = tuple(extra["image_shape"]) if "image_shape" in extra else None
+    probs: bool = layers[-1].kind == "activation" and layers[-1].kwargs.get("name") == "softmax"
     last_linear = [d for d in layers if d.kind == "linear"]
     num_classes = extra.get("num_classes", last_linear[-1].kwargs["out_features"] if last_linear else None)
     if image_shape is None and flatten and first.kind == "linear":
@@ -60,7 +60,7 @@ def model_io(ck: Checkpoint) -> Tuple[bool, Optional[Tuple[int, int]], int, bool
     return flatten, image_shape, num_classes, probs
 
 
-def load_eval_data(ck: Checkpoint, args):
+def load_eval_data(ck: Checkpoint, args: argparse.Namespace) -> Tuple[Dataset, str]:
     """The split ``args`` names, by default of the checkpoint's own dataset."""
     saved = ck.config.get("args", {})
     dataset = args.dataset or saved.get("dataset")
@@ -71,7 +71,7 @@ def load_eval_data(ck: Checkpoint, args):
     return (test if args.split == "test" else train), dataset
 
 
-def run_evaluate(args) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     ck = load(args.checkpoint)
     model = ck.model.eval()
@@ -85,15 +85,17 @@ def run_evaluate(args) -> int:
     loss = CrossEntropy() if probs else SoftmaxCrossEntropy()
     loader = DataLoader(data, batch_size=args.batch_size, shuffle=False, flatten=flatten,
                         dtype=model.dtype or np.float32)
-    total, labels, predicted = 0.0, [], []
+    total = 0.0
+    label_batches: List[np.ndarray] = []
+    predicted_batches: List[np.ndarray] = []
     for x, y in progress_bar(loader, rep.progress, f"evaluate {data.name}", len(loader)):
         out = model.forward(x)
         total += mean_per_example(loss, loss.forward(out, y), out) * len(y)
-        labels.append(y)
-        predicted.append(out.argmax(axis=1))
-    if not labels:
+        label_batches.append(y)
+        predicted_batches.append(out.argmax(axis=1))
+    if not label_batches:
         raise ValueError(f"evaluate: the {args.split} split of {dataset} is empty")
-    labels, predicted = np.concatenate(labels), np.concatenate(predicted)
+    labels, predicted = np.concatenate(label_batches), np.concatenate(predicted_batches)
     k = int(num_classes or data.num_classes)
     cm = confusion_matrix(labels, predicted, k)
     acc = float((labels == predicted).mean())
@@ -109,11 +111,12 @@ def run_evaluate(args) -> int:
     return 0
 
 
-def format_confusion(cm: np.ndarray, per_class) -> str:
+def format_confusion(cm: np.ndarray, per_class: Sequence[Optional[float]]) -> str:
     k = cm.shape[0]
     width = max(5, len(str(int(cm.max()))) + 1)
     lines = ["true\\pred" + "".join(f"{c:>{width}d}" for c in range(k)) + "  accuracy"]
     for c in range(k):
-        acc = "" if per_class[c] is None else f"{100 * per_class[c]:8.2f}%"
+        share = per_class[c]
+        acc = "" if share is None else f"{100 * share:8.2f}%"
         lines.append(f"{c:>9d}" + "".join(f"{int(v):>{width}d}" for v in cm[c]) + acc)
     return "\n".join(lines)

@@ -12,12 +12,16 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..data import MNISTNotFoundError, load_dataset
+from ..data import Dataset, MNISTNotFoundError, load_dataset
 from ..presets import NAMES, get, model_name, names_help
 from .common import DefaultsFormatter, warn
+
+if TYPE_CHECKING:
+    from ..explore import ExploreModel
 
 #: The explorer's own preset (``tinygrad_mnist.explore.models``) for each registry name it has,
 #: with the overrides that make it that model; used for a checkpoint without its architecture.
@@ -29,7 +33,7 @@ EXPLORE_PRESETS = {"deep-mlp": ("mlp", None, None), "classic-mlp": ("classic-mlp
 DEFAULT_TRAIN_IMAGES = 3000
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Register ``explore`` on an ``argparse`` sub-parser collection; returns the parser."""
     p = subparsers.add_parser(
         "explore", help="write (or serve) a page that steps through the backward pass against PyTorch",
@@ -77,7 +81,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def _load(args):
+def _load(args: argparse.Namespace) -> Tuple[Tuple[Dataset, Dataset], str]:
     try:
         return load_dataset(args.dataset, data_dir=args.data_dir, download=not args.no_download), args.dataset
     except MNISTNotFoundError as err:
@@ -87,7 +91,7 @@ def _load(args):
         return load_dataset("digits"), "digits"
 
 
-def example_indices(example, examples, n_test: int) -> list:
+def example_indices(example: Optional[int], examples: Optional[Sequence[int]], n_test: int) -> List[int]:
     """The test-set indices to precompute, the one shown first leading, each once.
 
     ``examples`` given: those, with ``example`` moved (or added) to the front when given.
@@ -105,7 +109,8 @@ def example_indices(example, examples, n_test: int) -> list:
     return order
 
 
-def explore_model(name: str, image_shape, num_classes: int, hidden, activation, checkpoint, seed: int):
+def explore_model(name: str, image_shape: Tuple[int, int], num_classes: int, hidden: Optional[Sequence[int]],
+                  activation: Optional[str], checkpoint: Optional[str], seed: int) -> "ExploreModel":
     """The explorer's model for the registry name ``name``: fresh weights built from the registry's
     layers, or ``checkpoint``'s weights (and architecture, where it records one)."""
     from ..explore import ExploreModel, make_model
@@ -122,7 +127,7 @@ def explore_model(name: str, image_shape, num_classes: int, hidden, activation, 
         return make_model(explore_name, image_shape=image_shape, num_classes=num_classes,
                           hidden=hidden or preset_hidden, activation=activation or preset_activation,
                           checkpoint=checkpoint, seed=seed)
-    changes = {"activation": activation}
+    changes: Dict[str, Any] = {"activation": activation}
     if preset.flat_input:
         changes["hidden"] = None if hidden is None else tuple(hidden)
     elif hidden:
@@ -132,11 +137,11 @@ def explore_model(name: str, image_shape, num_classes: int, hidden, activation, 
     init = getattr(spec, "init", preset.init)
     init_kwargs = dict(getattr(spec, "init_kwargs", {}))
     model = build(layers, seed=seed, dtype=np.float64, init=init, init_kwargs=init_kwargs).eval()
-    return ExploreModel(name, tuple(layers), model, tuple(int(s) for s in image_shape), preset.flat_input,
+    return ExploreModel(name, tuple(layers), model, (int(image_shape[0]), int(image_shape[1])), preset.flat_input,
                         f"fresh initialisation ({init}, seed {seed})")
 
 
-def run_explore(args) -> int:
+def run_explore(args: argparse.Namespace) -> int:
     """Generate the page the parsed ``args`` describe; with ``--serve`` serve it until interrupted."""
     try:
         import torch  # noqa: F401  (the page compares against torch autograd)

@@ -13,14 +13,14 @@ from typing import Tuple
 import numpy as np
 
 from ..check.gradcheck import DEFAULT_EPS, DEFAULT_TOL, check_model
-from ..models import build
-from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+from ..models import MLPSpec, build
+from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..nn.module import Module
 from ..presets import NAMES, canonical, get, model_name, names_help
 from .common import DefaultsFormatter
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     """Register ``gradcheck`` on an ``argparse`` sub-parser collection; returns the parser."""
     p = subparsers.add_parser(
         "gradcheck", help="check a model's gradients against central differences (float64)",
@@ -66,7 +66,7 @@ def _old_arch(text: str) -> str:
     return canonical(text)
 
 
-def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
+def _build_model(args: argparse.Namespace) -> Tuple[Module, Tuple[int, ...]]:
     """The float64 model ``args.model`` names, with the flags' changes, and one example's shape."""
     preset = get(args.model, warn=False)
     changes = {"activation": args.activation, "output": args.output}
@@ -79,17 +79,18 @@ def _build_model(args) -> Tuple[Module, Tuple[int, ...]]:
         image_shape = (args.image_size, args.image_size)
     spec = preset.spec_for(image_shape, args.classes, **changes)
     args.output = spec.output  # the preset's when not given: it picks the loss
-    init = spec.init if preset.flat_input else preset.init
-    init_kwargs = spec.init_kwargs if preset.flat_input else {}
+    init = spec.init if isinstance(spec, MLPSpec) else preset.init
+    init_kwargs = spec.init_kwargs if isinstance(spec, MLPSpec) else {}
     model = build(spec.layers(), seed=args.seed, dtype=np.float64, init=init, init_kwargs=init_kwargs)
     return model, ((image_shape[0] * image_shape[1],) if preset.flat_input else (1, *image_shape))
 
 
-def run_gradcheck(args) -> int:
+def run_gradcheck(args: argparse.Namespace) -> int:
     """Run the check the parsed ``args`` describe, print the table; 0 if it passed else 1."""
     if args.batch < 1:
         raise ValueError(f"gradcheck: --batch must be at least 1, got {args.batch}")
     model, example_shape = _build_model(args)
+    loss: Loss
     if args.loss == "mse":
         loss = MSELoss(reduction=args.reduction)
     elif args.output == "softmax":

@@ -12,14 +12,15 @@ import os
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Optional
+from typing import Any, Dict, List, Optional
 
 from ..data.idx import IDXFormatError, read_bytes
 from ..data.mnist import MNIST_MD5, MNISTNotFoundError, find_mnist, mnist_files, source_name
+from ..types import PathLike
 from .common import DefaultsFormatter, Reporter, add_output_flags, environment
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "info", help="versions, threads, BLAS, and where the data is and whether it verifies",
         description="Describe this installation: package versions, CPU threads and numpy's BLAS, "
@@ -37,7 +38,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def data_report(data_dir=None, verify: bool = True) -> dict:
+def data_report(data_dir: Optional[PathLike] = None, verify: bool = True) -> dict:
     """Where MNIST is (or why not), what it is, and whether every file's MD5 matches."""
     try:
         root = find_mnist(data_dir)
@@ -73,7 +74,7 @@ def default_lock_path() -> Optional[Path]:
     return path if path.is_file() else None
 
 
-def read_lock(path) -> dict:
+def read_lock(path: PathLike) -> Dict[str, str]:
     """The ``name==version`` pins of a pip-compile lock file, names normalised (PEP 503).
 
     Comments, ``# via`` annotations, options and environment markers are ignored."""
@@ -90,7 +91,7 @@ def _same_version(installed: str, locked: str) -> bool:
     return installed == locked or ("+" not in locked and installed.split("+")[0] == locked)
 
 
-def lock_report(path) -> dict:
+def lock_report(path: Optional[PathLike]) -> Dict[str, Any]:
     """The installed version of every package pinned in the lock file ``path`` against its pin.
 
     Returns ``{"found": False}`` when ``path`` is None; else ``path``, ``count`` (pins) and
@@ -109,7 +110,7 @@ def lock_report(path) -> dict:
     return {"found": True, "path": str(path), "count": len(pins), "differ": differ}
 
 
-def lock_lines(report: dict) -> list:
+def lock_lines(report: Dict[str, Any]) -> List[str]:
     """``report`` (from :func:`lock_report`) as the lines ``info`` prints."""
     if not report["found"]:
         return ["no lock file found (installed from a wheel?)"]
@@ -122,7 +123,7 @@ def lock_lines(report: dict) -> list:
     return lines
 
 
-def run_info(args) -> int:
+def run_info(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     env = environment()
     data = data_report(args.data_dir, verify=not args.no_verify)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from ..models import num_parameters
 from ..presets import ALIASES, PRESETS, describe_layer
 from .common import DefaultsFormatter
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "models", help="list the named models every command accepts, with layers and parameter counts",
         description="List the model registry (tinygrad_mnist.presets): each name, what it is, its layers on "
@@ -41,7 +42,7 @@ def model_rows() -> list:
     return rows
 
 
-def run_models(args) -> int:
+def run_models(args: argparse.Namespace) -> int:
     rows = model_rows()
     if args.json:
         for row in rows:

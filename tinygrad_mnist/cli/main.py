@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from .. import __version__
 from .bench import add_parser as add_bench_parser
@@ -24,11 +24,17 @@ from .predict import add_parser as add_predict_parser
 from .train import add_train_parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tinygrad-mnist",
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; ``subcommands`` keeps the subparsers a ``--config`` file fills."""
+
+    subcommands: Dict[str, argparse.ArgumentParser]
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(prog="tinygrad-mnist",
                                      description="A from-scratch numpy neural-network engine for MNIST.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=argparse.ArgumentParser)
     parser.subcommands = {"train": add_train_parser(sub), "evaluate": add_evaluate_parser(sub),
                           "predict": add_predict_parser(sub), "info": add_info_parser(sub)}
     add_gradcheck_parser(sub)

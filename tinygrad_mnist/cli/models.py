@@ -8,14 +8,16 @@ The model options apply where the preset has them: ``--hidden`` to the MLPs; ``-
 
 from __future__ import annotations
 
-from typing import Tuple
+import argparse
+from typing import Any, Iterator, List, Tuple
 
 import numpy as np
 
-from ..data import DataLoader
+from ..data import DataLoader, Dataset
+from ..data.loader import Batch
 from ..models import CourseCNNSpec, LayerDesc, MLPSpec
 from ..nn.linear import Linear
-from ..nn.module import Sequential
+from ..nn.module import Module, Sequential
 from ..nn.regularization import Dropout
 from ..presets import NAMES, PRESETS
 
@@ -35,7 +37,8 @@ def is_image_model(name: str) -> bool:
     return not PRESETS[name].flat_input
 
 
-def model_layers(args, image_shape: Tuple[int, int], num_classes: int):
+def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int],
+                 num_classes: int) -> Tuple[Tuple[LayerDesc, ...], dict, str, dict]:
     """``(layers, spec dict, init, init_kwargs)`` for ``args.model`` on images of ``image_shape``
     (``--dropout`` is added after building, by :func:`with_dropout`)."""
     preset = PRESETS[args.model]
@@ -71,7 +74,7 @@ def with_dropout(model: Sequential, p: float, image_model: bool, seed: int = 0) 
     generator seeded ``[seed, 1]``, so the weights equal those of the model without dropout."""
     layers, rng = list(model), np.random.default_rng([seed, 1])
     linears = [i for i, m in enumerate(layers) if isinstance(m, Linear)]
-    out = []
+    out: List[Module] = []
     for i, layer in enumerate(layers):
         if image_model and i == linears[-1]:
             out.append(Dropout(p, rng=rng))
@@ -105,13 +108,13 @@ class ShiftedLoader(DataLoader):
     reproducible and a resumed run (which replays from ``set_epoch``) draws the same shifts.
     """
 
-    def __init__(self, dataset, max_shift: int, **kwargs):
+    def __init__(self, dataset: Dataset, max_shift: int, **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         if int(max_shift) < 1:
             raise ValueError(f"ShiftedLoader: max_shift must be at least 1, got {max_shift}")
         self.max_shift = int(max_shift)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         h, w = self.dataset.image_shape
         for x, y in super().__iter__():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .common import DefaultsFormatter, Reporter, add_output_flags, positive_int
 from .evaluate import model_io
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "predict", help="labels and probabilities for PNG images, folders or IDX files",
         description="Classify images with a saved model. INPUT is a .png file, a folder (every .png "
@@ -44,17 +44,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def read_png(path: Path, image_shape, invert: str) -> np.ndarray:
+def read_png(path: Path, image_shape: Optional[Tuple[int, int]], invert: str) -> np.ndarray:
     """A PNG as uint8 (H, W) in the model's size, light digit on dark (MNIST's convention)."""
     try:
         from PIL import Image
     except ImportError:
         raise ValueError("predict: reading PNG files needs Pillow (pip install pillow)") from None
     try:
-        with Image.open(path) as im:
-            im = im.convert("L")
+        with Image.open(path) as opened:
+            im = opened.convert("L")
             if image_shape is not None and im.size != (image_shape[1], image_shape[0]):
-                im = im.resize((image_shape[1], image_shape[0]), Image.LANCZOS)
+                im = im.resize((image_shape[1], image_shape[0]), Image.LANCZOS)  # type: ignore[attr-defined]  # set at import by Pillow; Image.Resampling needs Pillow >= 9.1
             img = np.asarray(im, dtype=np.uint8)
     except (OSError, ValueError, SyntaxError) as err:
         raise ValueError(f"predict: cannot read {path} as an image ({err})") from None
@@ -64,7 +64,7 @@ def read_png(path: Path, image_shape, invert: str) -> np.ndarray:
     return img
 
 
-def gather(inputs, image_shape, invert: str) -> Tuple[List[str], np.ndarray]:
+def gather(inputs: Sequence[str], image_shape: Optional[Tuple[int, int]], invert: str) -> Tuple[List[str], np.ndarray]:
     """``(names, images uint8 (n, H, W))`` from PNG files, folders and IDX files."""
     names, images = [], []
     for item in inputs:
@@ -102,7 +102,7 @@ def gather(inputs, image_shape, invert: str) -> Tuple[List[str], np.ndarray]:
     return names, np.stack(images)
 
 
-def run_predict(args) -> int:
+def run_predict(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     ck = load(args.checkpoint)
     model = ck.model.eval()

@@ -19,15 +19,17 @@ import argparse
 import json
 import shlex
 from pathlib import Path
+from typing import Any, Dict, List, Tuple, Union
 
 import numpy as np
 
 from ..checkpoint import atomic_write, save
-from ..data import MNISTNotFoundError, load_dataset, train_val_split
+from ..data import DataLoader, Dataset, MNISTNotFoundError, load_dataset, train_val_split
 from ..data.mnist import source_name
+from ..history import History
 from ..models import build
 from ..nn.init import INITIALIZERS
-from ..nn.losses import CrossEntropy, MSELoss, SoftmaxCrossEntropy
+from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..presets import model_name, names_help
 from ..train import CHECKPOINT_NAME, TrainingInterrupted, fit
@@ -48,10 +50,11 @@ from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, 
 
 
 def _per_model(key: str) -> str:
-    values = {}
+    values: Dict[Any, List[str]] = {}
     for model, d in MODEL_DEFAULTS.items():
         if d[key] is not None:
-            value = " ".join(map(str, d[key])) if isinstance(d[key], list) else d[key]
+            raw = d[key]
+            value = " ".join(map(str, raw)) if isinstance(raw, list) else raw
             values.setdefault(value, []).append(model)
     if len(values) == 1:
         return f"default: {next(iter(values))} for every model"
@@ -63,7 +66,7 @@ NOT_COMPARED = ("epochs", "resume", "overwrite", "quiet", "json", "no_progress",
                 "no_download", "data_dir", "allow_divergence", "no_figure")
 
 
-def add_train_parser(sub) -> argparse.ArgumentParser:
+def add_train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train", help="train a model of the registry; checkpoint every epoch; resume after a crash",
         description="Train a from-scratch numpy model. The default, classic-mlp, reproduces the classic "
@@ -146,7 +149,7 @@ def add_train_parser(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _load_data(args, rep: Reporter):
+def _load_data(args: argparse.Namespace, rep: Reporter) -> Tuple[Dataset, Dataset, str]:
     """``(train, test, name)``; the name says what was really loaded (a folder's name unless MNIST)."""
     if args.dataset.lower() == "mnist":
         try:
@@ -164,11 +167,11 @@ def _load_data(args, rep: Reporter):
     return train, test, train.name.removesuffix("-train")
 
 
-def _run_config(args) -> dict:
+def _run_config(args: argparse.Namespace) -> dict:
     return {k: v for k, v in vars(args).items() if k not in ("func", "argv")}
 
 
-def _check_resume(args, out: Path, config: dict) -> None:
+def _check_resume(args: argparse.Namespace, out: Path, config: dict) -> None:
     """On ``--resume`` the options that change the computation must be the saved run's."""
     saved_path = out / "config.json"
     if not saved_path.is_file():
@@ -192,7 +195,7 @@ def check_out(out: Path, resume: bool, overwrite: bool) -> None:
                          f"replace it, --resume to continue it, or another --out")
 
 
-def run_train(args) -> int:
+def run_train(args: argparse.Namespace) -> int:
     rep = Reporter(args)
     for key, value in MODEL_DEFAULTS[args.model].items():
         if getattr(args, key) is None:
@@ -219,6 +222,7 @@ def run_train(args) -> int:
     model = build(layers, seed=args.seed, dtype=dtype, init=init, init_kwargs=init_kwargs, needs_input_grad=False)
     if args.dropout:
         model = with_dropout(model, args.dropout, is_image_model(args.model), seed=args.seed)
+    loss: Loss
     if args.loss == "mse":
         loss = MSELoss(reduction=args.reduction)
     elif args.output == "softmax":
@@ -259,12 +263,12 @@ def run_train(args) -> int:
     extra = {"model": args.model, "flatten": flatten, "image_shape": list(train.image_shape),
              "num_classes": train.num_classes, "dataset": dataset_name, "scale": 1 / 255,
              "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
-    train_data = train
+    train_data: Union[Dataset, DataLoader] = train
     if args.augment_shift:
         train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
                                    flatten=flatten, dtype=dtype)
 
-    def emit(epoch, history):
+    def emit(epoch: int, history: History) -> bool:
         i = epoch - 1
         row = {"epoch": epoch, "train_loss": history.train_loss[i], "train_accuracy": history.train_accuracy[i],
                "seconds": history.epoch_seconds[i]}
@@ -312,7 +316,7 @@ def run_train(args) -> int:
     return 0
 
 
-def _command(args, resume: bool = False) -> str:
+def _command(args: argparse.Namespace, resume: bool = False) -> str:
     """The command line of this run (with ``--resume`` added when asked)."""
     argv = list(getattr(args, "argv", None) or [])
     if resume and "--resume" not in argv:

@@ -17,9 +17,12 @@ Integer shifts without rotation reproduce a plain translation exactly.
 
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 import numpy as np
 
-from .loader import DataLoader
+from .datasets import Dataset
+from .loader import Batch, DataLoader
 
 __all__ = ["random_affine", "affine_batch", "shift_batch", "check_ranges", "AugmentedLoader"]
 
@@ -68,7 +71,7 @@ def affine_batch(images: np.ndarray, degrees: np.ndarray, shifts: np.ndarray) ->
     fi, fj = src_i - i0, src_j - j0
     base = i0.astype(np.intp) * wp + j0.astype(np.intp) + (np.arange(n) * (hp * wp))[:, None, None]
     flat = x.reshape(n, -1, h, w)
-    out = np.empty(flat.shape, np.float32)
+    out: np.ndarray = np.empty(flat.shape, np.float32)
     padded = np.zeros((n, hp, wp), np.float32)
     for c in range(flat.shape[1]):
         padded[:, pad:pad + h, pad:pad + w] = flat[:, c]
@@ -85,7 +88,7 @@ def affine_batch(images: np.ndarray, degrees: np.ndarray, shifts: np.ndarray) ->
     return out.astype(x.dtype, copy=False)
 
 
-def check_ranges(max_shift, max_degrees, who: str) -> None:
+def check_ranges(max_shift: float, max_degrees: float, who: str) -> None:
     """Raise ValueError unless ``0 <= max_shift`` and ``0 <= max_degrees <= 180`` (finite)."""
     if not (np.isfinite(max_shift) and max_shift >= 0 and np.isfinite(max_degrees) and 0 <= max_degrees <= 180):
         raise ValueError(f"{who}: need 0 <= max_shift and 0 <= max_degrees <= 180, got {max_shift} and {max_degrees}")
@@ -160,14 +163,14 @@ class AugmentedLoader(DataLoader):
     dataset itself is never changed (``fit(eval_train=True)`` evaluates the plain images).
     """
 
-    def __init__(self, dataset, max_shift: float = 2, max_degrees: float = 0.0, integer_shifts: bool = True,
-                 **kwargs):
+    def __init__(self, dataset: Dataset, max_shift: float = 2, max_degrees: float = 0.0, integer_shifts: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         check_ranges(max_shift, max_degrees, "AugmentedLoader")
         self.max_shift, self.max_degrees = float(max_shift), float(max_degrees)
         self.integer_shifts = bool(integer_shifts)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         image_shape = self.dataset.image_shape
         for x, y in super().__iter__():
@@ -175,6 +178,6 @@ class AugmentedLoader(DataLoader):
                                   self.integer_shifts)
             yield moved.reshape(x.shape), y
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"AugmentedLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed}, "
                 f"max_shift={self.max_shift:g}, max_degrees={self.max_degrees:g})")

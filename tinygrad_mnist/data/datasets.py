@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
+
+from ..types import PathLike
 
 __all__ = ["Dataset", "check_int", "load_png_folder", "load_digits", "train_val_split"]
 
 
-def check_int(value, what, lo, hi=None):
+def check_int(value: Any, what: str, lo: int, hi: Optional[int] = None) -> int:
     """Return ``value`` as an int in [lo, hi], else raise TypeError / ValueError."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{what} must be an int, got {value!r}")
@@ -43,7 +46,7 @@ class Dataset:
     name: str
     num_classes: int = 10
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         who = f"Dataset {self.name!r}"
         if not isinstance(self.images, np.ndarray):
             raise TypeError(f"{who}: images must be a numpy array, "
@@ -64,20 +67,20 @@ class Dataset:
                              f"range [{labels.min()}, {labels.max()}]")
         self.labels = labels.astype(np.int64, copy=False)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.images)
 
     @property
-    def image_shape(self):
+    def image_shape(self) -> Tuple[int, int]:
         """tuple (H, W)"""
-        return tuple(self.images.shape[1:])
+        return (self.images.shape[1], self.images.shape[2])  # images are (n, H, W) (checked)
 
     @property
-    def n_features(self):
+    def n_features(self) -> int:
         """int: H * W, the length of one flattened image."""
         return int(np.prod(self.image_shape))
 
-    def subset(self, indices, name=None):
+    def subset(self, indices: Union[Sequence[int], np.ndarray], name: Optional[str] = None) -> "Dataset":
         """Return the examples at ``indices`` (int array or boolean mask of length n)."""
         idx = np.asarray(indices) if len(indices) else np.zeros(0, dtype=np.intp)
         if idx.dtype != bool and idx.dtype.kind not in "iu":
@@ -86,17 +89,17 @@ class Dataset:
         images, labels = self.images[idx], self.labels[idx]
         return Dataset(images, labels, name or f"{self.name}[{len(labels)}]", self.num_classes)
 
-    def first(self, n):
+    def first(self, n: int) -> "Dataset":
         """Return the first ``n`` examples (a view, no copy); ``0 <= n <= len(self)``."""
         n = check_int(n, f"Dataset {self.name!r}.first: n", 0, len(self))
         return Dataset(self.images[:n], self.labels[:n], f"{self.name}[:{n}]", self.num_classes)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"Dataset(name={self.name!r}, n={len(self)}, image_shape={self.image_shape}, "
                 f"num_classes={self.num_classes})")
 
 
-def load_png_folder(root):
+def load_png_folder(root: PathLike) -> Tuple[Dataset, Dataset]:
     """Load ``root/Train/<label>/*.png`` and ``root/Test/<label>/*.png`` (or lowercase).
 
     Class folders are named by their integer label; images are converted to grayscale
@@ -112,7 +115,10 @@ def load_png_folder(root):
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"PNG folder {root}: the directory does not exist")
-    out, size, first, classes = [], None, None, {}
+    out: List[Tuple[np.ndarray, np.ndarray]] = []
+    size: Optional[Tuple[int, ...]] = None
+    first: Optional[Path] = None
+    classes: Dict[int, Set[str]] = {}
     for split in ("Train", "Test"):
         base = next((root / s for s in (split, split.lower()) if (root / s).is_dir()), None)
         if base is None:
@@ -154,7 +160,7 @@ def load_png_folder(root):
             Dataset(*out[1], name=f"{root.name}-test", num_classes=k))
 
 
-def _resolve_size(size, n, what):
+def _resolve_size(size: Union[int, float], n: int, what: str) -> int:
     """Turn an int count or a fraction in (0, 1) into a count in [1, n - 1]."""
     if isinstance(size, bool) or not isinstance(size, (int, float, np.integer, np.floating)):
         raise TypeError(f"{what} must be an int or a float fraction, got {size!r}")
@@ -168,7 +174,7 @@ def _resolve_size(size, n, what):
     return int(size)
 
 
-def load_digits(test_size=0.2, seed=0):
+def load_digits(test_size: Union[int, float] = 0.2, seed: int = 0) -> Tuple[Dataset, Dataset]:
     """scikit-learn's bundled 8x8 digits (1,797 images, no download), split by ``seed``.
 
     Pixel values 0..16 are scaled to uint8 as ``round(v * 255 / 16)``.  The split is
@@ -193,7 +199,8 @@ def load_digits(test_size=0.2, seed=0):
             Dataset(images[test_idx], labels[test_idx], "digits-test"))
 
 
-def train_val_split(dataset, val_size=10000, seed=0):
+def train_val_split(dataset: Dataset, val_size: Union[int, float] = 10000,
+                    seed: int = 0) -> Tuple[Dataset, Dataset]:
     """Seeded random split into ``(train, val)``; indices are kept in original order.
 
     Parameters

@@ -10,12 +10,16 @@ import gzip
 import struct
 import zlib
 from pathlib import Path
+from typing import Any, Dict
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from ..types import PathLike
 
 __all__ = ["IDXFormatError", "read_idx", "write_idx", "parse_idx", "read_bytes", "GZIP_MAGIC"]
 
-_IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+_IDX_DTYPES: Dict[int, np.dtype] = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
                0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8")}
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -24,7 +28,7 @@ class IDXFormatError(ValueError):
     """An IDX file is malformed (bad magic, truncated, trailing bytes, corrupt gzip)."""
 
 
-def read_bytes(path):
+def read_bytes(path: PathLike) -> bytes:
     """Return the decompressed bytes of ``path`` (gzip detected by its magic bytes)."""
     data = Path(path).read_bytes()
     if data[:2] == GZIP_MAGIC:
@@ -35,7 +39,7 @@ def read_bytes(path):
     return data
 
 
-def parse_idx(data, path):
+def parse_idx(data: bytes, path: PathLike) -> NDArray[Any]:
     """Decode IDX bytes into a native-endian ndarray; ``path`` is used in messages."""
     if len(data) < 4 or data[:2] != b"\x00\x00":
         raise IDXFormatError(f"{path}: bad magic: expected 4 bytes starting 00 00, found "
@@ -65,7 +69,7 @@ def parse_idx(data, path):
     return arr.astype(dtype.newbyteorder("="), copy=True).reshape(dims)
 
 
-def read_idx(path):
+def read_idx(path: PathLike) -> NDArray[Any]:
     """Read an IDX file, raw or gzip-compressed (detected by content, not by name).
 
     Returns
@@ -82,7 +86,7 @@ def read_idx(path):
     return parse_idx(read_bytes(path), path)
 
 
-def write_idx(path, array):
+def write_idx(path: PathLike, array: ArrayLike) -> None:
     """Write ``array`` (uint8, int8, int16, int32, float32 or float64, 1 to 255 dims) as
     an IDX file, gzip-compressed if ``path`` ends with ``.gz``."""
     arr = np.asarray(array)

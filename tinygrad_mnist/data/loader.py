@@ -3,10 +3,16 @@ batches ``(x, y)``, one seeded permutation per epoch."""
 
 from __future__ import annotations
 
+from typing import Iterator, Optional, Tuple, Union
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..nn.module import resolve_dtype
 from .datasets import Dataset, check_int
+
+#: one batch: float images (flattened or (n, 1, H, W)) and int64 labels
+Batch = Tuple[np.ndarray, np.ndarray]
 
 __all__ = ["DataLoader"]
 
@@ -37,8 +43,9 @@ class DataLoader:
         The epoch the next ``iter()`` will produce; it advances by one on each ``iter()``.
     """
 
-    def __init__(self, dataset, batch_size=256, shuffle=True, seed=0, drop_last=False,
-                 flatten=True, dtype=np.float32, scale=1 / 255):
+    def __init__(self, dataset: Dataset, batch_size: int = 256, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False, flatten: bool = True, dtype: DTypeLike = np.float32,
+                 scale: float = 1 / 255) -> None:
         if not isinstance(dataset, Dataset):
             raise TypeError(f"DataLoader: expected a Dataset, got {type(dataset).__name__}")
         if not np.isfinite(scale):
@@ -49,29 +56,29 @@ class DataLoader:
         self.flatten, self.dtype, self.scale = bool(flatten), resolve_dtype(dtype, "DataLoader"), float(scale)
         self.epoch = 0
 
-    def set_epoch(self, epoch):
+    def set_epoch(self, epoch: int) -> None:
         """Make the next ``iter()`` produce epoch ``epoch`` (>= 0)."""
         self.epoch = check_int(epoch, "DataLoader.set_epoch: epoch", 0)
 
-    def __len__(self):
+    def __len__(self) -> int:
         n, b = len(self.dataset), self.batch_size
         return n // b if self.drop_last else -(-n // b)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Batch]:
         epoch, self.epoch = self.epoch, self.epoch + 1
         n = len(self.dataset)
         order = np.random.default_rng([self.seed, epoch]).permutation(n) if self.shuffle else None
         return self._batches(order)
 
-    def _batches(self, order):
+    def _batches(self, order: Optional[np.ndarray]) -> Iterator[Batch]:
         d = self.dataset
         images, labels = d.images, d.labels
         shape = (-1, d.n_features) if self.flatten else (-1, 1, *d.image_shape)
         for i in range(len(self)):
             sel = slice(i * self.batch_size, (i + 1) * self.batch_size)
-            idx = sel if order is None else order[sel]
+            idx: Union[slice, np.ndarray] = sel if order is None else order[sel]
             x = np.multiply(images[idx], self.scale, dtype=self.dtype)
             yield x.reshape(shape), labels[idx]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DataLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed})"

@@ -16,9 +16,11 @@ import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ..types import PathLike
 from .datasets import Dataset, load_digits, load_png_folder
 from .idx import GZIP_MAGIC, IDXFormatError, parse_idx, read_bytes, read_idx
 
@@ -40,12 +42,13 @@ MNIST_MD5 = {"train_images": "6bbc9ace898e44ae57da46a324031adb",
 MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",
                  "https://storage.googleapis.com/cvdf-datasets/mnist/")
 _DATA_ENV, _CACHE_ENV = "TINYGRAD_MNIST_DATA", "TINYGRAD_MNIST_CACHE"
-_MNIST_CACHE = {}  # resolved dir -> {"arrays": (4 read-only arrays), "verified": bool}
+_MNIST_CACHE: Dict[Path, Dict[str, Any]] = {}  # resolved dir -> {"arrays": (4 read-only arrays), "verified": bool}
 
 
-def _locate(directory):
+def _locate(directory: PathLike) -> Tuple[Dict[str, Path], List[str]]:
     """Return ``(found, missing)``: role -> Path of the files present, names absent."""
-    found, missing = {}, []
+    found: Dict[str, Path] = {}
+    missing: List[str] = []
     for role, name in MNIST_FILES.items():
         for candidate in (name, name[:-3]):
             if (Path(directory) / candidate).is_file():
@@ -60,26 +63,27 @@ def _locate(directory):
 TORCHVISION_FOLDERS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 
 
-def torchvision_dirs(root):
+def torchvision_dirs(root: PathLike) -> List[Path]:
     """The directories an IDX dataset may sit in under ``root``: ``root`` itself, then
     torchvision's ``root/MNIST/raw`` and ``root/FashionMNIST/raw``."""
     root = Path(root)
     return [root] + [root / folder / "raw" for folder in TORCHVISION_FOLDERS.values()]
 
 
-def dataset_name(directory):
+def dataset_name(directory: PathLike) -> str:
     """A dataset's name from its folder: torchvision's ``X/raw`` is named ``X``, any other
     folder by its own name (``".../fashion/"`` → ``"fashion"``)."""
     directory = Path(directory).resolve()
     return directory.parent.name if directory.name == "raw" and directory.parent.name else directory.name
 
 
-def is_mnist(found):
+def is_mnist(found: Mapping[str, PathLike]) -> bool:
     """True when both label files are byte for byte MNIST's (MD5 of 70 KB: cheap)."""
     return all(_md5(read_bytes(found[r])) == MNIST_MD5[r] for r in ("train_labels", "test_labels"))
 
 
-def _datasets(arrays, paths, name):
+def _datasets(arrays: Mapping[str, np.ndarray], paths: Mapping[str, Path],
+              name: str) -> Tuple[Dataset, Dataset]:
     """Build (train, test) Datasets from the four arrays, naming the file on a problem."""
     for role, arr in arrays.items():
         images = role.endswith("images")
@@ -91,7 +95,7 @@ def _datasets(arrays, paths, name):
             Dataset(arrays["test_images"], arrays["test_labels"], f"{name}-test", k))
 
 
-def load_idx_dir(path, name="idx"):
+def load_idx_dir(path: PathLike, name: str = "idx") -> Tuple[Dataset, Dataset]:
     """Load a directory in the MNIST file layout (any IDX drop-in, e.g. Fashion-MNIST).
 
     Returns
@@ -111,7 +115,7 @@ class MNISTNotFoundError(FileNotFoundError):
     """The MNIST files are in none of the searched directories (and could not be downloaded)."""
 
 
-def _not_found_message(searched, what="MNIST files"):
+def _not_found_message(searched: Sequence[Tuple[Path, str, Sequence[str]]], what: str = "MNIST files") -> str:
     """``searched``: (directory, how it was chosen, missing file names) per place looked."""
     lines = [f"{what} not found. Looked for (each also accepted without .gz): "
              + ", ".join(MNIST_FILES.values()) + "\nin:"]
@@ -126,13 +130,13 @@ def _not_found_message(searched, what="MNIST files"):
     return "\n".join(lines)
 
 
-def default_cache_dir():
+def default_cache_dir() -> Path:
     """Return ``Path($TINYGRAD_MNIST_CACHE)`` or ``~/.cache/tinygrad_mnist/mnist``."""
     env = os.environ.get(_CACHE_ENV)
     return Path(env).expanduser() if env else Path.home() / ".cache" / "tinygrad_mnist" / "mnist"
 
 
-def find_mnist(data_dir=None):
+def find_mnist(data_dir: Optional[PathLike] = None) -> Path:
     """Return the first directory holding all four MNIST files, resolved.
 
     An explicit ``data_dir`` is the only place searched (a user who names a directory
@@ -141,10 +145,10 @@ def find_mnist(data_dir=None):
     file and directory.
     """
     if data_dir is not None:
-        places = [(data_dir, "data_dir argument")]
+        places: List[Tuple[Optional[PathLike], str]] = [(data_dir, "data_dir argument")]
     else:
         places = [(os.environ.get(_DATA_ENV), f"${_DATA_ENV}"), (default_cache_dir(), "cache dir")]
-    searched = []
+    searched: List[Tuple[Path, str, List[str]]] = []
     for directory, how in ((Path(d).expanduser(), how) for d, how in places if d):
         for candidate in torchvision_dirs(directory):
             if not _locate(candidate)[1]:
@@ -153,11 +157,11 @@ def find_mnist(data_dir=None):
     raise MNISTNotFoundError(_not_found_message(searched))
 
 
-def _md5(data):
+def _md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def download_mnist(dest, mirrors=MNIST_MIRRORS, timeout=30):
+def download_mnist(dest: PathLike, mirrors: Sequence[str] = MNIST_MIRRORS, timeout: float = 30) -> Path:
     """Download the four MNIST ``.gz`` files into ``dest`` and return ``Path(dest)``.
 
     Files already there with the right MD5 are kept.  Each download is checked against
@@ -201,7 +205,8 @@ def download_mnist(dest, mirrors=MNIST_MIRRORS, timeout=30):
     return dest
 
 
-def load_mnist(data_dir=None, download=True, verify=False):
+def load_mnist(data_dir: Optional[PathLike] = None, download: bool = True,
+               verify: bool = False) -> Tuple[Dataset, Dataset]:
     """Load MNIST as ``(train, test)`` Datasets: images uint8 of shape (60000, 28, 28)
     and (10000, 28, 28), labels int64.
 
@@ -223,7 +228,8 @@ def load_mnist(data_dir=None, download=True, verify=False):
             raise MNISTNotFoundError(f"{err}\nDownload failed: {dl_err}") from dl_err
     entry = _MNIST_CACHE.get(root)
     if entry is None or (verify and not entry["verified"]):
-        found, arrays = _locate(root)[0], {}
+        found = _locate(root)[0]
+        arrays: Dict[str, np.ndarray] = {}
         for role, path in found.items():
             raw = read_bytes(path)
             if verify and _md5(raw) != MNIST_MD5[role]:
@@ -236,12 +242,12 @@ def load_mnist(data_dir=None, download=True, verify=False):
     return _datasets(entry["arrays"], entry["found"], "mnist")
 
 
-def mnist_files(directory):
+def mnist_files(directory: PathLike) -> Dict[str, Path]:
     """role -> Path of the MNIST-layout files present in ``directory`` (``.gz`` or raw)."""
     return _locate(directory)[0]
 
 
-def source_name(data_dir=None):
+def source_name(data_dir: Optional[PathLike] = None) -> str:
     """What :func:`load_mnist` with this ``data_dir`` really loads, by name: ``"mnist"`` when
     the label files are MNIST's (MD5), else the folder's name (:func:`dataset_name`), so a
     drop-in such as Fashion-MNIST is never reported as MNIST."""
@@ -249,7 +255,8 @@ def source_name(data_dir=None):
     return "mnist" if is_mnist(_locate(root)[0]) else dataset_name(root)
 
 
-def load_dataset(name_or_path="mnist", data_dir=None, download=True):
+def load_dataset(name_or_path: PathLike = "mnist", data_dir: Optional[PathLike] = None,
+                 download: bool = True) -> Tuple[Dataset, Dataset]:
     """Return ``(train, test)`` Datasets for ``"mnist"``, ``"digits"`` or a directory in
     the IDX layout (see :func:`load_idx_dir`) or else the PNG-folder layout."""
     key = name_or_path.lower().replace("_", "-") if isinstance(name_or_path, str) else None

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .. import __version__
+from ..data import Dataset
 from ..nn.reshape import Flatten
 from .models import ExploreModel
 from .page import encode_array
@@ -96,10 +97,11 @@ def _param_view(shape: Tuple[int, ...], in_view: Tuple[int, ...]) -> Tuple[int, 
     return tuple(shape)
 
 
-def _layer_rows(em: ExploreModel, views) -> list:
-    rows = []
+def _layer_rows(em: ExploreModel, views: Sequence[Tuple[int, ...]]) -> List[Dict[str, Any]]:
+    rows: List[Dict[str, Any]] = []
     for k, ((name, layer), desc) in enumerate(zip(em.model._modules.items(), em.layers, strict=True), start=1):
-        params = [{"name": n, "shape": list(p.shape), "size": int(p.size)} for n, p in layer.named_parameters()]
+        params: List[Dict[str, Any]] = [{"name": n, "shape": list(p.shape), "size": int(p.size)}
+                                        for n, p in layer.named_parameters()]
         rows.append({"index": k, "name": name, "type": type(layer).__name__, "repr": repr(layer).replace("\n", " "),
                      "kind": desc.kind, "in_view": list(views[k - 1]), "out_view": list(views[k]),
                      "in_size": int(np.prod(views[k - 1])), "out_size": int(np.prod(views[k])),
@@ -108,16 +110,17 @@ def _layer_rows(em: ExploreModel, views) -> list:
     return rows
 
 
-def _example_json(trace: ExampleTrace, views, layer_rows) -> dict:
+def _example_json(trace: ExampleTrace, views: Sequence[Tuple[int, ...]],
+                  layer_rows: List[Dict[str, Any]]) -> Dict[str, Any]:
     K = len(trace.activations)
-    grads = [None] * (K + 1)     # numpy ∂L/∂h_k, k = 0 … K
-    tgrads = [None] * (K + 1)    # torch's
-    steps = []
+    grads: List[Any] = [None] * (K + 1)     # numpy ∂L/∂h_k, k = 0 … K
+    tgrads: List[Any] = [None] * (K + 1)    # torch's
+    steps: List[Dict[str, Any]] = []
     for step in trace.steps:
         k_in = K if step.layer == 0 else step.layer - 1
         grads[k_in], tgrads[k_in] = step.jtg, step.torch
         jac = step.jac
-        entry = {
+        entry: Dict[str, Any] = {
             "layer": step.layer, "name": step.name, "in": k_in,
             "diff": step.diff, "explicit_diff": step.explicit_diff,
             "jac": {"data": encode_array(jac.data, "f8", sparse=True), "rows": list(jac.rows), "cols": list(jac.cols),
@@ -148,7 +151,7 @@ def _example_json(trace: ExampleTrace, views, layer_rows) -> dict:
 def _threads() -> dict:
     import torch
 
-    info = {"torch_intra_op": torch.get_num_threads()}
+    info: Dict[str, Any] = {"torch_intra_op": torch.get_num_threads()}
     try:
         from threadpoolctl import threadpool_info
 
@@ -161,7 +164,7 @@ def _threads() -> dict:
     return info
 
 
-def batch_of(em: ExploreModel, dataset, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+def batch_of(em: ExploreModel, dataset: Dataset, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
     """Examples ``indices`` of ``dataset`` as the model takes them (float64 in [0, 1]) and their labels."""
     idx = np.asarray(indices, dtype=np.int64)
     if idx.size and (idx.min() < 0 or idx.max() >= len(dataset)):
@@ -170,7 +173,7 @@ def batch_of(em: ExploreModel, dataset, indices: Sequence[int]) -> Tuple[np.ndar
     return x.reshape(len(idx), *em.input_shape), dataset.labels[idx]
 
 
-def generate(em: ExploreModel, dataset, indices: Sequence[int] = (0, 1, 2, 3), timing_batch: int = 128,
+def generate(em: ExploreModel, dataset: Dataset, indices: Sequence[int] = (0, 1, 2, 3), timing_batch: int = 128,
              repeats: int = 5, threads: Optional[int] = 1, full_limit: int = FULL_LIMIT,
              dataset_name: Optional[str] = None) -> dict:
     """The page's data for ``em`` on examples ``indices`` of ``dataset`` (a test set).

@@ -20,12 +20,15 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Tuple
+from types import ModuleType
+from typing import Any, Dict, Optional, Sequence, Tuple, cast
 
 import numpy as np
 
+from ..data import Dataset
 from ..models import CourseCNNSpec, LayerDesc, MLPSpec, build
 from ..nn.module import Sequential
+from ..types import PathLike
 
 PRESETS = ("mlp", "classic-mlp", "course-cnn", "small-cnn")
 
@@ -106,13 +109,13 @@ def preset_layers(name: str, image_shape: Tuple[int, int] = (28, 28), num_classe
         if h != w:
             raise ValueError(f"explore: the CNN presets need square images, got {h}x{w}")
         channels = (8, 16, 32) if name == "course-cnn" else (4, 8)
-        spec = CourseCNNSpec(activation=activation or "relu", channels=channels, image_size=h,
-                             num_classes=num_classes)
-        return spec.layers(), {"init": "he_uniform", "init_kwargs": {}}
+        cnn = CourseCNNSpec(activation=activation or "relu", channels=channels, image_size=h,
+                            num_classes=num_classes)
+        return cnn.layers(), {"init": "he_uniform", "init_kwargs": {}}
     raise ValueError(f"explore: unknown model {name!r}; choose one of {PRESETS}")
 
 
-def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
+def read_checkpoint(path: PathLike) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
     """``(layers, state_dict)`` from a checkpoint file.
 
     A checkpoint of :mod:`tinygrad_mnist.checkpoint` (``checkpoint.npz`` of ``tinygrad-mnist
@@ -123,6 +126,7 @@ def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"explore: checkpoint {path} does not exist")
+    ckpt: Optional[ModuleType]
     try:
         from .. import checkpoint as ckpt
     except ImportError:  # a library without the checkpoint format: plain state dicts only
@@ -141,7 +145,7 @@ def read_checkpoint(path) -> Tuple[Optional[Tuple[LayerDesc, ...]], dict]:
         raise ValueError(f"explore: {path} is neither a checkpoint nor a .npz state dict ({err})") from None
 
 
-def checkpoint_spec(path) -> Optional[MLPSpec]:
+def checkpoint_spec(path: PathLike) -> Optional[MLPSpec]:
     """The MLP spec saved next to a ``tinygrad-mnist train`` checkpoint (``config.json``), if any."""
     config = Path(path).with_name("config.json")
     if not config.is_file():
@@ -157,7 +161,7 @@ def checkpoint_spec(path) -> Optional[MLPSpec]:
 
 def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_classes: int = 10,
                hidden: Optional[Sequence[int]] = None, activation: Optional[str] = None,
-               checkpoint=None, seed: int = 0) -> ExploreModel:
+               checkpoint: Optional[PathLike] = None, seed: int = 0) -> ExploreModel:
     """Build a preset (or the model a checkpoint describes) in float64, eval mode.
 
     Parameters
@@ -178,9 +182,10 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
     """
     saved_layers, state = read_checkpoint(checkpoint) if checkpoint is not None else (None, None)
     spec = checkpoint_spec(checkpoint) if checkpoint is not None and saved_layers is None else None
+    init: Dict[str, Any]
     if saved_layers is not None:
         layers, init = saved_layers, {}
-        label = f"{Path(checkpoint).name} ({len(layers)} layers)"
+        label = f"{Path(cast(PathLike, checkpoint)).name} ({len(layers)} layers)"  # saved_layers: from it
     elif spec is not None:
         layers, init = spec.layers(), {"init": spec.init, "init_kwargs": dict(spec.init_kwargs)}
         label = f"MLP {'-'.join(map(str, spec.sizes))} {spec.activation}"
@@ -193,7 +198,7 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
                          f"{image_shape[0]}x{image_shape[1]}; pick the dataset it was trained on")
     model = build(layers, seed=seed, dtype=np.float64, **init)
     source = f"fresh initialisation ({init.get('init', 'he_uniform')}, seed {seed})"
-    if checkpoint is not None:
+    if checkpoint is not None and state is not None:  # state: read from the checkpoint
         try:
             model.load_state_dict({k: np.asarray(v, dtype=np.float64) for k, v in state.items()})
         except KeyError as err:
@@ -203,11 +208,11 @@ def make_model(name: str = "mlp", image_shape: Tuple[int, int] = (28, 28), num_c
             raise ValueError(f"explore: {checkpoint} does not fit the {label!r} model: {err}") from None
         source = f"checkpoint {checkpoint}" + (" (architecture from the checkpoint)" if saved_layers else "")
     model.eval()
-    return ExploreModel(label, tuple(layers), model, tuple(int(s) for s in image_shape),
+    return ExploreModel(label, tuple(layers), model, (int(image_shape[0]), int(image_shape[1])),
                         layers[0].kind == "linear", source, trained=checkpoint is not None)
 
 
-def train_briefly(em: ExploreModel, train, n_images: int, epochs: int = 1, batch_size: int = 64,
+def train_briefly(em: ExploreModel, train: Dataset, n_images: int, epochs: int = 1, batch_size: int = 64,
                   lr: float = 1e-3, seed: int = 0) -> ExploreModel:
     """Train ``em`` for a moment with Adam on the first ``n_images`` training images.
 

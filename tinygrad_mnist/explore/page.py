@@ -15,9 +15,12 @@ import http.server
 import json
 import threading
 from pathlib import Path
-from typing import Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+from ..types import PathLike
 
 HERE = Path(__file__).resolve().parent
 DATA_ID = "explorer-data"
@@ -28,7 +31,7 @@ def _b64(a: np.ndarray) -> str:
     return base64.b64encode(a.tobytes()).decode("ascii")
 
 
-def encode_array(a, dtype: str = "f8", sparse: bool = False) -> dict:
+def encode_array(a: ArrayLike, dtype: str = "f8", sparse: bool = False) -> dict:
     """``{"dtype", "shape", "b64"}`` for an array (``dtype`` "f8" keeps float64 exact).
 
     With ``sparse=True`` and at most a third of the entries nonzero (a Jacobian block),
@@ -70,7 +73,7 @@ def render_page(data: dict) -> str:
                     .replace("__DATA__", payload))
 
 
-def write_page(data: dict, out_dir) -> Path:
+def write_page(data: dict, out_dir: PathLike) -> Path:
     """Write ``out_dir/index.html``; returns its path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,7 @@ def write_page(data: dict, out_dir) -> Path:
     return path
 
 
-def read_page_data(path) -> dict:
+def read_page_data(path: PathLike) -> dict:
     """The JSON embedded in a page written by :func:`write_page`."""
     text = Path(path).read_text(encoding="utf-8")
     start_tag = f'<script id="{DATA_ID}" type="application/json">'
@@ -97,7 +100,7 @@ CHROMIUM_ARGS = ("--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run")
 
 
-def page_url(html_path, step: int = 1, example: int = 1) -> str:
+def page_url(html_path: PathLike, step: int = 1, example: int = 1) -> str:
     """The ``file://`` address of the page opened at backward step ``step`` of example ``example``.
 
     Both count from 1, as the page does ("Step 1 of 6" is the loss; keys 1, 2, ...
@@ -108,8 +111,9 @@ def page_url(html_path, step: int = 1, example: int = 1) -> str:
     return f"{Path(html_path).resolve().as_uri()}#step={int(step)}&example={int(example)}"
 
 
-def screenshot(html_path, png_path, step: int = 1, example: int = 1, width: int = 1366, until: str = "#backward-card",
-               executable_path: str = CHROMIUM, palette: bool = True, browser=None) -> Path:
+def screenshot(html_path: PathLike, png_path: PathLike, step: int = 1, example: int = 1, width: int = 1366,
+               until: str = "#backward-card",
+               executable_path: str = CHROMIUM, palette: bool = True, browser: Any = None) -> Path:
     """A PNG of the page at backward step ``step`` of example ``example`` (both 1-based,
     as on the page: step 1 is the loss).
 
@@ -151,10 +155,10 @@ def screenshot(html_path, png_path, step: int = 1, example: int = 1, width: int 
     return png_path
 
 
-def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
+def _shoot(browser: Any, url: str, png_path: Path, width: int, until: Optional[str]) -> None:
     page = browser.new_page(viewport={"width": width, "height": 900})
     try:
-        errors = []
+        errors: List[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(url)
         page.wait_for_selector("body[data-ready='1']", timeout=30000)
@@ -172,11 +176,11 @@ def _shoot(browser, url: str, png_path: Path, width: int, until) -> None:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
 
 
-def start_server(directory, port: int = 0, quiet: bool = True) -> Tuple[http.server.ThreadingHTTPServer,
+def start_server(directory: PathLike, port: int = 0, quiet: bool = True) -> Tuple[http.server.ThreadingHTTPServer,
                                                                          threading.Thread, str]:
     """Serve ``directory`` on 127.0.0.1 in a background thread.
 
@@ -199,7 +203,7 @@ def start_server(directory, port: int = 0, quiet: bool = True) -> Tuple[http.ser
     thread = threading.Thread(target=server.serve_forever, name="explore-server", daemon=True)
     thread.start()
     host, bound = server.server_address[:2]
-    return server, thread, f"http://{host}:{bound}/"
+    return server, thread, f"http://{host!s}:{bound}/"  # host: a str for an AF_INET server
 
 
 def stop_server(server: http.server.ThreadingHTTPServer, thread: threading.Thread, timeout: float = 5.0) -> None:

@@ -11,7 +11,7 @@ backward is ``y.backward(g)`` into ``requires_grad`` input and parameters.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -81,7 +81,7 @@ def _time_layers(em: ExploreModel, x: np.ndarray, labels: np.ndarray, repeats: i
         hs.append(layer.forward(hs[-1]))
     loss = loss_module(em)
     loss.forward(hs[-1], labels)
-    grads = [None] * len(hs)
+    grads: List[Any] = [None] * len(hs)
     grads[-1] = loss.backward().astype(np.float32)
     for k in range(len(model), 0, -1):
         grads[k - 1] = model[k - 1].backward(grads[k])

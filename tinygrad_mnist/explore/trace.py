@@ -26,13 +26,16 @@ The loss is step 0 of the backward pass: ``g = ∂L/∂L = 1``, ``J = ∂L/∂h_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 
-from ..nn.losses import CrossEntropy, SoftmaxCrossEntropy, log_softmax
+from ..nn.losses import CrossEntropy, Loss, SoftmaxCrossEntropy, log_softmax
 from ..nn.module import Module
 from .models import ExploreModel
+
+if TYPE_CHECKING:  # torch is imported where it is used
+    import torch
 
 #: Form a layer's whole Jacobian with ``jacobian()`` up to this many entries (96 MB in float64).
 FULL_LIMIT = 12_000_000
@@ -120,7 +123,7 @@ class ExampleTrace:
     forward_diffs: List[Dict[str, float]]   # h_k numpy vs torch, k = 1 … K
 
 
-def loss_module(em: ExploreModel):
+def loss_module(em: ExploreModel) -> Loss:
     return CrossEntropy(reduction="sum") if em.ends_with_softmax else SoftmaxCrossEntropy(reduction="sum")
 
 
@@ -191,7 +194,8 @@ def jacobian_view(layer: Module, x: np.ndarray, g: np.ndarray, jtg: np.ndarray,
     return view, explicit
 
 
-def _torch_pass(em: ExploreModel, tmodel, x: np.ndarray, label: int):
+def _torch_pass(em: ExploreModel, tmodel: "torch.nn.Sequential", x: np.ndarray,
+                label: int) -> Tuple[float, List[np.ndarray], List[np.ndarray]]:
     """Forward and backward of one example through the torch twin, keeping every grad."""
     import torch
 
@@ -209,11 +213,11 @@ def _torch_pass(em: ExploreModel, tmodel, x: np.ndarray, label: int):
     tmodel.zero_grad(set_to_none=True)
     loss.backward()
     values = [t.detach().numpy()[0].copy() for t in hs]
-    grads = [t.grad.numpy()[0].copy() for t in hs]
+    grads = [cast("torch.Tensor", t.grad).numpy()[0].copy() for t in hs]  # every h retained its grad
     return float(loss.item()), values, grads
 
 
-def torch_twin(em: ExploreModel):
+def torch_twin(em: ExploreModel) -> "torch.nn.Sequential":
     """The float64 torch model built from ``em.layers`` with ``em.model``'s weights, eval mode."""
     import torch
 
@@ -225,7 +229,8 @@ def torch_twin(em: ExploreModel):
     return tmodel.eval()
 
 
-def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, tmodel=None,
+def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0,
+                  tmodel: Optional["torch.nn.Sequential"] = None,
                   full_limit: int = FULL_LIMIT) -> ExampleTrace:
     """Trace one example through ``em.model`` (float64) and its torch twin.
 
@@ -263,7 +268,7 @@ def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, t
     loss = loss_fn.forward(out, np.array([label]))
     # backward, layer by layer
     model.zero_grad()
-    grads = [None] * (len(layers) + 1)
+    grads: List[Any] = [None] * (len(layers) + 1)
     grads[-1] = loss_fn.backward()
     for k in range(len(layers), 0, -1):
         grads[k - 1] = layers[k - 1].backward(grads[k])
@@ -282,7 +287,7 @@ def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, t
         params = []
         tparams = dict(tmodel[k - 1].named_parameters())
         for (name, p), (tname, tp) in zip(layer.named_parameters(), tparams.items(), strict=True):
-            ours, theirs = param_grads[k - 1][name], tp.grad.detach().numpy()
+            ours, theirs = param_grads[k - 1][name], cast("torch.Tensor", tp.grad).detach().numpy()  # after backward
             params.append({"name": name, "shape": tuple(p.shape), "grad": ours, "torch_name": tname,
                            "diff": differences(ours, theirs)})
         steps.append(LayerStep(
@@ -296,7 +301,7 @@ def trace_example(em: ExploreModel, x: np.ndarray, label: int, index: int = 0, t
                         loss=float(loss), loss_torch=loss_t, steps=steps, forward_diffs=forward_diffs)
 
 
-def _loss_step(loss_fn, out: np.ndarray, label: int, grad: np.ndarray, torch_grad: np.ndarray) -> LayerStep:
+def _loss_step(loss_fn: Loss, out: np.ndarray, label: int, grad: np.ndarray, torch_grad: np.ndarray) -> LayerStep:
     """Step 0: the loss ``L(h_K)``; its Jacobian is the row ``∂L/∂h_K`` and ``g = 1``."""
     jac = loss_fn.jacobian(out, label)["input"].reshape(1, -1)
     g = np.ones(1)

@@ -7,7 +7,7 @@ its inputs: ``∂s/∂z = diag(s) - s sᵀ``.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
@@ -108,12 +108,12 @@ class _Elementwise(Module):
     the checks before ``backward`` and the diagonal Jacobian.  Each subclass writes its
     own ``forward`` and two-line ``backward``."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[NamedTuple] = None  # one array, shaped like the output
 
-    def _checked_cache(self, grad_out: np.ndarray) -> NamedTuple:
-        """The last forward's cache, after checking ``grad_out`` against its shape."""
+    def _checked_cache(self, grad_out: np.ndarray) -> Any:
+        """The last forward's cache (the subclass's own NamedTuple), after checking ``grad_out`` against its shape."""
         cache = require_cache(self, self.cache)
         check_grad_out(self, grad_out, cache[0].shape)
         return cache
@@ -195,7 +195,7 @@ class Softmax(Module):
     Derivation: docs/jacobians.md#softmax.  Cache: ``SoftmaxCache(s)``, the output.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[SoftmaxCache] = None
 

@@ -26,9 +26,10 @@ In eval mode μ, s are constants and ``∂L/∂x = γ s g``.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, cast
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .module import Module, Parameter, check_finite_input, check_grad_out, require_cache, resolve_dtype
 
@@ -53,7 +54,7 @@ def batch_stats(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
 
 
 def batchnorm_forward(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: Optional[np.ndarray],
-                      bias: Optional[np.ndarray], eps: float):
+                      bias: Optional[np.ndarray], eps: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``y = γ (x - μ) s + β`` with ``s = 1/√(var + ε)``; returns ``(y, x̂, s)``.
 
     ``mean``, ``var``, ``weight``, ``bias`` are (C,) vectors; ``s`` is returned (C,).
@@ -61,12 +62,16 @@ def batchnorm_forward(x: np.ndarray, mean: np.ndarray, var: np.ndarray, weight: 
     shape = channel_shape(x.ndim, x.shape[1])
     inv_std = 1.0 / np.sqrt(var + eps)
     x_hat = (x - mean.reshape(shape)) * inv_std.reshape(shape)
-    y = x_hat if weight is None else x_hat * weight.reshape(shape) + bias.reshape(shape)
+    if weight is None:
+        y = x_hat
+    else:  # weight and bias come together (the layer's affine flag)
+        y = x_hat * weight.reshape(shape) + cast(np.ndarray, bias).reshape(shape)
     return y, x_hat, inv_std
 
 
 def batchnorm_backward(grad_out: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray,
-                       weight: Optional[np.ndarray], batch_statistics: bool):
+                       weight: Optional[np.ndarray],
+                       batch_statistics: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Vector-Jacobian products of batch normalisation for ``g = ∂L/∂y``.
 
     With batch statistics (training): ``∂L/∂x = γ s (g - mean(g) - x̂ mean(g x̂))``, the
@@ -107,7 +112,7 @@ class _BatchNorm(Module):
     _layout = ""
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: Optional[float] = 0.1,
-                 affine: bool = True, dtype=np.float32):
+                 affine: bool = True, dtype: DTypeLike = np.float32) -> None:
         super().__init__()
         name = type(self).__name__
         if int(num_features) != num_features or int(num_features) < 1:
@@ -143,8 +148,10 @@ class _BatchNorm(Module):
                              f"got {x.shape}")
         check_finite_input(name, x)
 
-    def _affine(self):
-        return (None, None) if not self.affine else (self.weight.data, self.bias.data)
+    def _affine(self) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
+        if self.weight is None or self.bias is None:  # not self.affine
+            return None, None
+        return self.weight.data, self.bias.data
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check_input(x)
@@ -169,9 +176,9 @@ class _BatchNorm(Module):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         x_hat, inv_std, batch_statistics = require_cache(self, self.cache)
         check_grad_out(self, grad_out, x_hat.shape)
-        weight = None if not self.affine else self.weight.data
+        weight = None if self.weight is None else self.weight.data  # None unless affine
         grad_x, grad_gamma, grad_beta = batchnorm_backward(grad_out, x_hat, inv_std, weight, batch_statistics)
-        if self.affine:
+        if self.weight is not None and self.bias is not None:  # self.affine
             self.weight.accumulate(grad_gamma)
             self.bias.accumulate(grad_beta)
         return grad_x
@@ -201,7 +208,7 @@ class _BatchNorm(Module):
         else:
             mean, var = self.running_mean, self.running_var
         _, x_hat, inv_std = batchnorm_forward(xb, mean, var, None, None, self.eps)
-        gamma = np.ones(C, dtype=x.dtype) if not self.affine else self.weight.data
+        gamma = np.ones(C, dtype=x.dtype) if self.weight is None else self.weight.data  # None unless affine
         x_hat = x_hat.reshape(C, M)
         jac_x = np.zeros((C * M, C * M), dtype=x.dtype)
         member = np.zeros((C * M, C), dtype=x.dtype)

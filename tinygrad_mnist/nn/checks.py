@@ -7,7 +7,7 @@ Re-exported by :mod:`tinygrad_mnist.nn.module`, where the layers import them fro
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple, TypeVar
 
 import numpy as np
 
@@ -113,7 +113,10 @@ def located(err: Exception, where: str) -> Exception:
     return new
 
 
-def require_cache(module: Module, cache):
+CacheT = TypeVar("CacheT")
+
+
+def require_cache(module: Module, cache: Optional[CacheT]) -> CacheT:
     if cache is None:
         raise RuntimeError(f"{type(module).__name__}.backward called before forward")
     return cache

@@ -45,12 +45,13 @@ PyTorch's feature order.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .image import IntPair, check_image_input, conv_output_size, int_pair, offset_slices, one_example, pad_batch_last
-from .init import initializer, zeros
+from .init import Initializer, initializer, zeros
 from .module import Module, Parameter, check_grad_out, require_cache, resolve_dtype, resolve_rng
 
 
@@ -152,7 +153,7 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
 
 def conv2d_backward(grad_out: np.ndarray, cols: np.ndarray, weight: np.ndarray,
                     x_shape: Tuple[int, int, int, int], stride: IntPair = 1, padding: IntPair = 0,
-                    input_grad: bool = True):
+                    input_grad: bool = True) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Vector-Jacobian products of :func:`conv2d_forward` for ``G = ∂L/∂y``.
 
     With ``G_mat = G.transpose(1, 2, 3, 0).reshape(O, H_out·W_out·N)`` (a view when G is
@@ -289,9 +290,9 @@ class Conv2d(Module):
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: IntPair, stride: IntPair = 1,
-                 padding: IntPair = 0, bias: bool = True, init="he_uniform",
+                 padding: IntPair = 0, bias: bool = True, init: Union[str, Initializer] = "he_uniform",
                  init_kwargs: Optional[dict] = None, rng: Optional[np.random.Generator] = None,
-                 seed: int = 0, dtype=np.float32, needs_input_grad: bool = True):
+                 seed: int = 0, dtype: DTypeLike = np.float32, needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_channels) < 1 or int(out_channels) < 1:
             raise ValueError(f"Conv2d: in_channels and out_channels must be positive, got ({in_channels}, "

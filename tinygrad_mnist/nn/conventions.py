@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def resolve_dtype(dtype, name: str) -> np.dtype:
+def resolve_dtype(dtype: DTypeLike, name: str) -> np.dtype:
     """``dtype`` as a float32/float64 ``np.dtype``; anything else raises ``TypeError``."""
     try:
         resolved = np.dtype(dtype)
@@ -24,7 +25,7 @@ def resolve_dtype(dtype, name: str) -> np.dtype:
     return resolved
 
 
-def resolve_rng(rng: Optional[np.random.Generator], seed, name: str) -> np.random.Generator:
+def resolve_rng(rng: Optional[np.random.Generator], seed: int, name: str) -> np.random.Generator:
     """The generator to draw from: ``rng`` itself, else ``np.random.default_rng(seed)``.
 
     Randomness only ever comes from an explicit generator; there is no global state.
@@ -33,7 +34,7 @@ def resolve_rng(rng: Optional[np.random.Generator], seed, name: str) -> np.rando
     return np.random.default_rng(seed) if rng is None else check_rng(rng, name)
 
 
-def check_rng(rng, name: str) -> np.random.Generator:
+def check_rng(rng: np.random.Generator, name: str) -> np.random.Generator:
     """``rng`` itself when it is a ``np.random.Generator``; otherwise ``TypeError``."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{name}: expected rng to be a np.random.Generator "

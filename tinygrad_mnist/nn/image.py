@@ -9,19 +9,20 @@ arrays like torch but store them as ``(C, H, W, N)`` and hand out the
 
 from __future__ import annotations
 
-from typing import Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .module import Module, check_float_input
 
 IntPair = Union[int, Tuple[int, int]]
 
 
-def int_pair(value, layer: str, what: str, minimum: int) -> Tuple[int, int]:
+def int_pair(value: Any, layer: str, what: str, minimum: int) -> Tuple[int, int]:
     """``value`` as a pair of ints ``>= minimum`` (an int means the same for H and W)."""
     if isinstance(value, (int, np.integer)):
-        pair = (value, value)
+        pair: Tuple[Any, ...] = (value, value)
     else:
         pair = tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair):
@@ -50,7 +51,7 @@ def strided_window(a: np.ndarray, i: int, j: int, stride: Tuple[int, int], out_h
     return a[:, :, rows, cols]
 
 
-def batch_last_empty(shape: Tuple[int, int, int, int], dtype, zero: bool = False) -> np.ndarray:
+def batch_last_empty(shape: Tuple[int, int, int, int], dtype: DTypeLike, zero: bool = False) -> np.ndarray:
     """A new array of shape (N, C, H, W) stored batch-last: the view
     ``np.empty((C, H, W, N)).transpose(3, 0, 1, 2)`` (``np.zeros`` when ``zero``)."""
     n, c, h, w = shape

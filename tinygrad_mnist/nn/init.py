@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from .module import check_rng
 
@@ -44,48 +45,53 @@ def fans(shape: Sequence[int]) -> Tuple[int, int]:
     return shape[1] * receptive, shape[0] * receptive
 
 
-def zeros(shape, rng=None, dtype=np.float32) -> np.ndarray:
+def zeros(shape: Tuple[int, ...], rng: Optional[np.random.Generator] = None,
+          dtype: DTypeLike = np.float32) -> np.ndarray:
     """All zeros; ``rng`` is accepted for a uniform signature and unused."""
     return np.zeros(shape, dtype=dtype)
 
 
-def normal(shape, rng, dtype=np.float32, std: float = 0.1, mean: float = 0.0) -> np.ndarray:
+def normal(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32, std: float = 0.1,
+           mean: float = 0.0) -> np.ndarray:
     """Samples of N(mean, std²)."""
     if std < 0:
         raise ValueError(f"normal: std must be non-negative, got {std}")
     return check_rng(rng, "normal").normal(mean, std, size=shape).astype(dtype)
 
 
-def uniform(shape, rng, dtype=np.float32, bound: float = 0.05) -> np.ndarray:
+def uniform(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32,
+            bound: float = 0.05) -> np.ndarray:
     """Samples of U(-bound, bound)."""
     return check_rng(rng, "uniform").uniform(-bound, bound, size=shape).astype(dtype)
 
 
-def glorot_uniform(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+def glorot_uniform(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32,
+                   gain: float = 1.0) -> np.ndarray:
     """U(-d, d) with d = gain · √(6 / (fan_in + fan_out)) (Glorot & Bengio, 2010)."""
     fan_in, fan_out = fans(shape)
     return uniform(shape, rng, dtype, bound=gain * math.sqrt(6.0 / (fan_in + fan_out)))
 
 
-def glorot_normal(shape, rng, dtype=np.float32, gain: float = 1.0) -> np.ndarray:
+def glorot_normal(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32,
+                  gain: float = 1.0) -> np.ndarray:
     """N(0, σ²) with σ = gain · √(2 / (fan_in + fan_out))."""
     fan_in, fan_out = fans(shape)
     return normal(shape, rng, dtype, std=gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
-def he_uniform(shape, rng, dtype=np.float32) -> np.ndarray:
+def he_uniform(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32) -> np.ndarray:
     """U(-d, d) with d = √(6 / fan_in) (He et al., 2015; for ReLU)."""
     fan_in, _ = fans(shape)
     return uniform(shape, rng, dtype, bound=math.sqrt(6.0 / fan_in))
 
 
-def he_normal(shape, rng, dtype=np.float32) -> np.ndarray:
+def he_normal(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike = np.float32) -> np.ndarray:
     """N(0, σ²) with σ = √(2 / fan_in) (He et al., 2015; for ReLU)."""
     fan_in, _ = fans(shape)
     return normal(shape, rng, dtype, std=math.sqrt(2.0 / fan_in))
 
 
-INITIALIZERS = {
+INITIALIZERS: Dict[str, Initializer] = {
     "zeros": zeros,
     "zero": zeros,
     "normal": normal,
@@ -105,7 +111,7 @@ INITIALIZERS = {
 }
 
 
-def initializer(name, **kwargs) -> Initializer:
+def initializer(name: Union[str, Initializer], **kwargs: Any) -> Initializer:
     """Return the initialiser called ``name``, with keyword arguments bound.
 
     ``name`` may also be a callable, returned with ``kwargs`` bound.
@@ -123,5 +129,5 @@ def initializer(name, **kwargs) -> Initializer:
         raise ValueError(
             f"initializer: unknown initialiser {name!r}; choose one of {sorted(INITIALIZERS)}"
         )
-    fn = INITIALIZERS[key]
+    fn: Initializer = INITIALIZERS[key]
     return functools.partial(fn, **kwargs) if kwargs else fn

@@ -7,11 +7,12 @@ gives the explicit per-example matrices.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
+from numpy.typing import DTypeLike
 
-from .init import initializer, zeros
+from .init import Initializer, initializer, zeros
 from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_dtype, resolve_rng
 
 
@@ -24,7 +25,8 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
     return y
 
 
-def linear_backward(x: np.ndarray, weight: np.ndarray, grad_out: np.ndarray, input_grad: bool = True):
+def linear_backward(x: np.ndarray, weight: np.ndarray, grad_out: np.ndarray, input_grad: bool = True
+                    ) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Vector-Jacobian products of ``y = x Wᵀ + b`` for upstream ``G = ∂L/∂y`` (n, out).
 
     ``∂L/∂x = G W`` (n, in; None when ``input_grad`` is False), ``∂L/∂W = Gᵀ x``
@@ -80,9 +82,9 @@ class Linear(Module):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 init="glorot_uniform", init_kwargs: Optional[dict] = None,
-                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype=np.float32,
-                 needs_input_grad: bool = True):
+                 init: Union[str, Initializer] = "glorot_uniform", init_kwargs: Optional[dict] = None,
+                 rng: Optional[np.random.Generator] = None, seed: int = 0, dtype: DTypeLike = np.float32,
+                 needs_input_grad: bool = True) -> None:
         super().__init__()
         if int(in_features) < 1 or int(out_features) < 1:
             raise ValueError(

@@ -11,16 +11,18 @@ as ``torch.nn.MSELoss``); ``reduction="sum"`` does not divide.
 
 from __future__ import annotations
 
-from typing import Dict, NamedTuple, Optional
+from typing import TYPE_CHECKING, Any, Dict, NamedTuple, Optional
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
+from ..types import Array
 from .module import Module, check_finite, check_float_input, require_cache
 
 REDUCTIONS = ("mean", "sum")
 
 
-def one_hot(labels: np.ndarray, num_classes: int, dtype=np.float32) -> np.ndarray:
+def one_hot(labels: np.ndarray, num_classes: int, dtype: DTypeLike = np.float32) -> np.ndarray:
     """Rows e_{labels[i]}: labels (n,) ints in [0, num_classes) → (n, num_classes)."""
     labels = np.asarray(labels)
     out = np.zeros((labels.shape[0], num_classes), dtype=dtype)
@@ -61,14 +63,19 @@ class Loss(Module):
     #: Row targets must be probability distributions (cross-entropies); MSE takes any reals.
     probability_targets = True
 
-    def __init__(self, reduction: str = "mean"):
+    def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
         if reduction not in REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
         self.cache: Optional[NamedTuple] = None
 
-    def _target_matrix(self, pred: np.ndarray, target) -> np.ndarray:
+    if TYPE_CHECKING:  # declared for the checker only; each loss defines both
+        def forward(self, pred: np.ndarray, target: Array) -> float: ...
+
+        def backward(self, grad: float = 1.0) -> np.ndarray: ...
+
+    def _target_matrix(self, pred: np.ndarray, target: Array) -> np.ndarray:
         """Targets as a float matrix like ``pred``: labels become one-hot rows."""
         name = type(self).__name__
         check_float_input(self, pred, ndim=2)
@@ -106,7 +113,7 @@ class Loss(Module):
     def _scale(self, pred: np.ndarray) -> float:
         return 1.0 / pred.shape[0] if self.reduction == "mean" else 1.0
 
-    def jacobian(self, pred: np.ndarray, target) -> Dict[str, np.ndarray]:
+    def jacobian(self, pred: np.ndarray, target: ArrayLike) -> Dict[str, np.ndarray]:
         """∂L/∂pred for one example (pred of shape (C,)), as a (1, C) matrix."""
         pred = np.asarray(pred)
         if pred.ndim != 1:
@@ -138,7 +145,7 @@ class SoftmaxCrossEntropy(Loss):
     (tests/test_invariants.py, ``test_losses_and_gradients_stay_finite_for_extreme_logits``).
     """
 
-    def forward(self, logits: np.ndarray, target) -> float:
+    def forward(self, logits: np.ndarray, target: Array) -> float:
         y = self._target_matrix(logits, target)
         logp = log_softmax(logits)
         self.cache = SoftmaxCrossEntropyCache(np.exp(logp), y, self._scale(logits))
@@ -164,11 +171,11 @@ class CrossEntropy(Loss):
     finite loss instead of ``inf``; the gradient is 0 where clipping is active.
     """
 
-    def __init__(self, reduction: str = "mean", eps: float = 1e-12):
+    def __init__(self, reduction: str = "mean", eps: float = 1e-12) -> None:
         super().__init__(reduction)
         self.eps = float(eps)
 
-    def forward(self, probs: np.ndarray, target) -> float:
+    def forward(self, probs: np.ndarray, target: Array) -> float:
         y = self._target_matrix(probs, target)
         clipped = np.maximum(probs, self.eps)
         self.cache = CrossEntropyCache(clipped, probs >= self.eps, y, self._scale(probs))
@@ -190,7 +197,7 @@ class MSELoss(Loss):
 
     probability_targets = False
 
-    def forward(self, pred: np.ndarray, target) -> float:
+    def forward(self, pred: np.ndarray, target: Array) -> float:
         y = self._target_matrix(pred, target)
         diff = pred - y
         scale = 1.0 / diff.size if self.reduction == "mean" else 1.0
@@ -211,7 +218,7 @@ LOSSES = {
 }
 
 
-def loss_by_name(name: str, **kwargs) -> Loss:
+def loss_by_name(name: str, **kwargs: Any) -> Loss:
     """A new loss by name: "cross_entropy" (fused, on logits), "cross_entropy_probs", "mse"."""
     key = name.lower().replace("-", "_")
     if key not in LOSSES:

@@ -15,9 +15,10 @@ generator conventions in :mod:`tinygrad_mnist.nn.conventions`; both are re-expor
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, NamedTuple, Optional, Tuple, TypeVar
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 # the shared conventions (dtypes, generators) and input checks, re-exported here for every layer
 from .checks import (  # noqa: F401
@@ -31,6 +32,8 @@ from .checks import (  # noqa: F401
     require_cache,
 )
 from .conventions import FLOAT_DTYPES, check_rng, resolve_dtype, resolve_rng  # noqa: F401
+
+ModuleT = TypeVar("ModuleT", bound="Module")
 
 
 class Parameter:
@@ -59,8 +62,10 @@ class Parameter:
     """
 
     __slots__ = ("data", "_grad", "_cleared")
+    _grad: np.ndarray
+    _cleared: bool
 
-    def __init__(self, data: np.ndarray):
+    def __init__(self, data: np.ndarray) -> None:
         data = np.asarray(data)
         if data.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter: expected float32 or float64 data, got {data.dtype}")
@@ -124,13 +129,15 @@ class Module:
     """
 
     training: bool
+    _params: "OrderedDict[str, Parameter]"
+    _modules: "OrderedDict[str, Module]"
 
     def __init__(self) -> None:
         object.__setattr__(self, "_params", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
         object.__setattr__(self, "training", True)
 
-    def __setattr__(self, name: str, value) -> None:
+    def __setattr__(self, name: str, value: Any) -> None:
         if "_params" not in self.__dict__:
             raise RuntimeError(
                 f"{type(self).__name__}: call super().__init__() before assigning attributes"
@@ -144,19 +151,24 @@ class Module:
         object.__setattr__(self, name, value)
 
     # -- the contract -------------------------------------------------------------
-    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    # typed like torch's Module.forward: a layer takes forward(x) -> y and backward(grad_out),
+    # a loss forward(pred, target) -> float and backward(grad=1.0); each subclass states its own
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.forward")
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+    def backward(self, *args: Any, **kwargs: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__}.backward")
 
-    def __call__(self, *args, **kwargs):
+    if TYPE_CHECKING:  # declared for the checker only: every layer and loss defines it
+        def jacobian(self, *args: Any, **kwargs: Any) -> Dict[str, np.ndarray]: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     # -- parameters ---------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Parameter]]:
         """Yield ``(dotted_name, parameter)`` for this module and its children, each once."""
-        seen = set()
+        seen: set[int] = set()
         for name, p in self._named_parameters(prefix):
             if id(p) not in seen:
                 seen.add(id(p))
@@ -188,12 +200,12 @@ class Module:
             p.zero_grad()
 
     # -- modes --------------------------------------------------------------------
-    def train(self, mode: bool = True) -> "Module":
+    def train(self: ModuleT, mode: bool = True) -> ModuleT:
         for _, m in self.named_modules():
             object.__setattr__(m, "training", bool(mode))
         return self
 
-    def eval(self) -> "Module":
+    def eval(self: ModuleT) -> ModuleT:
         return self.train(False)
 
     # -- dtype --------------------------------------------------------------------
@@ -205,7 +217,7 @@ class Module:
         p = next(self._named_parameters(""), (None, None))[1]
         return None if p is None else p.dtype
 
-    def astype(self, dtype) -> "Module":
+    def astype(self: ModuleT, dtype: DTypeLike) -> ModuleT:
         """Convert every parameter (and buffer) to ``dtype`` in place; returns ``self``."""
         dtype = np.dtype(dtype)
         if dtype not in FLOAT_DTYPES:
@@ -291,7 +303,7 @@ class Sequential(Module):
     docs/jacobians.md#literal-chain.  Cache: ``SequentialCache(x)``.
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
@@ -346,7 +358,7 @@ class Sequential(Module):
             grad_out = m.backward(grad_out)
         return grad_out
 
-    def jacobian(self, x: np.ndarray):
+    def jacobian(self, x: np.ndarray) -> Dict[str, np.ndarray]:
         """Explicit Jacobians of the whole chain for one example (see :mod:`tinygrad_mnist.check.chain`)."""
         from ..check.chain import sequential_jacobian
 

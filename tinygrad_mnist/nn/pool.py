@@ -166,7 +166,7 @@ class AvgPoolCache(NamedTuple):
 class _Pool2d(Module):
     """Shared bookkeeping of MaxPool2d and AvgPool2d (``stride`` defaults to the kernel)."""
 
-    def __init__(self, kernel_size: IntPair, stride: Optional[IntPair] = None):
+    def __init__(self, kernel_size: IntPair, stride: Optional[IntPair] = None) -> None:
         super().__init__()
         name = type(self).__name__
         self.kernel_size = int_pair(kernel_size, name, "kernel_size", 1)

@@ -16,7 +16,7 @@ import numpy as np
 from .module import Module, Parameter, check_float_input, check_grad_out, require_cache, resolve_rng
 
 
-def dropout_mask(shape, p: float, rng: np.random.Generator, dtype) -> np.ndarray:
+def dropout_mask(shape: Tuple[int, ...], p: float, rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
     """The scaled mask ``m = b / (1 - p)`` with ``b ~ Bernoulli(1 - p)`` independently.
 
     ``E[m] = 1``, so ``E[x ⊙ m] = x``.  For ``p = 1`` every entry is 0 (torch's convention).
@@ -66,7 +66,7 @@ class Dropout(Module):
     x : any shape (n, ...) → y : same shape.
     """
 
-    def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None, seed: int = 0):
+    def __init__(self, p: float = 0.5, rng: Optional[np.random.Generator] = None, seed: int = 0) -> None:
         super().__init__()
         if isinstance(p, bool) or not isinstance(p, (int, float, np.floating)) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be a probability in [0, 1], got {p!r}")
@@ -154,7 +154,7 @@ class Penalty:
         every parameter.
     """
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0, include_bias: bool = False):
+    def __init__(self, l1: float = 0.0, l2: float = 0.0, include_bias: bool = False) -> None:
         for name, lam in (("l1", l1), ("l2", l2)):
             if not np.isfinite(lam) or lam < 0:
                 raise ValueError(f"{type(self).__name__}: {name} must be finite and non-negative, got {lam}")
@@ -170,7 +170,7 @@ class Penalty:
                 raise TypeError(f"{type(self).__name__}: expected Parameters, got {type(p).__name__}")
         return [p for p in params if self.include_bias or p.data.ndim >= 2]
 
-    def penalty(self, params) -> float:
+    def penalty(self, params: Iterable[Parameter]) -> float:
         """``R(θ) = λ₁ Σ|θ| + λ₂ Σθ²`` over the selected parameters, as a Python float."""
         total = 0.0
         for p in self.selected(params):
@@ -182,7 +182,7 @@ class Penalty:
 
     __call__ = penalty
 
-    def backward(self, params) -> None:
+    def backward(self, params: Iterable[Parameter]) -> None:
         """Add ``λ₁ sign(θ) + 2λ₂ θ`` to each selected parameter's ``grad``."""
         for p in self.selected(params):
             if self.l1:
@@ -197,7 +197,7 @@ class Penalty:
 class L1Penalty(Penalty):
     """``R(θ) = λ Σ|θ|``, gradient ``λ sign(θ)``; see :class:`Penalty`."""
 
-    def __init__(self, l1: float, include_bias: bool = False):
+    def __init__(self, l1: float, include_bias: bool = False) -> None:
         super().__init__(l1=l1, include_bias=include_bias)
 
 
@@ -205,5 +205,5 @@ class L2Penalty(Penalty):
     """``R(θ) = λ Σθ²``, gradient ``2λθ``; see :class:`Penalty` (``L2Penalty(λ/2)`` is
     ``SGD(weight_decay=λ)``)."""
 
-    def __init__(self, l2: float, include_bias: bool = False):
+    def __init__(self, l2: float, include_bias: bool = False) -> None:
         super().__init__(l2=l2, include_bias=include_bias)

@@ -24,7 +24,7 @@ class Identity(Module):
     check the gradient's shape.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[IdentityCache] = None
 
@@ -60,7 +60,7 @@ class Flatten(Module):
         The input shape of the last ``forward``, overwritten on each call.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.cache: Optional[FlattenCache] = None
 

@@ -60,7 +60,7 @@ class Residual(Module):
         pass a projection).
     """
 
-    def __init__(self, block: Module, projection: Optional[Module] = None):
+    def __init__(self, block: Module, projection: Optional[Module] = None) -> None:
         super().__init__()
         if not isinstance(block, Module):
             raise TypeError(f"Residual: block must be a Module, got {type(block).__name__}")
@@ -70,7 +70,7 @@ class Residual(Module):
         self.projection = projection
         self.cache: Optional[ResidualCache] = None
 
-    def _sum(self, fx: np.ndarray, px: np.ndarray, x_shape) -> np.ndarray:
+    def _sum(self, fx: np.ndarray, px: np.ndarray, x_shape: Tuple[int, ...]) -> np.ndarray:
         if fx.shape != px.shape:
             skip = "the input" if self.projection is None else "projection(x)"
             hint = " (pass a projection, e.g. a 1×1 Conv2d or a Linear)" if self.projection is None else ""

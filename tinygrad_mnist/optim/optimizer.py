@@ -4,14 +4,14 @@
 from __future__ import annotations
 
 import copy
-from typing import Dict, Iterable, List
+from typing import Dict, Iterable, List, Tuple
 
 import numpy as np
 
 from ..nn.module import Parameter
 
 
-def flush_subnormals(arrays) -> None:
+def flush_subnormals(arrays: Iterable[np.ndarray]) -> None:
     """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
     2.2e-308 in float64) to 0, in place.
 
@@ -32,7 +32,7 @@ def flush_subnormals(arrays) -> None:
 class Optimizer:
     """Base class: parameter list, learning rate, per-parameter state."""
 
-    def __init__(self, params: Iterable[Parameter], lr: float):
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         self.params: List[Parameter] = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got an empty parameter list")
@@ -99,7 +99,7 @@ class Optimizer:
         return f"{type(self).__name__}(lr={self.lr})"
 
 
-def check_range(name: str, **values) -> None:
+def check_range(name: str, **values: Tuple[float, float, float]) -> None:
     for key, (value, lo, hi) in values.items():
         if not lo <= value <= hi:
             raise ValueError(f"{name}: {key} must lie in [{lo}, {hi}], got {value}")

@@ -12,7 +12,7 @@ between steps through ``optimizer.lr``.  The rules are checked step by step agai
 from __future__ import annotations
 
 import math
-from typing import Optional, Tuple
+from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 
@@ -54,8 +54,8 @@ class SGD(Optimizer):
         L2 coefficient λ added to the gradient: ``∇ + λθ``.
     """
 
-    def __init__(self, params, lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0):
+    def __init__(self, params: Iterable[Parameter], lr: float = 0.01, momentum: float = 0.0, dampening: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         if not 0 <= momentum < 1:
             raise ValueError(f"SGD: momentum must be non-negative and below 1 (in [0, 1)), got {momentum}")
@@ -221,8 +221,8 @@ class Adam(Optimizer):
 
     decoupled = False
 
-    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
         super().__init__(params, lr)
         name = type(self).__name__
         if len(betas) != 2:
@@ -258,8 +258,8 @@ class AdamW(Adam):
 
     decoupled = True
 
-    def __init__(self, params, lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-3, betas: Tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad)
 
 
@@ -281,8 +281,8 @@ class RMSprop(Optimizer):
         Normalise by an estimate of the gradient's variance instead of its second moment.
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
+                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False) -> None:
         super().__init__(params, lr)
         check_range("RMSprop", alpha=(alpha, 0.0, 1.0), eps=(eps, 0.0, math.inf),
                      weight_decay=(weight_decay, 0.0, math.inf))
@@ -318,8 +318,8 @@ class Adagrad(Optimizer):
     eps : float, default=1e-10
     """
 
-    def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
-                 initial_accumulator_value: float = 0.0, eps: float = 1e-10):
+    def __init__(self, params: Iterable[Parameter], lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
+                 initial_accumulator_value: float = 0.0, eps: float = 1e-10) -> None:
         super().__init__(params, lr)
         check_range("Adagrad", lr_decay=(lr_decay, 0.0, math.inf), eps=(eps, 0.0, math.inf),
                      weight_decay=(weight_decay, 0.0, math.inf),
@@ -342,7 +342,7 @@ class Adagrad(Optimizer):
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
 
 
-def optimizer_by_name(name: str, params, **kwargs) -> Optimizer:
+def optimizer_by_name(name: str, params: Iterable[Parameter], **kwargs: Any) -> Optimizer:
     """A new optimiser by name (``"sgd"``, and the others registered in ``OPTIMIZERS``)."""
     key = name.lower()
     if key not in OPTIMIZERS:

@@ -21,7 +21,7 @@ agree to rounding, ~1e-15 relative).
 from __future__ import annotations
 
 import math
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from .optimizer import Optimizer
 
@@ -30,7 +30,7 @@ class LRScheduler:
     """Base class: remembers ``base_lr`` (the optimiser's rate at construction) and sets
     ``optimizer.lr = lr_at(last_epoch)``, starting at epoch 0."""
 
-    def __init__(self, optimizer: Optimizer, base_lr: Optional[float] = None):
+    def __init__(self, optimizer: Optimizer, base_lr: Optional[float] = None) -> None:
         if not hasattr(optimizer, "lr"):
             raise TypeError(f"{type(self).__name__}: expected an optimiser with an `lr` attribute, "
                             f"got {type(optimizer).__name__}")
@@ -62,7 +62,7 @@ class LRScheduler:
         return f"{type(self).__name__}(base_lr={self.base_lr}, last_epoch={self.last_epoch})"
 
 
-def _positive_int(value, what: str) -> int:
+def _positive_int(value: Any, what: str) -> int:
     if int(value) != value or int(value) < 1:
         raise ValueError(f"{what} must be a positive integer, got {value}")
     return int(value)
@@ -80,7 +80,7 @@ class StepLR(LRScheduler):
         Multiplicative factor of each decay.
     """
 
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1):
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _positive_int(step_size, "StepLR: step_size")
         if not gamma > 0:
             raise ValueError(f"StepLR: gamma must be positive, got {gamma}")
@@ -106,7 +106,7 @@ class CosineAnnealingLR(LRScheduler):
     eta_min : float, default=0
     """
 
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0):
+    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = _positive_int(T_max, "CosineAnnealingLR: T_max")
         if eta_min < 0:
             raise ValueError(f"CosineAnnealingLR: eta_min must be non-negative, got {eta_min}")
@@ -138,7 +138,7 @@ class LinearWarmup(LRScheduler):
     """
 
     def __init__(self, optimizer: Optimizer, warmup_steps: int, after: Optional[LRScheduler] = None,
-                 start_factor: Optional[float] = None):
+                 start_factor: Optional[float] = None) -> None:
         self.warmup_steps = _positive_int(warmup_steps, "LinearWarmup: warmup_steps")
         if after is not None and after.optimizer is not optimizer:
             raise ValueError("LinearWarmup: `after` must schedule the same optimiser")
@@ -167,7 +167,7 @@ SCHEDULES: Dict[str, Callable[..., LRScheduler]] = {
 
 
 def schedule_by_name(name: Optional[str], optimizer: Optimizer, warmup_steps: int = 0,
-                     **kwargs) -> Optional[LRScheduler]:
+                     **kwargs: Any) -> Optional[LRScheduler]:
     """A schedule by name: ``"step"`` (StepLR), ``"cosine"`` (CosineAnnealingLR),
     ``"warmup"`` (LinearWarmup, then constant), or ``"none"``/None (returns None).
 

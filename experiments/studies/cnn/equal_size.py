@@ -84,7 +84,7 @@ def mlp_layers(cfg: Config, size: int):
     return MLPSpec((size * size, *cfg.mlp_hidden, 10), "relu").layers()
 
 
-def matched_cnn_layers(target: int, channels: Tuple[int, int], size: int, dropout: float = 0.0,
+def matched_cnn_layers(target: int, channels: Tuple[int, ...], size: int, dropout: float = 0.0,
                        tolerance: float = 0.10):
     """The two-convolution CNN whose dense width makes its count closest to ``target``.
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -208,7 +208,7 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
     optimizer = _optimizer(cfg, model.parameters(), lr)
     scheduler = _scheduler(cfg, optimizer, epochs)
     loader_cls = ShiftedLoader if shift else DataLoader
-    extra = {"max_shift": shift} if shift else {}
+    extra: Dict[str, Any] = {"max_shift": shift} if shift else {}
     loader = loader_cls(train, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, flatten=False, **extra)
     log(f"\n== {name}: {what}, {model.num_parameters():,} parameters, {cfg.optimizer} lr {lr:g}, "
         f"{cfg.schedule} schedule, {epochs} epochs of {len(loader)} batches of {cfg.batch_size}")
@@ -272,7 +272,7 @@ def run(cfg: Config, log=print) -> dict:
              "test_accuracy_pct": round(100 * r["test_accuracy"], 2)} for r in results]
     log("\n" + write_table(out, "summary", rows))
     _plot_comparison(results, out / "test_accuracy.png", cfg)
-    metrics = {r["model"]: {k: v for k, v in r.items() if k != "history"} for r in results}
+    metrics: Dict[str, Any] = {r["model"]: {k: v for k, v in r.items() if k != "history"} for r in results}
     metrics.update(n_train=len(train), n_test=len(test), n_val=0 if val is None else len(val))
     write_json(out / "metrics.json", metrics)
     log(f"wrote {out}")

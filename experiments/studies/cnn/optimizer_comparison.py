@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from experiments.common import (
     DataConfig,
@@ -131,6 +131,7 @@ def run(cfg: Config, log=print) -> dict:
     title = wrap(title)
     plot_curves(histories(cnn_res), out / "cnn_curves.png", title, train="running", splits=("train", "test"))
 
+    metrics: Dict[str, Any]
     metrics = {"setup": {"architecture": f"course CNN {'-'.join(map(str, cfg.channels))} / SimpleMLP 64-"
                                          f"{cfg.digits_hidden}-10 relu",
                          "parameters": {"CNN": next(iter(cnn_res.values()))["parameters"]},

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def variant(cfg: Config, name: str, size: int):
     """``(layers, recipe fields)`` of one named variant."""
     from tinygrad_mnist.models import CourseCNNSpec
 
-    spec = dict(channels=tuple(cfg.channels), image_size=size)
+    spec: Dict[str, Any] = dict(channels=tuple(cfg.channels), image_size=size)
     if name == "vanilla":
         return CourseCNNSpec(**spec).layers(), {}
     if name == "dropout + weight decay":
@@ -170,7 +170,7 @@ def curve_data(results: dict, variants, engines) -> dict:
     """``{variant: {engine: {train_cost, val_cost, train_accuracy_pct, val_accuracy_pct, seconds}}}``:
     what the learning curves draw, the training figures being the end-of-epoch model's on
     the whole training set."""
-    out = {}
+    out: Dict[str, Dict[str, Any]] = {}
     for name in variants:
         out[name] = {}
         for e in engines:

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 
@@ -75,6 +75,7 @@ def variants(cfg: Config, size: int) -> dict:
     """``{name: layers}``: the course CNN, then per depth the residual and the plain network."""
     from tinygrad_mnist.models import CourseCNNSpec
 
+    spec: Dict[str, Any]
     spec = dict(activation=cfg.activation, channels=tuple(cfg.channels), image_size=size, batch_norm=cfg.batch_norm)
     out = {"course CNN (1 pair)": CourseCNNSpec(**spec).layers()}
     for d in cfg.depths:

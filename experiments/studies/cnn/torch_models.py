@@ -45,7 +45,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -180,7 +180,7 @@ def train_arch(arch: str, cfg: Config, train, val, test, out, log=print) -> dict
     optimizer = ttrain.optimizer_by_name(cfg.optimizer, model.parameters(), cfg.lr, **opt_kw)
     scheduler = ttrain.schedule_by_name(cfg.schedule, optimizer, cfg.epochs)
     device = utils.resolve_device(cfg.device)
-    reached = []
+    reached: List[Tuple[int, float]] = []
 
     def watch(epoch, history):
         if cfg.target and not reached and history.test_accuracy and history.test_accuracy[-1] >= cfg.target:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
-from typing import Tuple
+from typing import Any, Dict, Tuple
 
 from experiments.common import DataConfig, output_dir, write_json, write_table
 from experiments.parallel import run_tasks
@@ -76,6 +76,7 @@ def run(cfg: Config, log=print) -> dict:
     results = dict(zip(plan, run_tasks(train, [(r, data) for r in plan.values()], cfg.jobs, cfg.scheduler, log),
                        strict=True))
     any_r = next(iter(results.values()))
+    metrics: Dict[str, Any]
     metrics = {"setup": {"architecture": "SimpleMLP 64-hidden-10 relu", "activation": "relu",
                          "optimizer": f"{cfg.optimizer} (betas 0.9, 0.999; eps 1e-8)",
                          "lr": {"swept": list(cfg.lrs), "width sweep": cfg.lr},

@@ -37,7 +37,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, replace
-from typing import Mapping, Tuple
+from typing import Callable, Dict, Mapping, Tuple
 
 import numpy as np
 
@@ -94,6 +94,7 @@ def hidden_features(weights: Mapping[str, np.ndarray], x: np.ndarray, activation
     -------
     ndarray of shape (n_samples, n_hidden), float32
     """
+    acts: Dict[str, Callable[[np.ndarray], np.ndarray]]
     acts = {"sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)), "relu": lambda a: np.maximum(a, 0.0), "tanh": np.tanh}
     if activation not in acts:
         raise ValueError(f"hidden_features: activation must be one of {sorted(acts)}, got {activation!r}")

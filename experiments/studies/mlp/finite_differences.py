@@ -33,7 +33,7 @@ from __future__ import annotations
 import copy
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -137,6 +137,7 @@ def run(cfg: Config, log=print) -> dict:
     write_table(out, "gradients", [{"i": i, **{f"dL/dtheta_{name}": float(results[name]["analytic"][i])
                                                 for name in cfg.dtypes}} for i in range(cfg.p)], floatfmt=".9e")
 
+    metrics: Dict[str, Any]
     metrics = {"test_accuracy_after_training": test_acc, "test_loss_after_training": test_loss,
                "parameters": model.num_parameters(), "example_index": cfg.example_index,
                "label": int(label[0]), "p": cfg.p,
@@ -155,8 +156,8 @@ def run(cfg: Config, log=print) -> dict:
     from tinygrad_mnist.plots import plot_finite_difference_errors, run_title
 
     arch = "-".join(map(str, spec.sizes))
-    label = dataset_label(cfg.dataset)
-    trained = run_title(label, cfg.batch_size, cfg.lr, history.epochs, history.total_seconds,
+    data_label = dataset_label(cfg.dataset)
+    trained = run_title(data_label, cfg.batch_size, cfg.lr, history.epochs, history.total_seconds,
                         prefix=f"after SGD (momentum {cfg.momentum:g}), {100 * test_acc:.2f}% test")
     plot_finite_difference_errors(cfg.ns, errors, out / "errors.png",
                                   title=f"Central differences vs back-propagation\nMLP {arch} {cfg.activation}, "

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, cast
 
 import numpy as np
 
@@ -99,7 +99,8 @@ def run(cfg: Config, log=print) -> dict:
     save_config(out, cfg)
     train, val, test = load_splits(cfg, log=None)  # --train-size selects after the validation split
     model = build(layers(cfg, train.n_features, train.num_classes), seed=cfg.seed, init=cfg.init)
-    optimizer = Adam(model.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+    betas = cast(Tuple[float, float], tuple(cfg.betas))  # a pair: Adam checks it
+    optimizer = Adam(model.parameters(), lr=cfg.lr, betas=betas)
     kwargs = {"T_max": cfg.epochs} if cfg.schedule == "cosine" else {}
     scheduler = schedule_by_name(cfg.schedule, optimizer, warmup_steps=cfg.warmup_epochs, **kwargs)
     log(f"{train!r}, {test!r}{'' if val is None else ', ' + repr(val)}")

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import asdict, dataclass, replace
-from typing import Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -108,6 +108,7 @@ def mlp_run(cfg: Config, engine: str, setting: str) -> Run:
 
 def lenet_run(cfg: Config, layers, setting: str) -> Run:
     """The tutorial CNN's :class:`Run` (torch) at ``setting``."""
+    common: Dict[str, Any]
     common = dict(engine="torch", layers=tuple(layers), init="he_uniform", epochs=cfg.cnn_epochs, seed=cfg.seed)
     if setting == "tuned":
         return Run(optimizer=cfg.cnn_optimizer, lr=cfg.cnn_lr, batch_size=cfg.cnn_batch_size, **common)
@@ -240,7 +241,7 @@ def describe(metrics: dict, config: dict) -> str:
         f"{r['final_train_accuracy_pct']:.2f}% train vs {r['final_val_accuracy_pct']:.2f}% validation (gap "
         f"{r['gap_pct']:+.2f} points, best validation {r['best_val_accuracy_pct']:.2f}% at epoch {r['best_val_epoch']})"
         for r in metrics["runs"]) + ". "
-    groups = {}
+    groups: Dict[Tuple[str, str, str], List[dict]] = {}
     for r in metrics["runs"]:
         groups.setdefault((r["model"], r.get("setting", "tuned"), r["engine"]), []).append(r)
     for (model, setting, engine), rs in groups.items():

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -94,7 +94,9 @@ def run(cfg: Config, log=print) -> dict:
     repeat, results, plan = results[-1], results[:-1], plan[:-1]
     deterministic = _same_numbers(repeat, results[0])
 
-    rows, finals, finals_mis = [], {}, {}
+    rows: List[Dict[str, Any]] = []
+    finals: Dict[str, List[float]] = {}
+    finals_mis: Dict[str, List[float]] = {}
     for (e, h, s), r in zip(plan, results, strict=True):
         ce, mis = error_curves(r["history"], "test")
         key = _key(e, h)
@@ -106,11 +108,11 @@ def run(cfg: Config, log=print) -> dict:
                                              "test_misclassification_pct": f"final test_{MIS}"}))
     summary = []
     for key in finals:
-        ce, mis = mean_std(finals[key]), mean_std(finals_mis[key])
-        summary.append({"configuration": key, "seeds": ce["n"], f"mean test_error {CE}": ce["mean"],
-                        f"std test_error {CE}": ce["std"], f"min test_error {CE}": min(finals[key]),
-                        f"max test_error {CE}": max(finals[key]), f"mean test_{MIS}": mis["mean"],
-                        f"std test_{MIS}": mis["std"]})
+        ce_stats, mis_stats = mean_std(finals[key]), mean_std(finals_mis[key])
+        summary.append({"configuration": key, "seeds": ce_stats["n"], f"mean test_error {CE}": ce_stats["mean"],
+                        f"std test_error {CE}": ce_stats["std"], f"min test_error {CE}": min(finals[key]),
+                        f"max test_error {CE}": max(finals[key]), f"mean test_{MIS}": mis_stats["mean"],
+                        f"std test_{MIS}": mis_stats["std"]})
     log("\n" + write_table(out, "summary", summary))
 
     first = results[0]
