@@ -296,7 +296,7 @@ def test_batch_norm_and_dropout_options():
     kinds = [d.kind for d in layers]
     assert kinds.count("batchnorm2d") == 3 and kinds[-2:] == ["dropout", "linear"]
     assert num_parameters(layers) == 21578 + 2 * (8 + 16 + 32)
-    with pytest.raises(ValueError, match="skip=False"):
+    with pytest.raises(ValueError, match="skip = False"):
         CourseCNNSpec(skip=False)
     with pytest.raises(ValueError, match="dropout"):
         CourseCNNSpec(dropout=1.0)

@@ -225,7 +225,7 @@ def test_step_numbers_agree_in_the_url_the_page_and_the_command(browser, pages, 
 
     monkeypatch.setattr(explore, "screenshot", spy)
     out = tmp_path / "cli"
-    assert main(["explore", "--dataset", "digits", "--model", "mlp", "--train-images", "0", "--examples", "0",
+    assert main(["explore", "--dataset", "digits", "--model", "deep-mlp", "--train-images", "0", "--examples", "0",
                  "--timing-batch", "0", "--out", str(out), "--screenshot", str(tmp_path / "s.png"), "--step", "3"]) == 0
     assert shots == [3]
     page = Page(browser, page_url(out / "index.html", step=3))
