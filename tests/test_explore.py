@@ -310,7 +310,7 @@ def test_server_answers_on_localhost_and_stops(pages, tmp_path):
 
 
 def test_command_reads_the_checkpoint_format_with_its_architecture(tmp_path, one_torch_thread):
-    checkpoint = pytest.importorskip("tinygrad_mnist.checkpoint")
+    from tinygrad_mnist import checkpoint
     from tinygrad_mnist.models import CourseCNNSpec, build
 
     layers = CourseCNNSpec(channels=(3, 5), image_size=8, activation="tanh").layers()
