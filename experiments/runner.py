@@ -13,7 +13,7 @@ import re
 import sys
 import time
 import traceback
-from dataclasses import MISSING, fields, replace
+from dataclasses import MISSING, asdict, fields, is_dataclass, replace
 from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -219,6 +219,15 @@ class _Tee:
             print(text, flush=True)
 
 
+def answer(name: str, metrics: object, cfg: object) -> str:
+    """The study's answer to its question, read from its own numbers: its ``describe``
+    paragraph (the report's), printed at the end of a run whose log gave no ``Answer:`` line."""
+    from experiments.report import paragraph
+
+    config = asdict(cfg) if is_dataclass(cfg) and not isinstance(cfg, type) else {}
+    return paragraph(name, metrics if isinstance(metrics, dict) else {}, config)
+
+
 def run_study(name: str, argv: Sequence[str] = (), mode: Optional[str] = None, echo: bool = True) -> dict:
     """Run one study with its flags; returns ``{"name", "out", "metrics", "wall_seconds", "mode"}``.
 
@@ -236,6 +245,8 @@ def run_study(name: str, argv: Sequence[str] = (), mode: Optional[str] = None, e
     t0 = time.perf_counter()
     metrics = module.run(cfg, log=log)
     wall = time.perf_counter() - t0
+    if not any(line.startswith("Answer:") for text in log.lines for line in text.splitlines()):
+        log("\nAnswer: " + answer(name, metrics, cfg))
     out.mkdir(parents=True, exist_ok=True)
     figures = [p for p in out.rglob("*.png") if p.stat().st_mtime >= started - 1]
     if note:

@@ -480,3 +480,14 @@ def test_takes_images_looks_inside_residual_blocks():
     assert not takes_images([LayerDesc.make("residual", block=(linear,), projection=None)])
     assert takes_images(CourseCNNSpec(image_size=8).layers())
     assert takes_images([b for b in CourseCNNSpec(image_size=8, residual_depth=2).layers() if b.kind == "residual"])
+
+
+def test_every_run_ends_with_its_answer_once(tmp_path):
+    """A study whose log gives no ``Answer:`` line gets its describe paragraph as one; a
+    study that answers itself is not answered twice."""
+    for name in ("digits_lab", "baseline"):
+        runner.run_study(name, ["--smoke", "--out", str(tmp_path)], echo=False)
+        lines = (tmp_path / name / "log.txt").read_text().splitlines()
+        answers = [line for line in lines if line.startswith("Answer:")]
+        assert len(answers) == 1, (name, answers)
+        assert len(answers[0]) > 40 and "no summary" not in answers[0]

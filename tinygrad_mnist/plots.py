@@ -44,17 +44,23 @@ def plot_learning_curves(history: History, path: PathLike, title: Optional[str] 
     plt = pyplot()
     epochs = range(1, history.epochs + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4.2))
+    labels = {"train": "train (running mean over the epoch's batches)", "val": "validation (end of epoch)",
+              "test": "test (end of epoch)"}
     for split, style in (("train", "-o"), ("val", "-s"), ("test", "-^")):
         losses, accs = getattr(history, f"{split}_loss"), getattr(history, f"{split}_accuracy")
         if losses:
-            label = {"train": "train", "val": "validation", "test": "test"}[split]
-            ax_loss.plot(epochs, losses, style, label=label, markersize=3)
-            ax_acc.plot(epochs, [100 * a for a in accs], style, label=label, markersize=3)
+            ax_loss.plot(epochs, losses, style, label=labels[split], markersize=3 if len(losses) > 1 else 6)
+            ax_acc.plot(epochs, [100 * a for a in accs], style, label=labels[split],
+                        markersize=3 if len(accs) > 1 else 6)
     ax_loss.set(xlabel="epoch", ylabel="cost (mean cross-entropy)", title="Cost")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
+        if history.epochs <= 20:
+            ax.set_xticks(list(epochs))
+        if history.epochs == 1:   # one point per line: a readable axis instead of 0.96 … 1.04
+            ax.set_xlim(0.5, 1.5)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -298,7 +298,8 @@ def run_train(args: argparse.Namespace) -> int:
          config={"args": config}, extra=extra)
     fig = None
     title = (f"{dataset_name} {args.model} ({model.num_parameters():,} parameters): batch {args.batch_size}, "
-             f"lr {args.lr:g}, {history.epochs} epochs, {history.total_seconds:.1f} s")
+             f"lr {args.lr:g}, {history.epochs} epoch{'s' if history.epochs != 1 else ''}, "
+             f"{history.total_seconds:.1f} s training")
     try:
         if not args.no_figure:
             from ..plots import plot_learning_curves

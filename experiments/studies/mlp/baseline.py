@@ -227,7 +227,7 @@ def run(cfg: Config, log=print) -> dict:
                "final": finals, "n_misclassified": n_wrong,
                "misclassified_by_true_class": wrong_by_class.tolist()}
     write_json(out / "metrics.json", metrics)
-    log(answer(metrics))
+    log("Answer: " + answer(metrics))
     return metrics
 
 

@@ -247,7 +247,7 @@ def run(cfg: Config, log=print) -> dict:
                "tsne_seconds": seconds,
                "test_error_mean_ce": te[-1], "test_misclassification_pct": te_mis[-1]}
     write_json(out / "metrics.json", metrics)
-    log(answer(metrics))
+    log("Answer: " + answer(metrics))
     return metrics
 
 

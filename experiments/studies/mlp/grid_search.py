@@ -141,7 +141,7 @@ def run(cfg: Config, log=print) -> dict:
                "grid": rows, "best": rows[best], "best_engine": main_engine, "deep": deep_rows,
                "deep_reaching_target": [r["configuration"] for r in reached], "target": cfg.target}
     write_json(out / "metrics.json", metrics)
-    log(answer(metrics))
+    log("Answer: " + answer(metrics))
     return metrics
 
 

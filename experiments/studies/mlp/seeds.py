@@ -90,9 +90,12 @@ def run(cfg: Config, log=print) -> dict:
     plan += [("numpy", (h,), s) for h in cfg.compare_hidden for s in cfg.seeds]
     plan.append((cfg.engines[0], main_hidden, cfg.seeds[0]))   # the determinism check
     tasks = [(baseline.make_run(cfg, e, hidden=h, seed=s, label=f"{e} {h} seed {s}"), data) for e, h, s in plan]
+    log(f"{len(plan) - 1} trainings for the tables, and training {len(plan)} repeats the first one "
+        f"({cfg.engines[0]}, seed {cfg.seeds[0]}) to check that a run is repeatable bit for bit")
     results = run_tasks(train, tasks, cfg.jobs, cfg.scheduler, log)
     repeat, results, plan = results[-1], results[:-1], plan[:-1]
     deterministic = _same_numbers(repeat, results[0])
+    log(f"the repeated training is {'identical to' if deterministic else 'DIFFERENT from'} the first one")
 
     rows: List[Dict[str, Any]] = []
     finals: Dict[str, List[float]] = {}
@@ -145,7 +148,7 @@ def run(cfg: Config, log=print) -> dict:
                "configuration_range_misclassification_pct": judged_mis["configuration_range"],
                "robust_by_misclassification": judged_mis["robust"]}
     write_json(out / "metrics.json", metrics)
-    log(answer(metrics))
+    log("Answer: " + answer(metrics))
     return metrics
 
 

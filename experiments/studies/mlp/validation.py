@@ -134,7 +134,7 @@ def run(cfg: Config, log=print) -> dict:
                                          "the validation error, e_te* = the test error at that epoch"),
                "per_seed": rows, "mean": summary}
     write_json(out / "metrics.json", metrics)
-    log(answer(metrics))
+    log("Answer: " + answer(metrics))
     return metrics
 
 
