@@ -90,6 +90,13 @@ def table_text(rows: List[str]) -> str:
     return "\n".join("  ".join(c.ljust(widths[k]) for k, c in enumerate(r)).rstrip() for r in cells)
 
 
+def table_font_size(text: str, largest: float = TABLE_SIZE, smallest: float = 3.0) -> float:
+    """The monospace size (points) at which the widest line of ``text`` fits the page width."""
+    widest = max((len(line) for line in text.splitlines()), default=1)
+    fits = (1 - 2 * MARGIN) * PAGE_W * 72 / (0.6 * max(widest, 1))
+    return max(smallest, min(largest, fits))
+
+
 class Layout:
     """Blocks flowed down A4 pages of a ``PdfPages``; a new page when the next one does not fit."""
 
@@ -111,7 +118,8 @@ class Layout:
 
     def text(self, text: str, size: float, weight: str = "normal", family: str = "sans-serif",
              gap: float = 0.006) -> None:
-        chars = int((1 - 2 * MARGIN) * PAGE_W * 72 / (size * (0.6 if family == "monospace" else 0.5)))
+        em = 0.6 if family == "monospace" else 0.58 if weight == "bold" else 0.5   # average glyph width / size
+        chars = int((1 - 2 * MARGIN) * PAGE_W * 72 / (size * em))
         lines: List[str] = []
         for para in text.splitlines() or [""]:
             lines += (textwrap.wrap(para, chars) or [""]) if family != "monospace" else [para[:chars]]
@@ -167,7 +175,7 @@ def build_pdf(page: Path, out: Path) -> Tuple[Path, int]:
             elif block.kind == "text":
                 layout.text(block.text, BODY_SIZE)
             elif block.kind == "table":
-                layout.text(block.text, TABLE_SIZE, family="monospace")
+                layout.text(block.text, table_font_size(block.text), family="monospace")
             elif block.kind == "code":
                 layout.text(block.text, CODE_SIZE, family="monospace")
             elif block.path is not None:

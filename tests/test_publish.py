@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from experiments import runner
-from experiments.page_pdf import blocks, build_pdf, table_text
+from experiments.page_pdf import PAGE_W, blocks, build_pdf, table_font_size, table_text
 from experiments.publish import BLOCK, COURSE, MAX_FIGURE_BYTES, Part, downscale, main, provenance, publish_page
 from experiments.registry import STUDIES
 
@@ -178,3 +178,10 @@ def test_report_assignment_builds_a_pdf_and_holds_the_page_limit(tmp_path, monke
 def test_report_assignment_names_the_pages_there_are(capsys):
     assert runner.main(["report", "--assignment", "nothere"]) == 2
     assert "azencot" in capsys.readouterr().err
+
+
+def test_a_wide_table_is_set_small_enough_to_fit_the_page():
+    narrow, wide = "a  b\n1  2", "x" * 200
+    assert table_font_size(narrow) == 6.0
+    size = table_font_size(wide)
+    assert size < 6.0 and 200 * 0.6 * size <= 0.88 * PAGE_W * 72 + 1e-9
