@@ -22,7 +22,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinygrad_mnist.check.gradcheck import check_jacobian, check_module, relative_error
-from tinygrad_mnist.nn.conv import Conv2d, col2im, conv2d_forward, im2col, im2col_index_map
+from tinygrad_mnist.nn.conv import Conv2d, col2im, conv2d_backward, conv2d_forward, im2col, im2col_index_map
+from tinygrad_mnist.nn.conv_reference import conv2d_backward_loops, conv2d_forward_loops
 from tinygrad_mnist.nn.image import conv_output_size
 
 from .error_scales import EXACT, F32_TOL, FD_TOL
@@ -33,21 +34,6 @@ from .torch_reference import torch_or_skip
 def _conv(cfg, seed=0, dtype=np.float64) -> Conv2d:
     return Conv2d(cfg["c_in"], cfg["c_out"], cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"],
                   bias=cfg["bias"], rng=np.random.default_rng(seed), dtype=dtype)
-
-
-def _naive_conv(x, w, b, stride, padding):
-    """The definition, with loops over every output pixel (the reference for im2col)."""
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    ho, wo = conv_output_size(h, kh, sh, ph), conv_output_size(wd, kw, sw, pw)
-    y = np.zeros((n, o, ho, wo))
-    for p in range(ho):
-        for q in range(wo):
-            patch = xp[:, :, p * sh:p * sh + kh, q * sw:q * sw + kw]
-            y[:, :, p, q] = np.einsum("ncij,ocij->no", patch, w)
-    return y if b is None else y + b[None, :, None, None]
 
 
 # -- the pure functions -----------------------------------------------------------------------
@@ -103,8 +89,20 @@ def test_conv2d_forward_matches_the_loop_definition(cfg, data, seed):
     layer = _conv(cfg, seed)
     b = None if layer.bias is None else layer.bias.data + 0.5  # non-zero bias
     y, _ = conv2d_forward(x, layer.weight.data, b, cfg["stride"], cfg["padding"])
-    expected = _naive_conv(x, layer.weight.data, b, cfg["stride"], cfg["padding"])
+    expected = conv2d_forward_loops(x, layer.weight.data, b, cfg["stride"], cfg["padding"])
     assert relative_error(y, expected) < EXACT
+
+
+@given(cfg=conv_configs(), data=st.data(), seed=seeds)
+def test_conv2d_backward_matches_the_loop_definition(cfg, data, seed):
+    x = data.draw(float_arrays(config_input_shape(cfg)), label="x")
+    layer = _conv(cfg, seed)
+    y, cols = conv2d_forward(x, layer.weight.data, None, cfg["stride"], cfg["padding"])
+    g = data.draw(float_arrays(y.shape), label="g")
+    fast = conv2d_backward(g, cols, layer.weight.data, x.shape, cfg["stride"], cfg["padding"])
+    loops = conv2d_backward_loops(g, x, layer.weight.data, cfg["stride"], cfg["padding"])
+    for name, a, b in zip(("input", "weight", "bias"), fast, loops, strict=True):
+        assert relative_error(a, b) < EXACT, name
 
 
 # -- Conv2d against torch -----------------------------------------------------------------------

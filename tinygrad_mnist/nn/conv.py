@@ -124,6 +124,9 @@ def conv2d_forward(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray]
                    stride: IntPair = 1, padding: IntPair = 0) -> Tuple[np.ndarray, np.ndarray]:
     """``y = W ⋆ x + b`` (cross-correlation, as torch) by im2col and one GEMM.
 
+    The definition, with a loop per output pixel, is
+    :func:`~tinygrad_mnist.nn.conv_reference.conv2d_forward_loops`; the tests hold this to it.
+
     ``Y = W.reshape(O, -1) @ im2col(x) + b`` of shape (O, H_out·W_out·N), returned as
     ``y`` of shape (N, O, H_out, W_out) (a view in (O, H_out, W_out, N) memory order).
 
