@@ -53,9 +53,10 @@ class Parameter:
     -----
     ``zero_grad`` only marks the gradient cleared; the zeros are written when ``grad`` is
     next read, unless a layer first writes its whole gradient into the array with
-    :meth:`accumulate` or :meth:`accumulate_matmul`.  Then ``0 + Gᵀx`` costs one GEMM
-    writing straight into ``grad`` instead of filling it with zeros, writing the product
-    to a temporary and adding that in: a training step of the 784-512-512-10 MLP
+    :meth:`accumulate` (a layer may compute its product straight into
+    :meth:`cleared_buffer`).  Then ``0 + Gᵀx`` costs one GEMM writing straight into
+    ``grad`` instead of filling it with zeros, writing the product to a temporary and
+    adding that in: a training step of the 784-512-512-10 MLP
     3.25 → 2.65 ms at batch 64 and 7.75 → 6.70 ms at 256 (``python -m
     benchmarks.bench_levers``, docs/performance.md).  Reading ``grad`` always gives the
     true accumulated values.
@@ -100,21 +101,20 @@ class Parameter:
         self._cleared = True
 
     def accumulate(self, value: np.ndarray) -> None:
-        """``grad += value``; a copy into the array when the gradient was just cleared."""
+        """``grad += value``; a copy into the array when the gradient was just cleared, and
+        nothing to copy when ``value`` is :meth:`cleared_buffer` itself, written in place."""
         if self._cleared:
-            np.copyto(self._grad, value)
+            if value is not self._grad:
+                np.copyto(self._grad, value)
             self._cleared = False
         else:
             self._grad += value
 
-    def accumulate_matmul(self, a: np.ndarray, b: np.ndarray) -> None:
-        """``grad += a @ b``; when the gradient was just cleared the product is written
-        straight into it (``np.matmul(a, b, out=grad)``), with no temporary."""
-        if self._cleared and a.dtype == b.dtype == self._grad.dtype:
-            np.matmul(a, b, out=self._grad)
-            self._cleared = False
-        else:
-            self.grad += a @ b
+    def cleared_buffer(self, dtype: np.dtype) -> Optional[np.ndarray]:
+        """The gradient array itself when it was just cleared and holds ``dtype`` (a product
+        of that dtype may be written straight into it, then passed to :meth:`accumulate`),
+        else None (compute into a new array as usual)."""
+        return self._grad if self._cleared and self._grad.dtype == dtype else None
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
