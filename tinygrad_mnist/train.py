@@ -1,11 +1,16 @@
 """The training loop: ``fit``, ``evaluate`` and the ``History`` they record.
 
-One step is the classic ``reset_grad / forward / backward / update`` loop::
+One step is the classic ``reset_grad / forward / backward / update`` loop, and it is
+:func:`train_step` as written::
 
     optimizer.zero_grad()
-    out = model(x); value = loss(out, y)
+    out = model.forward(x); value = loss.forward(out, y)
     model.backward(loss.backward())
     optimizer.step()
+
+:func:`train_epoch` runs it over a loader's batches; :func:`fit` runs the epochs and
+keeps around them what a long run needs: evaluation, resume, checkpoints, divergence and
+Ctrl-C.
 
 Per epoch, the train loss and accuracy are the means of the per-batch values (as the
 classic assignments define them: a running mean over a model that changes during the
@@ -166,6 +171,68 @@ def divergence(history: "History") -> Optional[str]:
     return None
 
 
+class NonFiniteLoss(FloatingPointError):
+    """A batch's loss was NaN or infinite (``train_step``); ``fit`` adds the epoch and batch.
+    ``detail`` names the layer whose input went non-finite, when that is how it was found."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
+
+
+def train_step(model: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray, y: np.ndarray,
+               regularizer: Optional[Regularizer] = None) -> Tuple[float, np.ndarray]:
+    """One step of mini-batch gradient descent: the course's four lines.
+
+        optimizer.zero_grad()                  # reset_grad
+        out = model.forward(x)                 # forward: the loss L(out, y) of the batch
+        model.backward(loss.backward())        # back-propagation: ∂L/∂θ added into every p.grad
+        optimizer.step()                       # θ ← θ - lr·d
+
+    A ``regularizer`` adds its penalty to the loss and its gradient after back-propagation.
+
+    Returns
+    -------
+    value : float, the batch's loss (with the penalty)
+    out : ndarray of shape (batch, classes), the model's output
+    Raises :class:`NonFiniteLoss` (before any update) when the loss is NaN or infinite.
+    """
+    from .nn.module import NonFiniteError
+
+    optimizer.zero_grad()
+    try:
+        out = model.forward(x)
+        value = loss.forward(out, y)
+    except NonFiniteError as err:
+        raise NonFiniteLoss("the loss became nan", str(err)) from None
+    if regularizer is not None:
+        value += regularizer.penalty(model.parameters())
+    if not math.isfinite(value):
+        raise NonFiniteLoss(f"the loss became {value}")
+    model.backward(loss.backward())
+    if regularizer is not None:
+        regularizer.backward(model.parameters())
+    optimizer.step()
+    return value, out
+
+
+def train_epoch(model: Module, loss: Loss, optimizer: Optimizer, loader: DataLoader,
+                regularizer: Optional[Regularizer] = None, progress: Optional[bool] = None,
+                desc: str = "epoch", position: Optional[List[int]] = None) -> Tuple[List[float], List[float]]:
+    """One pass of :func:`train_step` over ``loader``'s batches; returns the per-batch mean
+    loss (per example) and accuracy.  ``position``, when given, holds the number of the batch
+    being trained (1-based), for the messages of ``fit``."""
+    model.train()
+    batch_losses, batch_accs = [], []
+    for b, (x, y) in enumerate(progress_bar(loader, progress, desc, len(loader)), 1):
+        if position is not None:
+            position[0] = b
+        value, out = train_step(model, loss, optimizer, x, y, regularizer)
+        batch_losses.append(mean_per_example(loss, value, out))
+        batch_accs.append(accuracy(out, y))
+    return batch_losses, batch_accs
+
+
 def _fit_identity(loader: DataLoader) -> dict:
     """What must match for a resumed run to replay the same batches."""
     return {"seed": loader.seed, "batch_size": loader.batch_size, "shuffle": loader.shuffle,
@@ -240,7 +307,6 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
         seed or batch size.
     """
     from .checkpoint import CheckpointError, deferred_interrupt, load, save
-    from .nn.module import NonFiniteError
 
     if int(epochs) < 1:
         raise ValueError(f"fit: epochs must be at least 1, got {epochs}")
@@ -255,7 +321,6 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
         raise ValueError(f"fit: the training data is empty ({loader.dataset!r}); nothing to train on")
     val_loader = None if val is None else as_loader(val, eval_batch_size, False, seed, flatten, dtype)
     test_loader = None if test is None else as_loader(test, eval_batch_size, False, seed, flatten, dtype)
-    params = model.parameters()
     history = History(config=dict(config or {}))
     identity = _fit_identity(loader)
     ckpt_path = None if checkpoint_dir is None else Path(checkpoint_dir) / CHECKPOINT_NAME
@@ -277,7 +342,7 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
     last_good = ckpt_path if resume and ckpt_path is not None and ckpt_path.is_file() else None
     saved_epoch = first_epoch - 1
     start = time.perf_counter() - history.total_seconds
-    epoch, b = first_epoch, 0
+    epoch, position = first_epoch, [0]   # position[0]: the batch being trained (for the messages)
 
     def kept() -> str:
         return f"; the last good checkpoint (epoch {saved_epoch}) is kept at {last_good}" if last_good else ""
@@ -285,32 +350,16 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
     try:
         for epoch in range(first_epoch, int(epochs) + 1):
             t0 = time.perf_counter()
-            model.train()
             loader.set_epoch(epoch - 1)
-            batch_losses, batch_accs = [], []
-            for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
-                optimizer.zero_grad()
-                try:
-                    out = model.forward(x)
-                    value = loss.forward(out, y)
-                except NonFiniteError as err:
-                    raise TrainingDivergedError(
-                        f"fit: the loss became nan at epoch {epoch}, batch {b} of {len(loader)} ({err}); lower "
-                        f"the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data{kept()}",
-                        epoch, b, last_good) from None
-                if regularizer is not None:
-                    value += regularizer.penalty(params)
-                if not math.isfinite(value):
-                    raise TrainingDivergedError(
-                        f"fit: the loss became {value} at epoch {epoch}, batch {b} of {len(loader)}; "
-                        f"lower the learning rate (now {getattr(optimizer, 'lr', '?')}) or check the data{kept()}",
-                        epoch, b, last_good)
-                model.backward(loss.backward())
-                if regularizer is not None:
-                    regularizer.backward(params)
-                optimizer.step()
-                batch_losses.append(mean_per_example(loss, value, out))
-                batch_accs.append(accuracy(out, y))
+            try:
+                batch_losses, batch_accs = train_epoch(model, loss, optimizer, loader, regularizer, progress,
+                                                       f"epoch {epoch}/{epochs}", position)
+            except NonFiniteLoss as err:
+                raise TrainingDivergedError(
+                    f"fit: {err} at epoch {epoch}, batch {position[0]} of {len(loader)}"
+                    f"{f' ({err.detail})' if err.detail else ''}; lower the learning rate "
+                    f"(now {getattr(optimizer, 'lr', '?')}) or check the data{kept()}",
+                    epoch, position[0], last_good) from None
             history.record_epoch(batch_losses, batch_accs,
                                  val=None if val_loader is None else evaluate(model, loss, val_loader),
                                  test=None if test_loader is None else evaluate(model, loss, test_loader),
@@ -320,7 +369,8 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
             if why is not None:
                 advice = f"lower the learning rate (now {getattr(optimizer, 'lr', '?')})"
                 if on_divergence == "stop":
-                    raise TrainingDivergedError(f"fit: diverging: {why}; {advice}{kept()}", epoch, b, last_good)
+                    raise TrainingDivergedError(f"fit: diverging: {why}; {advice}{kept()}", epoch, position[0],
+                                                last_good)
                 warnings.warn(f"fit: diverging: {why}; {advice}", TrainingDivergenceWarning, stacklevel=2)
                 if log is not None:
                     log(f"warning: diverging: {why}")
@@ -341,7 +391,7 @@ def fit(model: Module, loss: Loss, optimizer: Optimizer, train: Union[Dataset, D
                  else "no epoch finished, nothing was saved" if not done
                  else "no checkpoint folder was given, nothing was saved" if ckpt_path is None
                  else "no checkpoint was written yet")
-        raise TrainingInterrupted(f"interrupted at epoch {epoch}, batch {b}; {where}", history, saved_epoch,
+        raise TrainingInterrupted(f"interrupted at epoch {epoch}, batch {position[0]}; {where}", history, saved_epoch,
                                   last_good) from None
     return history
 
