@@ -31,7 +31,7 @@ from .models import (
     param_matched_cnn_spec,
     simple_mlp_layers,
 )
-from .train import evaluate, fit, loss_by_name, optimizer_by_name, penalty, schedule_by_name
+from .train import evaluate, fit, loss_by_name, optimizer_by_name, penalty, schedule_by_name, train_step
 from .utils import num_parameters, parameter_rows, parameter_table, resolve_device, seed_everything
 
 __all__ = [
@@ -40,6 +40,6 @@ __all__ = [
     "param_matched_cnn_spec", "build_param_matched_cnn",
     "numpy_to_torch", "torch_to_numpy", "pair_parameters",
     "ImageDataset", "NumpyOrderSampler", "torch_loader",
-    "fit", "evaluate", "optimizer_by_name", "schedule_by_name", "loss_by_name", "penalty",
+    "fit", "train_step", "evaluate", "optimizer_by_name", "schedule_by_name", "loss_by_name", "penalty",
     "seed_everything", "resolve_device", "num_parameters", "parameter_rows", "parameter_table",
 ]

@@ -168,6 +168,28 @@ def penalty(params: Sequence[torch.Tensor], l1: float = 0.0, l2: float = 0.0) ->
 
 
 # -- data -------------------------------------------------------------------------------
+def train_step(model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, reg_params: Sequence[torch.Tensor] = (), l1: float = 0.0, l2: float = 0.0
+               ) -> Tuple[float, torch.Tensor]:
+    """One step, as :func:`tinygrad_mnist.train.train_step` takes it: zero the gradients, the
+    loss of the batch (plus an L1/L2 penalty on ``reg_params``), back-propagate, step.
+
+    Returns the batch's loss value and the model's output.  A NaN or infinite loss is
+    returned before ``backward`` (the caller raises with the epoch and batch), so no update
+    is made from it.
+    """
+    optimizer.zero_grad()
+    out = model(x)
+    value = loss_fn(out, y)
+    if l1 or l2:
+        value = value + penalty(reg_params, l1, l2)
+    v = value.item()
+    if math.isfinite(v):
+        value.backward()
+        optimizer.step()
+    return v, out
+
+
 def _model_dtype(model: nn.Module):
     for p in model.parameters():
         if p.dtype not in _NUMPY_DTYPE:
@@ -292,19 +314,12 @@ def fit(model: nn.Module, loss_fn, optimizer: torch.optim.Optimizer, train, val=
         batch_losses, batch_accs = [], []
         for b, (x, y) in enumerate(progress_bar(loader, progress, f"epoch {epoch}/{epochs}", len(loader)), 1):
             x, y = x.to(device), y.to(device)
-            optimizer.zero_grad()
-            out = model(x)
-            value = loss_fn(out, y)
-            if l1 or l2:
-                value = value + penalty(reg_params, l1, l2)
-            v = value.item()
+            v, out = train_step(model, loss_fn, optimizer, x, y, reg_params, l1, l2)
             if not math.isfinite(v):
                 lr = optimizer.param_groups[0].get("lr", "?")
                 raise TrainingDivergedError(
                     f"fit: the loss became {v} at epoch {epoch}, batch {b} of {len(loader)}; "
                     f"lower the learning rate (now {lr}) or check the data")
-            value.backward()
-            optimizer.step()
             batch_losses.append(_mean_per_example(loss_fn, v, out))
             batch_accs.append(int((out.detach().argmax(dim=1) == y).sum().item()) / len(y))
         history.record_epoch(
