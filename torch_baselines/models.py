@@ -47,7 +47,7 @@ from typing import Iterable, Optional, Sequence, Tuple, Union
 import torch
 from torch import nn
 
-from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, MLPSpec, num_parameters
+from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, LeNetSpec, MLPSpec, num_parameters
 from tinygrad_mnist.nn import init as np_init
 
 __all__ = [
@@ -221,11 +221,10 @@ def build_course_cnn(spec: Optional[CourseCNNSpec] = None, seed: int = 0,
     return build(spec.layers(), seed=seed, dtype=dtype)
 
 
-def lenet_layers(padding: int = 0, activation: str = "relu", in_channels: int = 1,
-                 image_size: int = 28, num_classes: int = 10) -> Tuple[LayerDesc, ...]:
-    """The PyTorch tutorial's LeNet-style CNN, adapted to 1×28×28 input.
-
-    ::
+def lenet_layers(padding: int = 0, activation: str = "relu", image_size: int = 28,
+                 num_classes: int = 10) -> Tuple[LayerDesc, ...]:
+    """The PyTorch tutorial's LeNet-style CNN on 1×H×H images: the engine's
+    :class:`~tinygrad_mnist.models.LeNetSpec` (one description, both engines)::
 
         Conv2d(1, 6, 5, padding=p) → act → MaxPool2d(2, 2)
         Conv2d(6, 16, 5)           → act → MaxPool2d(2, 2) → Flatten
@@ -236,21 +235,7 @@ def lenet_layers(padding: int = 0, activation: str = "relu", in_channels: int = 
     has 44,426 parameters; ``padding=2`` restores the tutorial's 32×32 geometry
     (``s = 5``, 61,706 parameters, LeCun's LeNet-5 layout).
     """
-    act = LayerDesc.make("activation", name=activation)
-    pool = LayerDesc.make("maxpool2d", kernel_size=2, stride=2)
-    s = (((image_size + 2 * padding - 4) // 2) - 4) // 2
-    if s < 1:
-        raise ValueError(f"lenet_layers: image_size {image_size} with padding {padding} is too small")
-    return (
-        LayerDesc.make("conv2d", in_channels=in_channels, out_channels=6, kernel_size=5, stride=1, padding=padding),
-        act, pool,
-        LayerDesc.make("conv2d", in_channels=6, out_channels=16, kernel_size=5, stride=1, padding=0),
-        act, pool,
-        LayerDesc.make("flatten"),
-        LayerDesc.make("linear", in_features=16 * s * s, out_features=120), act,
-        LayerDesc.make("linear", in_features=120, out_features=84), act,
-        LayerDesc.make("linear", in_features=84, out_features=num_classes),
-    )
+    return LeNetSpec(padding=padding, activation=activation, image_size=image_size, num_classes=num_classes).layers()
 
 
 class LeNet(nn.Sequential):
