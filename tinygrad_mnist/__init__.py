@@ -62,7 +62,7 @@ from .nn import (
     Softmax,
     SoftmaxCrossEntropy,
     Tanh,
-    activation,
+    activation_by_name,
     initializer,
     loss_by_name,
 )
@@ -85,7 +85,7 @@ __all__ = [
     "Module", "Parameter", "Sequential",
     "Linear", "Identity", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "Residual",
-    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation",
+    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation_by_name",
     "SoftmaxCrossEntropy", "CrossEntropy", "MSELoss", "loss_by_name",
     "initializer",
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "optimizer_by_name",

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .nn.activations import ACTIVATIONS, activation
+from .nn.activations import ACTIVATIONS, activation_by_name
 from .nn.batchnorm import BatchNorm1d, BatchNorm2d
 from .nn.conv import Conv2d
 from .nn.linear import Linear
@@ -320,7 +320,7 @@ def _layer(desc: LayerDesc, rng: np.random.Generator, dtype: DTypeLike, init: st
         if kind == "avgpool2d":
             return AvgPool2d(a["kernel_size"], stride=a.get("stride"))
         if kind == "activation":
-            return activation(a["name"])
+            return activation_by_name(a["name"])
         if kind == "flatten":
             return Flatten()
         if kind == "linear":

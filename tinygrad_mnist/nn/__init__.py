@@ -21,7 +21,7 @@ init.py             weight initialisers
 ==================  =====================================================================
 """
 
-from .activations import ACTIVATIONS, ReLU, Sigmoid, Softmax, Tanh, activation
+from .activations import ACTIVATIONS, ReLU, Sigmoid, Softmax, Tanh, activation_by_name
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
 from .init import INITIALIZERS, initializer
@@ -38,7 +38,7 @@ __all__ = [
     "NonFiniteError",
     "Linear", "Identity", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "Residual", "Penalty", "L1Penalty", "L2Penalty",
-    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation", "ACTIVATIONS",
+    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation_by_name", "ACTIVATIONS",
     "SoftmaxCrossEntropy", "CrossEntropy", "MSELoss", "loss_by_name", "LOSSES",
     "initializer", "INITIALIZERS",
 ]

@@ -1,4 +1,4 @@
-"""Activations: Sigmoid, ReLU, Tanh, Softmax (and Identity), with ``activation(name)``.
+"""Activations: Sigmoid, ReLU, Tanh, Softmax (and Identity), with ``activation_by_name(name)``.
 
 Elementwise activations ``y = φ(x)`` have diagonal Jacobians ``diag(φ'(x))``, so their
 backward pass is the elementwise product ``∂L/∂x = ∂L/∂y ⊙ φ'(x)``.  Softmax couples
@@ -227,14 +227,15 @@ ACTIVATIONS = {
 }
 
 
-def activation(name: str) -> Module:
-    """A new activation module by name: "relu", "tanh", "sigmoid", "softmax", "identity"."""
+def activation_by_name(name: str) -> Module:
+    """A new activation module by name: "relu", "tanh", "sigmoid", "softmax", "identity"
+    (as ``loss_by_name``, ``optimizer_by_name`` and ``schedule_by_name``)."""
     if not isinstance(name, str):
-        raise TypeError(f"activation: expected a name, got {type(name).__name__}")
+        raise TypeError(f"activation_by_name: expected a name, got {type(name).__name__}")
     key = name.lower()
     if key not in ACTIVATIONS:
         raise ValueError(
-            f"activation: unknown activation {name!r}; choose one of "
+            f"activation_by_name: unknown activation {name!r}; choose one of "
             f"{sorted(ACTIVATIONS)}"
         )
     return ACTIVATIONS[key]()
