@@ -17,6 +17,7 @@ from typing import List, Tuple
 
 import numpy as np
 
+from experiments.page_pdf import table_text
 from experiments.registry import MODULES, STUDIES
 
 SETUP_KEYS = ("architecture", "parameters", "activation", "optimizer", "lr", "batch_size", "epochs", "initializer",
@@ -278,7 +279,7 @@ def _write_pdf(root: Path, sections) -> Path:
                 text, n = read_table(t)
                 pages.add(f"{t.stem} ({n} rows{'' if n <= MAX_TABLE_ROWS else f', first {MAX_TABLE_ROWS}'})",
                           size=8.5, weight="bold")
-                pages.add(_plain_table(text), size=6, family="monospace", width=150, gap=0.01)
+                pages.add(table_text(text.splitlines()), size=6, family="monospace", width=150, gap=0.01)
             pages.flush()
             for f in s["figures"]:
                 image = mpimg.imread(f)
@@ -293,13 +294,3 @@ def _write_pdf(root: Path, sections) -> Path:
                 plt.close(fig)
         pages.flush()
     return path
-
-
-def _plain_table(md: str) -> str:
-    """A Markdown table as aligned plain-text columns (for the PDF)."""
-    rows = [[c.strip().strip("*") for c in line.strip().strip("|").split("|")] for line in md.splitlines()
-            if not set(line.strip()) <= set("|-")]
-    if not rows:
-        return md
-    widths = [max(len(r[k]) if k < len(r) else 0 for r in rows) for k in range(len(rows[0]))]
-    return "\n".join("  ".join(c.rjust(widths[k]) if k < len(widths) else c for k, c in enumerate(r)) for r in rows)
