@@ -12,7 +12,7 @@ between steps through ``optimizer.lr``.  The rules are checked step by step agai
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Optional, Tuple
+from typing import Any, Iterable, Tuple
 
 import numpy as np
 
@@ -78,117 +78,81 @@ class SGD(Optimizer):
                 f"weight_decay={self.weight_decay})")
 
 
-# -- adaptive optimisers: the update rules as small functions -----------------------------
+# -- adaptive optimisers: the update rules as their papers write them ----------------------
 def adam_direction(grad: np.ndarray, state: dict, beta1: float, beta2: float, eps: float,
-                   amsgrad: bool, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """The step direction d of ``θ ← θ - lr·d`` for Adam (torch.optim.Adam), step t ≥ 1:
+                   amsgrad: bool) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for Adam (Kingma & Ba, 2015, Algorithm 1), step t ≥ 1::
 
-    ``m ← β₁ m + (1 - β₁) g``,  ``v ← β₂ v + (1 - β₂) g²``  (m = v = 0 before step 1),
-    ``v̂ = max(v̂, v)`` with AMSGrad, else ``v̂ = v``,
-    ``d = m / (1 - β₁ᵗ) / (√v̂ / √(1 - β₂ᵗ) + ε)``.
+        m ← β₁ m + (1 - β₁) g                (m = 0 before step 1)
+        v ← β₂ v + (1 - β₂) g²               (v = 0 before step 1)
+        m̂ = m / (1 - β₁ᵗ)
+        v̂ = v / (1 - β₂ᵗ)                    AMSGrad (Reddi et al., 2018): v̂ from v_max ← max(v_max, v)
+        d = m̂ / (√v̂ + ε)
 
     ``g`` already contains any L2 term; ``state`` holds ``step``, ``exp_avg`` (m),
-    ``exp_avg_sq`` (v) and ``max_exp_avg_sq``, updated in place.  ``out`` (shaped like
-    ``g``) receives d, which saves allocating large temporaries on every step.
+    ``exp_avg_sq`` (v) and, with AMSGrad, ``max_exp_avg_sq`` (v_max) — torch's names, so
+    checkpoints read alike.  torch.optim.Adam computes the same d in another order
+    (``m / (1 - β₁ᵗ) / (√v / √(1 - β₂ᵗ) + ε)``); the two agree to rounding (tests/test_optim.py).
     """
     if "step" not in state:
-        state["step"] = 0
-        state["exp_avg"] = np.zeros_like(grad)
-        state["exp_avg_sq"] = np.zeros_like(grad)
+        state.update(step=0, exp_avg=np.zeros_like(grad), exp_avg_sq=np.zeros_like(grad))
         if amsgrad:
             state["max_exp_avg_sq"] = np.zeros_like(grad)
     state["step"] += 1
-    t, m, v = state["step"], state["exp_avg"], state["exp_avg_sq"]
-    d = np.empty_like(grad) if out is None else out
-    np.subtract(grad, m, out=d)               # m ← m + (1 - β₁)(g - m), torch's lerp
-    d *= 1.0 - beta1
-    m += d
-    np.multiply(grad, grad, out=d)            # v ← β₂ v + (1 - β₂) g²
-    d *= 1.0 - beta2
-    v *= beta2
-    v += d
+    t = state["step"]
+    m = state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
+    v = state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
     if amsgrad:
-        np.maximum(state["max_exp_avg_sq"], v, out=state["max_exp_avg_sq"])
-        v = state["max_exp_avg_sq"]
-    np.sqrt(v, out=d)                         # √v̂ / √(1 - β₂ᵗ) + ε
-    d /= math.sqrt(1.0 - beta2 ** t)
-    d += eps
-    np.divide(m, d, out=d)
-    d /= 1.0 - beta1 ** t
-    return d
+        v = state["max_exp_avg_sq"] = np.maximum(state["max_exp_avg_sq"], v)
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    return m_hat / (np.sqrt(v_hat) + eps)
 
 
 def rmsprop_direction(grad: np.ndarray, state: dict, alpha: float, eps: float, momentum: float,
-                      centered: bool, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """The step direction d of ``θ ← θ - lr·d`` for RMSprop (torch.optim.RMSprop):
+                      centered: bool) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for RMSprop (Hinton, 2012; torch.optim.RMSprop)::
 
-    ``v ← α v + (1 - α) g²`` (v = 0 before step 1); centred: ``ḡ ← α ḡ + (1 - α) g`` and
-    ``s = √(v - ḡ²) + ε``, else ``s = √v + ε``;
-    with momentum μ: ``b ← μ b + g / s`` (b = 0 before step 1), ``d = b``; else ``d = g / s``.
-    (``v - ḡ²`` is clipped at 0 against rounding, where torch would return NaN.)
+        v ← α v + (1 - α) g²                 (v = 0 before step 1)
+        s = √v + ε                           centred (Graves, 2013): ḡ ← α ḡ + (1 - α) g, s = √(v - ḡ²) + ε
+        d = g / s                            with momentum μ: b ← μ b + g / s (b = 0 before step 1), d = b
 
-    ``state`` holds ``step``, ``square_avg`` (v), ``grad_avg`` (ḡ) and
-    ``momentum_buffer`` (b), updated in place; ``out`` is a work array shaped like ``g``.
-    With momentum the returned d *is* the buffer b: do not modify it.
+    ``v - ḡ²`` is clipped at 0 against rounding, where torch would return NaN.  ``state``
+    holds ``step``, ``square_avg`` (v), ``grad_avg`` (ḡ) and ``momentum_buffer`` (b).
     """
     if "step" not in state:
-        state["step"] = 0
-        state["square_avg"] = np.zeros_like(grad)
+        state.update(step=0, square_avg=np.zeros_like(grad))
         if centered:
             state["grad_avg"] = np.zeros_like(grad)
         if momentum > 0:
             state["momentum_buffer"] = np.zeros_like(grad)
     state["step"] += 1
-    v = state["square_avg"]
-    d = np.empty_like(grad) if out is None else out
-    np.multiply(grad, grad, out=d)            # v ← α v + (1 - α) g²
-    d *= 1.0 - alpha
-    v *= alpha
-    v += d
+    v = state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * grad * grad
     if centered:
-        gbar = state["grad_avg"]
-        np.subtract(grad, gbar, out=d)        # ḡ ← ḡ + (1 - α)(g - ḡ), torch's lerp
-        d *= 1.0 - alpha
-        gbar += d
-        np.multiply(gbar, gbar, out=d)        # s = √max(v - ḡ², 0) + ε
-        np.subtract(v, d, out=d)
-        np.maximum(d, 0.0, out=d)
-        np.sqrt(d, out=d)
+        g_bar = state["grad_avg"] = alpha * state["grad_avg"] + (1 - alpha) * grad
+        s = np.sqrt(np.maximum(v - g_bar * g_bar, 0)) + eps
     else:
-        np.sqrt(v, out=d)
-    d += eps
-    np.divide(grad, d, out=d)
+        s = np.sqrt(v) + eps
     if momentum > 0:
-        b = state["momentum_buffer"]
-        b *= momentum
-        b += d
+        b = state["momentum_buffer"] = momentum * state["momentum_buffer"] + grad / s
         return b
-    return d
+    return grad / s
 
 
 def adagrad_direction(grad: np.ndarray, state: dict, lr_decay: float, eps: float,
-                      initial_accumulator_value: float, out: Optional[np.ndarray] = None) -> np.ndarray:
-    """The step direction d of ``θ ← θ - lr·d`` for Adagrad (torch.optim.Adagrad), step t ≥ 1:
+                      initial_accumulator_value: float) -> np.ndarray:
+    """The step direction d of ``θ ← θ - lr·d`` for Adagrad (Duchi et al., 2011; torch.optim.Adagrad), step t ≥ 1::
 
-    ``G ← G + g²`` (G starts at ``initial_accumulator_value``),
-    ``d = g / (√G + ε) / (1 + (t - 1)·lr_decay)``.
+        G ← G + g²                           (G = initial_accumulator_value before step 1)
+        d = g / (√G + ε) / (1 + (t - 1)·lr_decay)
 
-    ``state`` holds ``step`` and ``sum`` (G), updated in place; ``out`` is a work array
-    shaped like ``g`` that receives d.
+    ``state`` holds ``step`` and ``sum`` (G).
     """
     if "step" not in state:
-        state["step"] = 0
-        state["sum"] = np.full_like(grad, initial_accumulator_value)
+        state.update(step=0, sum=np.full_like(grad, initial_accumulator_value))
     state["step"] += 1
-    G = state["sum"]
-    d = np.empty_like(grad) if out is None else out
-    np.multiply(grad, grad, out=d)
-    G += d
-    np.sqrt(G, out=d)
-    d += eps
-    np.divide(grad, d, out=d)
-    d /= 1.0 + (state["step"] - 1) * lr_decay
-    return d
+    G = state["sum"] = state["sum"] + grad * grad
+    return grad / (np.sqrt(G) + eps) / (1 + (state["step"] - 1) * lr_decay)
 
 
 class Adam(Optimizer):
@@ -228,10 +192,7 @@ class Adam(Optimizer):
                 p.data *= 1.0 - self.lr * self.weight_decay
             else:
                 g = g + self.weight_decay * p.data
-        d = adam_direction(g, state, self.betas[0], self.betas[1], self.eps, self.amsgrad,
-                           out=self._scratch(p))
-        d *= self.lr
-        p.data -= d
+        p.data -= self.lr * adam_direction(g, state, self.betas[0], self.betas[1], self.eps, self.amsgrad)
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(lr={self.lr}, betas={self.betas}, eps={self.eps}, "
@@ -282,9 +243,7 @@ class RMSprop(Optimizer):
 
     def _update(self, p: Parameter, state: dict) -> None:
         g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-        work = self._scratch(p)
-        d = rmsprop_direction(g, state, self.alpha, self.eps, self.momentum, self.centered, out=work)
-        p.data -= np.multiply(d, self.lr, out=work)
+        p.data -= self.lr * rmsprop_direction(g, state, self.alpha, self.eps, self.momentum, self.centered)
 
     def __repr__(self) -> str:
         return (f"RMSprop(lr={self.lr}, alpha={self.alpha}, eps={self.eps}, weight_decay="
@@ -318,10 +277,7 @@ class Adagrad(Optimizer):
 
     def _update(self, p: Parameter, state: dict) -> None:
         g = p.grad + self.weight_decay * p.data if self.weight_decay else p.grad
-        d = adagrad_direction(g, state, self.lr_decay, self.eps, self.initial_accumulator_value,
-                              out=self._scratch(p))
-        d *= self.lr
-        p.data -= d
+        p.data -= self.lr * adagrad_direction(g, state, self.lr_decay, self.eps, self.initial_accumulator_value)
 
     def __repr__(self) -> str:
         return (f"Adagrad(lr={self.lr}, lr_decay={self.lr_decay}, weight_decay={self.weight_decay}, "
