@@ -2,7 +2,7 @@
 
 Run (about a minute; on a quiet machine)::
 
-    python -m benchmarks.bench_levers
+    python -m benchmarks.bench_levers [--only adam flush ...]
 
 Each figure is the 10th percentile of 200 calls in milliseconds (robust to a busy
 neighbour), on the shapes of the benchmarked models:
@@ -22,10 +22,16 @@ neighbour), on the shapes of the benchmarked models:
 - ``step``: whole training steps of the two MLPs (SGD with momentum, random data),
   the engine as it is against one changed piece, alternating in rounds of 100 steps
   (the figure is the fastest round's median): the gradient zeroed eagerly (a fill, then
-  ``grad += Gᵀx``) instead of marked cleared and overwritten by the GEMM (used); the
-  momentum update of the large parameters split over two threads; the forward product
+  ``grad += Gᵀx``) instead of marked cleared and overwritten by the GEMM (used); a fresh
+  gradient array every step, as torch's ``grad = None``; the momentum update of the
+  large parameters split over two threads; the forward product
   as ``(W xᵀ)ᵀ``.  A lever that wins on an isolated call can lose inside a step, where
-  OpenBLAS's threads are still spinning and the arrays arrive from the previous pass.
+  OpenBLAS's threads are still spinning and the arrays arrive from the previous pass;
+- ``adam``: whole Adam steps (wide MLP at batch 64 and 256, course CNN at 64) with the
+  direction in the paper's lines (used) against the former in-place form that kept every
+  temporary in one work array;
+- ``flush``: whole Adam steps of the wide MLP with 2.5% of the first moments subnormal,
+  flushed every 64 steps (used) or never, and without subnormals (the flush's own cost).
 """
 
 from __future__ import annotations
@@ -175,6 +181,14 @@ def _eager_zero_grad(opt):
         p.grad.fill(0)
 
 
+def _fresh_grad_arrays(opt):
+    """``zero_grad`` as torch's ``grad = None``: every step's gradient goes into a newly
+    allocated array (here: a fresh ``empty`` array marked cleared, which the GEMM writes)."""
+    for p in opt.params:
+        p.grad = np.empty_like(p.data)
+        p.zero_grad()
+
+
 def _momentum_two_threads(pool):
     """SGD's in-place momentum update, parameters of ≥ 2¹⁷ numbers split in two halves,
     one on a worker thread."""
@@ -206,6 +220,116 @@ def _transposed_forward(layer, x):
     return y
 
 
+def _adam_direction_in_place(grad, state, beta1, beta2, eps, out):
+    """Adam's direction with every temporary in one work array ``out`` and torch's lerp
+    form ``m ← m + (1 - β₁)(g - m)``: the engine's Adam before it took the paper's lines
+    (:func:`tinygrad_mnist.optim.optimizers.adam_direction`), kept here to measure what it saved."""
+    if "step" not in state:
+        state.update(step=0, exp_avg=np.zeros_like(grad), exp_avg_sq=np.zeros_like(grad))
+    state["step"] += 1
+    t, m, v, d = state["step"], state["exp_avg"], state["exp_avg_sq"], out
+    np.subtract(grad, m, out=d)
+    d *= 1.0 - beta1
+    m += d
+    np.multiply(grad, grad, out=d)
+    d *= 1.0 - beta2
+    v *= beta2
+    v += d
+    np.sqrt(v, out=d)
+    d /= np.sqrt(1.0 - beta2 ** t)
+    d += eps
+    np.divide(m, d, out=d)
+    d /= 1.0 - beta1 ** t
+    return d
+
+
+def _adam_update_in_place(opt, p, state):
+    d = _adam_direction_in_place(p.grad, state, opt.betas[0], opt.betas[1], opt.eps, opt._scratch(p))
+    d *= opt.lr
+    p.data -= d
+
+
+def adam_lever(rng, rounds: int = 6, steps: int = 100):
+    """Whole Adam training steps of the wide MLP (670k parameters, where the update's share
+    is largest) and the course CNN: the paper's lines (used) against the in-place form."""
+    from tinygrad_mnist.optim import Adam
+
+    rows = []
+    for name, side, x, y in _adam_sides(rng):
+        side.opt = Adam(side.model.parameters(), lr=1e-3)
+        variants = {"paper's lines (used)": lambda s=side: s.opt.__dict__.pop("_update", None),
+                    "in place, one work array": lambda s=side: setattr(
+                        s.opt, "_update", types.MethodType(_adam_update_in_place, s.opt))}
+        rows.append((f"adam step {name}", _best_of_rounds(side, x, y, variants, rounds, steps)))
+    return rows
+
+
+def _adam_sides(rng):
+    from tinygrad_mnist.models import MLPSpec, build_mlp
+    from tinygrad_mnist.presets import get
+
+    from .steps import NumpySide
+
+    for n in (64, 256):
+        x = rng.random((n, 784), dtype=np.float32)
+        y = rng.integers(0, 10, n)
+        yield (f"784-512-512-10 batch {n}",
+               NumpySide(build_mlp(MLPSpec(sizes=(784, 512, 512, 10), activation="relu"), seed=0), 0.05, 0.9), x, y)
+    x = rng.random((64, 1, 28, 28), dtype=np.float32)
+    yield "course-cnn batch 64", NumpySide(get("course-cnn").build(seed=0), 0.05, 0.9), x, rng.integers(0, 10, 64)
+
+
+def flush_lever(rng, rounds: int = 6, steps: int = 100, share: float = 0.025):
+    """Whole Adam steps of the wide MLP when ``share`` of the first moments are subnormal
+    (first-layer columns whose input pixel is always 0, as MNIST's border, with moments left
+    over from earlier nonzero gradients; 2.5% is the share measured after four epochs of the
+    784-1024-1024-10 MLP, docs/layers.md), flushed every 64 steps (used) or never; and with
+    no subnormal values at all, where the flush only costs its scan."""
+    from tinygrad_mnist.models import MLPSpec, build_mlp
+    from tinygrad_mnist.optim import Adam
+
+    from .steps import NumpySide
+
+    rows = []
+    for n in (64, 256):
+        side = NumpySide(build_mlp(MLPSpec(sizes=(784, 512, 512, 10), activation="relu"), seed=0), 0.05, 0.9)
+        side.opt = Adam(side.model.parameters(), lr=1e-3)
+        cols = int(share * sum(p.size for p in side.opt.params) / 512)
+        x = rng.random((n, 784), dtype=np.float32)
+        x[:, :cols] = 0.0
+        y = rng.integers(0, 10, n)
+        for _ in range(3):
+            side.step(x, y)
+        variants = {"subnormal m, flushed every 64 (used)": _first_moments(side.opt, cols, True, 64),
+                    "subnormal m, never flushed": _first_moments(side.opt, cols, True, 10**9),
+                    "no subnormals, flushed every 64": _first_moments(side.opt, cols, False, 64),
+                    "no subnormals, never flushed": _first_moments(side.opt, cols, False, 10**9)}
+        rows.append((f"flush {cols} of 784 columns batch {n}",
+                     _best_of_rounds(side, x, y, variants, rounds, steps, warmup=0)))
+    return rows
+
+
+def _first_moments(opt, cols: int, subnormal: bool, flush_every: int):
+    """Set the first layer's first ``cols`` columns of m to a subnormal value (``m ← 0.9 m``
+    keeps it subnormal for ~130 steps; v at 1e-8) or to 0, and the flush period."""
+    def apply():
+        opt.flush_every = flush_every
+        first = opt.state[0]
+        first["exp_avg"][:, :cols] = np.finfo(np.float32).tiny * 0.5 if subnormal else 0.0
+        first["exp_avg_sq"][:, :cols] = 1e-8
+    return apply
+
+
+def _best_of_rounds(side, x, y, variants, rounds: int, steps: int, warmup: int = 10) -> dict:
+    """The fastest round's median step of each variant, the variants alternating round by round."""
+    best = {k: float("inf") for k in variants}
+    for _ in range(rounds):
+        for name, apply in variants.items():
+            apply()
+            best[name] = min(best[name], p50_step_ms(side, x, y, steps, warmup))
+    return best
+
+
 def step_lever(rng, pool, rounds: int = 6, steps: int = 100):
     from tinygrad_mnist import Linear
     from tinygrad_mnist.models import MLPSpec, build_mlp
@@ -232,6 +356,9 @@ def _best_step_ms(side, linears, pool, x, y, rounds: int, steps: int) -> dict:
     def eager_zero_fill():
         side.opt.zero_grad = types.MethodType(_eager_zero_grad, side.opt)
 
+    def fresh_grad_arrays():
+        side.opt.zero_grad = types.MethodType(_fresh_grad_arrays, side.opt)
+
     def momentum_two_threads():
         side.opt._update = types.MethodType(_momentum_two_threads(pool), side.opt)
 
@@ -242,6 +369,7 @@ def _best_step_ms(side, linears, pool, x, y, rounds: int, steps: int) -> dict:
     variants = {
         "engine (used)": lambda: None,
         "eager zero fill": eager_zero_fill,
+        "grad = None (fresh arrays)": fresh_grad_arrays,
         "momentum on 2 threads": momentum_two_threads,
         "(W xᵀ)ᵀ forward": transposed_forward,
     }
@@ -256,8 +384,8 @@ def _best_step_ms(side, linears, pool, x, y, rounds: int, steps: int) -> dict:
     return best
 
 
-def p50_step_ms(side, x, y, steps: int) -> float:
-    for _ in range(10):
+def p50_step_ms(side, x, y, steps: int, warmup: int = 10) -> float:
+    for _ in range(warmup):
         side.step(x, y)
     ts = []
     for _ in range(steps):
@@ -267,16 +395,28 @@ def p50_step_ms(side, x, y, steps: int) -> float:
     return 1e3 * float(np.median(ts))
 
 
+LEVERS = {
+    "split": split_lever, "sgd": lambda rng, pool: sgd_lever(rng), "relu": lambda rng, pool: relu_lever(rng),
+    "gemm": lambda rng, pool: gemm_lever(rng), "step": step_lever, "adam": lambda rng, pool: adam_lever(rng),
+    "flush": lambda rng, pool: flush_lever(rng),
+}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads (threadpoolctl)")
+    parser.add_argument("--only", nargs="+", choices=sorted(LEVERS), default=sorted(LEVERS), metavar="LEVER",
+                        help=f"measure only these levers ({', '.join(sorted(LEVERS))})")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
     pool = ThreadPoolExecutor(1)
+    rows = []
     with threadpool_limits(args.threads):
-        rows = split_lever(rng, pool) + sgd_lever(rng) + relu_lever(rng) + gemm_lever(rng) + step_lever(rng, pool)
+        for name in LEVERS:
+            if name in args.only:
+                rows += LEVERS[name](rng, pool)
     for name, res in rows:
         print(f"{name:28s} " + "   ".join(f"{k}: {v:.3f}" for k, v in res.items()))
     return rows

@@ -16,6 +16,7 @@ import numpy as np
 
 from tinygrad_mnist import SGD, SoftmaxCrossEntropy
 from tinygrad_mnist.data import DataLoader, Dataset
+from tinygrad_mnist.optim import Optimizer
 
 
 class Side:
@@ -70,7 +71,7 @@ class NumpySide(Side):
 
     def __init__(self, model, lr: float, momentum: float):
         self.model, self.loss = model, SoftmaxCrossEntropy()
-        self.opt = SGD(model.parameters(), lr=lr, momentum=momentum)
+        self.opt: Optimizer = SGD(model.parameters(), lr=lr, momentum=momentum)
 
     def step(self, x, y) -> float:
         """One SGD step on the batch (x, y); returns the batch loss."""
