@@ -70,6 +70,7 @@ class BenchConfig:
     memory: bool = True
     profile: bool = False
     profile_steps: int = 30
+    profile_copy_mib: int = 0   # arrays of the out-of-cache copy bandwidth (0: 2× the last-level cache)
     scaling: bool = False
     scaling_size: int = 10240   # training images per scaling point
     out: str = "results/bench"  # scaling plots and tables go here
@@ -81,7 +82,7 @@ class BenchConfig:
         self.train_size = min(self.train_size or 1024, 1024)
         self.test_size = min(self.test_size or 512, 512)
         self.warmup_batches, self.gemm_n, self.rss_batches, self.settle_s = 2, 256, 3, 0.0
-        self.profile_steps, self.scaling_size = 3, 512
+        self.profile_steps, self.scaling_size, self.profile_copy_mib = 3, 512, 16
         return self
 
 
@@ -136,7 +137,8 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
     if cfg.profile:
         from .profile import profile_model
 
-        record["profile"] = profile_model(bench_model, sides, loader, cfg.profile_steps, log=log)
+        record["profile"] = profile_model(bench_model, sides, loader, cfg.profile_steps, log=log,
+                                          gemm_peak=gemm_peak, copy_bytes=cfg.profile_copy_mib * 2**20)
     return record
 
 
@@ -258,6 +260,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="store_true", help="per-layer ms and numpy's time split")
     parser.add_argument("--profile-steps", type=int, default=d.profile_steps,
                         help="training steps timed per layer by --profile")
+    parser.add_argument("--profile-copy-mib", type=int, default=d.profile_copy_mib,
+                        help="array size of --profile's out-of-cache copy bandwidth (0: twice the last-level cache)")
     parser.add_argument("--scaling", action="store_true", help="width and batch-size sweeps with plots")
     parser.add_argument("--scaling-size", type=int, default=d.scaling_size, help="training images per point")
     parser.add_argument("--out", default=d.out, help="directory for scaling plots and tables")

@@ -105,3 +105,57 @@ def gemm_gflops(n: int = 1024, repeats: int = 10, backend: str = "numpy") -> flo
         product()
         best = min(best, time.perf_counter() - t0)
     return 2.0 * n ** 3 / best / 1e9
+
+
+def cache_sizes() -> Dict[str, int]:
+    """Data and unified cache sizes in bytes of CPU 0 by level ("L1d", "L2", "L3"), from
+    /sys/devices/system/cpu/cpu0/cache (Linux); empty elsewhere."""
+    sizes: Dict[str, int] = {}
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        entries = sorted(e for e in os.listdir(root) if e.startswith("index"))
+    except OSError:
+        return sizes
+    for entry in entries:
+        try:
+            with open(f"{root}/{entry}/level") as f:
+                level = f.read().strip()
+            with open(f"{root}/{entry}/type") as f:
+                kind = f.read().strip()
+            with open(f"{root}/{entry}/size") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if kind == "Instruction":
+            continue
+        units = {"K": 2**10, "M": 2**20, "G": 2**30}
+        value = int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+        sizes[f"L{level}" + ("d" if kind == "Data" else "")] = value
+    return sizes
+
+
+def copy_bandwidth_gbs(nbytes: int, repeats: int = 10) -> float:
+    """Best ``np.copyto`` throughput between two float32 arrays of ``nbytes`` each, in GB/s,
+    counting the bytes read and the bytes written: ``2·nbytes / t``.
+
+    One thread, as numpy's elementwise operations run.  Arrays far beyond the last-level
+    cache measure memory; arrays of a phase's size, copied again and again, measure the
+    cache they fit in (each repeat finds them where the previous one left them).  The best
+    of ``repeats`` is the machine's figure (a busy neighbour only slows runs down).
+    """
+    n = max(int(nbytes) // 4, 1)
+    src = np.ones(n, np.float32)
+    dst = np.empty_like(src)
+    np.copyto(dst, src)  # warm-up: page faults
+    best = float("inf")
+    for _ in range(max(int(repeats), 1)):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n * 4 / best / 1e9
+
+
+def out_of_cache_bytes(cap: int = 2**30) -> int:
+    """An array size well beyond the last-level cache: twice it, at least 64 MiB, at most ``cap``."""
+    llc = max(cache_sizes().values(), default=32 * 2**20)
+    return int(min(max(2 * llc, 64 * 2**20), cap))

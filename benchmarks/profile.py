@@ -35,19 +35,25 @@ import numpy as np
 from tinygrad_mnist import Conv2d, Linear
 from tinygrad_mnist.data import DataLoader
 
+from .bandwidth import format_gemm_rates, format_phases, gemm_flop_counts, phase_rows
+from .machine import cache_sizes, copy_bandwidth_gbs, gemm_gflops, out_of_cache_bytes
+
 
 def _median_ms(values) -> float:
     return 1e3 * statistics.median(values) if values else 0.0
 
 
 def _numpy_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
-    """Per-layer forward/backward seconds of ``steps`` steps; also each layer's first input shape."""
+    """Per-layer forward/backward seconds of ``steps`` steps; also each layer's first input
+    shape, whether that input was C-ordered, and the model's output shape."""
     model, loss, opt = side.model, side.loss, side.opt
     layers = list(model)
     fwd: List[List[float]] = [[] for _ in layers]
     bwd: List[List[float]] = [[] for _ in layers]
     parts: Dict[str, List[float]] = {"loss": [], "optimiser": [], "data": [], "step": []}
     shapes: List[Optional[Tuple[int, ...]]] = [None] * len(layers)
+    c_ordered: List[bool] = [False] * len(layers)
+    out_shape: Tuple[int, ...] = ()
     model.train()
     loader.set_epoch(epoch)
     it = iter(loader)
@@ -65,10 +71,11 @@ def _numpy_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
         out = x
         for i, layer in enumerate(layers):
             if shapes[i] is None:
-                shapes[i] = out.shape
+                shapes[i], c_ordered[i] = out.shape, bool(out.flags.c_contiguous)
             t0 = time.perf_counter()
             out = layer.forward(out)
             fwd[i].append(time.perf_counter() - t0)
+        out_shape = out.shape
         t0 = time.perf_counter()
         loss.forward(out, y)
         g = loss.backward()
@@ -83,7 +90,7 @@ def _numpy_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
         t_end = time.perf_counter()
         parts["optimiser"].append(t_end - t0 + (t1 - t))
         parts["step"].append(t_end - t_step)
-    return layers, fwd, bwd, parts, shapes
+    return layers, fwd, bwd, parts, shapes, (c_ordered, out_shape)
 
 
 def gemm_calls(layers, shapes, dtype=np.float32):
@@ -185,9 +192,13 @@ def _torch_steps(side, loader: DataLoader, steps: int, epoch: int = 10_000):
     return modules, fwd, bwd
 
 
-def profile_model(bench_model, sides, loader: DataLoader, steps: int = 30, log=print) -> dict:
-    """Per-layer table for both sides and numpy's GEMM / elementwise / overhead split."""
-    layers, fwd, bwd, parts, shapes = _numpy_steps(sides["numpy"], loader, steps)
+def profile_model(bench_model, sides, loader: DataLoader, steps: int = 30, log=print,
+                  gemm_peak: Optional[float] = None, copy_bytes: Optional[int] = None) -> dict:
+    """Per-layer table for both sides, numpy's GEMM / elementwise / overhead split, and each
+    phase's bandwidth (:mod:`benchmarks.bandwidth`) against ``np.copyto`` of ``copy_bytes``
+    arrays (default :func:`~benchmarks.machine.out_of_cache_bytes`) and each GEMM's rate
+    against ``gemm_peak`` GFLOP/s (measured at 1024³ when None)."""
+    layers, fwd, bwd, parts, shapes, (c_ordered, out_shape) = _numpy_steps(sides["numpy"], loader, steps)
     modules, tfwd, tbwd = _torch_steps(sides["torch"], loader, steps)
     rows = []
     for i, layer in enumerate(layers):
@@ -203,7 +214,7 @@ def profile_model(bench_model, sides, loader: DataLoader, steps: int = 30, log=p
 
     tiny = NumpySide(bench_model.build_numpy(seed=1), lr=1e-3, momentum=0.9)
     tiny_loader = DataLoader(loader.dataset, 1, shuffle=True, seed=0, flatten=loader.flatten)
-    t_layers, _, _, t_parts, t_shapes = _numpy_steps(tiny, tiny_loader, max(steps, 50))
+    t_layers, _, _, t_parts, t_shapes, _ = _numpy_steps(tiny, tiny_loader, max(steps, 50))
     overhead_ms = max(_median_ms(t_parts["step"]) - _median_ms(t_parts["optimiser"])
                       - sum(time_gemms(gemm_calls(t_layers, t_shapes)).values()), 0.0)
     elementwise_ms = max(step_ms - gemm_ms - overhead_ms, 0.0)
@@ -212,7 +223,31 @@ def profile_model(bench_model, sides, loader: DataLoader, steps: int = 30, log=p
              "loss_ms": _median_ms(parts["loss"]), "optimiser_ms": _median_ms(parts["optimiser"]),
              "data_ms": _median_ms(parts["data"])}
     log(format_profile(rows, split))
-    return {"layers": rows, "numpy_split": split, "steps": steps}
+    bandwidth = measure_bandwidth(sides["numpy"], layers, shapes, c_ordered, out_shape, rows, split,
+                                  gemm_peak, copy_bytes, log)
+    return {"layers": rows, "numpy_split": split, "steps": steps, "bandwidth": bandwidth}
+
+
+def measure_bandwidth(side, layers, shapes, c_ordered, out_shape, rows, split, gemm_peak: Optional[float],
+                      copy_bytes: Optional[int], log=print) -> dict:
+    """The phases' GB/s against the measured copy bandwidth (out of cache, and in cache at
+    each phase's size) and the GEMMs' GFLOP/s against the peak; printed and returned."""
+    dtype = side.model[0].weight.data.dtype if hasattr(side.model[0], "weight") else np.dtype(np.float32)
+    n_params = sum(p.data.size for p in side.model.parameters())
+    phases = phase_rows(layers, shapes, c_ordered, out_shape, rows, split, n_params, dtype.itemsize)
+    big = int(copy_bytes) if copy_bytes else out_of_cache_bytes()
+    copy_gbs = copy_bandwidth_gbs(big, repeats=5)
+    for p in phases:  # in-cache figure: two arrays sharing the phase's bytes
+        p["in_cache_gbs"] = copy_bandwidth_gbs(max(p["bytes"] // 2, 4096), repeats=30)
+    peak = gemm_peak if gemm_peak else gemm_gflops(1024, repeats=5)
+    flops = gemm_flop_counts(layers, shapes)
+    gemm_rates = {label: {"ms": ms, "flops": flops.get(label, 0),
+                          "gflops": flops.get(label, 0) / (ms * 1e6) if ms > 0 else None}
+                  for label, ms in split["gemms"].items()}
+    log(format_phases(phases, split["step_ms"], copy_gbs, big))
+    log(format_gemm_rates(split["gemms"], flops, peak))
+    return {"copy_gbs": copy_gbs, "copy_array_bytes": big, "cache_sizes": cache_sizes(),
+            "gemm_peak_gflops": peak, "phases": phases, "gemms": gemm_rates}
 
 
 def format_profile(rows, split) -> str:
@@ -229,6 +264,4 @@ def format_profile(rows, split) -> str:
     lines.append(f"    numpy step {T:.3f} ms = GEMM {s['gemm_ms']:.3f} ({100 * s['gemm_ms'] / T:.0f}%) "
                  f"+ elementwise {s['elementwise_ms']:.3f} ({100 * s['elementwise_ms'] / T:.0f}%) "
                  f"+ Python overhead {s['python_overhead_ms']:.3f} ({100 * s['python_overhead_ms'] / T:.0f}%)")
-    for label, ms in s["gemms"].items():
-        lines.append(f"      GEMM {label}: {ms:.3f} ms")
     return "\n".join(lines)

@@ -77,6 +77,10 @@ def test_profile_names_every_layer_and_splits_the_step(quick_records):
         s = prof["numpy_split"]
         assert s["gemm_ms"] > 0 and s["python_overhead_ms"] >= 0 and s["elementwise_ms"] >= 0
         assert s["gemm_ms"] == pytest.approx(sum(s["gemms"].values()))
+        bw = prof["bandwidth"]
+        assert bw["copy_gbs"] > 0 and bw["copy_array_bytes"] == 16 * 2**20  # --quick's size
+        assert set(bw["gemms"]) == set(s["gemms"])
+        assert {"loss", "optimiser", "data"} <= {p["phase"] for p in bw["phases"]}
     cnn_gemms = quick_records[1][1]["profile"]["numpy_split"]["gemms"]
     # the first convolution reads data: no input-gradient GEMM for it, one for the others
     assert not any(k.startswith("0 ") and "dcols" in k for k in cnn_gemms)
