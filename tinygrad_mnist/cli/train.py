@@ -25,9 +25,10 @@ import numpy as np
 
 from ..checkpoint import atomic_write, save
 from ..data import DataLoader, Dataset, MNISTNotFoundError, load_dataset, train_val_split
+from ..data.augment import AugmentedLoader
 from ..data.mnist import source_name
 from ..history import History
-from ..models import build
+from ..models import build, with_dropout
 from ..nn.init import INITIALIZERS
 from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
@@ -46,7 +47,7 @@ from .common import (
     unit_interval,
     warn,
 )
-from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, model_layers, with_dropout
+from .models import MODEL_DEFAULTS, MODEL_NAMES, is_image_model, model_layers
 
 
 def _per_model(key: str) -> str:
@@ -265,8 +266,8 @@ def run_train(args: argparse.Namespace) -> int:
              "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
     train_data: Union[Dataset, DataLoader] = train
     if args.augment_shift:
-        train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
-                                   flatten=flatten, dtype=dtype)
+        train_data = AugmentedLoader(train, max_shift=args.augment_shift, shift_order="per_axis",
+                                     batch_size=args.batch_size, seed=args.seed, flatten=flatten, dtype=dtype)
 
     def emit(epoch: int, history: History) -> bool:
         i = epoch - 1
