@@ -62,9 +62,12 @@ def test_same_seed_same_weights_different_seed_different_weights():
     assert not a.bias.data.any()
 
 
-def test_aliases_resolve_to_the_paper_defaults():
-    assert INITIALIZERS["xavier"] is INITIALIZERS["glorot_uniform"]
-    assert INITIALIZERS["kaiming"] is INITIALIZERS["he_normal"]
+def test_aliases_resolve_to_the_paper_defaults(capsys):
+    assert initializer("xavier") is INITIALIZERS["glorot_uniform"]
+    assert initializer("kaiming") is INITIALIZERS["he_normal"]
+    assert initializer("Kaiming-Uniform") is INITIALIZERS["he_uniform"]
+    err = capsys.readouterr().err
+    assert "'xavier' is deprecated; it now means 'glorot_uniform'" in err and err.count("note:") == 3
 
 
 def test_unknown_name_and_missing_generator_are_clear_errors():

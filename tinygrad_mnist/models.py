@@ -22,7 +22,7 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .nn.activations import ACTIVATIONS, activation_by_name
+from .nn.activations import ACTIVATIONS, activation_by_name, activation_name
 from .nn.batchnorm import BatchNorm1d, BatchNorm2d
 from .nn.conv import Conv2d
 from .nn.linear import Linear
@@ -64,7 +64,7 @@ class MLPSpec:
         self.sizes = tuple(int(s) for s in self.sizes)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"MLPSpec: sizes needs at least two positive widths, got {self.sizes}")
-        if self.activation.lower() not in ACTIVATIONS:
+        if activation_name(self.activation, warn=False) not in ACTIVATIONS:
             raise ValueError(f"MLPSpec: unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
         if self.output not in OUTPUTS:
             raise ValueError(f"MLPSpec: output must be one of {OUTPUTS}, got {self.output!r}")

@@ -29,7 +29,7 @@ from ..data.augment import AugmentedLoader
 from ..data.mnist import source_name
 from ..history import History
 from ..models import build, with_dropout
-from ..nn.init import INITIALIZERS
+from ..nn.init import INITIALIZER_ALIASES, INITIALIZERS, initializer_name
 from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..presets import model_name, names_help
@@ -48,6 +48,12 @@ from .common import (
     warn,
 )
 from .models import MODEL_DEFAULTS, MODEL_NAMES, is_image_model, model_layers
+
+
+def _initializer_arg(text: str) -> str:
+    """``argparse`` type of ``--init``: an old spelling becomes its canonical name, with a note;
+    any other text is left for ``choices`` to reject."""
+    return initializer_name(text) if text in INITIALIZER_ALIASES else text
 
 
 def _per_model(key: str) -> str:
@@ -90,8 +96,9 @@ def add_train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     g.add_argument("--output", default=None, choices=["softmax", "logits"],
                    help=f"softmax layer + cross-entropy on probabilities, or logits + fused loss "
                         f"({_per_model('output')})")
-    g.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
-                   help=f"weight initialiser ({_per_model('init')})")
+    g.add_argument("--init", default=None, type=_initializer_arg, choices=sorted(INITIALIZERS),
+                   help=f"weight initialiser ({_per_model('init')}); old spellings ("
+                        f"{', '.join(sorted(INITIALIZER_ALIASES))}) still map to these, with a note")
     g.add_argument("--init-std", type=positive_float, default=0.1, help="std of the 'normal' initialiser")
     g.add_argument("--channels", type=positive_int, nargs="+", default=None,
                    help="course-cnn, small-cnn: channels of the 3x3 convolutions (a 2x2 max-pool after all "
