@@ -21,12 +21,12 @@ PROMISED = {
     "pool_order": ("curves.png", "times.png", "commute.md", "summary.md"),
     "optimizers": ("cnn_curves.png", "digits_val_accuracy.png", "cnn_summary.md", "digits_summary.md"),
     "residual": ("curves.png", "first_epoch_cost.png", "summary.md"),
-    "regularisation": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
+    "regularization": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
                        "misclassified.png"),
     "digits_sweeps": ("lr_sweep.png", "hidden_sweep.png", "lr_summary.md", "hidden_summary.md"),
     "digits_penalties": ("curves.png", "val_accuracy.png", "weights.png", "predictions_simple_mlp.png",
                          "predictions_complex_mlp.png", "summary.md"),
-    "equal_size": ("losses.png", "regulariser.png", "parameters.md", "summary.md"),
+    "equal_size": ("losses.png", "regularizer.png", "parameters.md", "summary.md"),
     "lenet_tutorial": ("architecture.md", "curves.png", "summary.md"),
 }
 
@@ -126,11 +126,11 @@ def test_residual_plain_controls_have_no_skip(smoke):
     assert set(smoke["residual"]["metrics"]["skip_vs_plain"]) == {"2 pairs, numpy", "2 pairs, torch"}
 
 
-def test_regularisation_best_model_errors(smoke):
-    m = smoke["regularisation"]["metrics"]
+def test_regularization_best_model_errors(smoke):
+    m = smoke["regularization"]["metrics"]
     assert np.sum(m["confusion_matrix"]) == m["setup"]["n_test"]
     assert m["best"]["model"] in m["setup"]["parameters"]
-    with open(Path(smoke["regularisation"]["out"]) / "hyperparameters.csv") as fh:
+    with open(Path(smoke["regularization"]["out"]) / "hyperparameters.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["model"] for r in rows] == ["vanilla", "dropout + weight decay", "batch norm + cosine",
                                          "augmentation + BN + dropout"]
@@ -141,9 +141,9 @@ def test_regularisation_best_model_errors(smoke):
     assert m["best"]["misclassified_shown"] <= 10
 
 
-def test_regularisation_curves_show_cost_and_accuracy(smoke):
+def test_regularization_curves_show_cost_and_accuracy(smoke):
     """Every variation's learning curves carry the cost as well as the accuracy, train and validation."""
-    m = smoke["regularisation"]["metrics"]
+    m = smoke["regularization"]["metrics"]
     runs = {(r["model"], r["engine"]): r for r in m["runs"]}
     assert set(m["curves"]) == set(m["setup"]["parameters"])
     for name, by_engine in m["curves"].items():
@@ -156,8 +156,8 @@ def test_regularisation_curves_show_cost_and_accuracy(smoke):
             assert c["seconds"] == pytest.approx(runs[(name, e)]["seconds"])
 
 
-def test_regularisation_row_titles_name_batch_lr_epochs_and_time():
-    from experiments.studies.cnn.regularisation import row_title
+def test_regularization_row_titles_name_batch_lr_epochs_and_time():
+    from experiments.studies.cnn.regularization import row_title
 
     title = row_title("batch norm + cosine", {"lr": 0.001, "batch_size": 64, "epochs": 10, "schedule": "cosine"},
                       {"numpy": 81.26, "torch": 60.0})
@@ -166,7 +166,7 @@ def test_regularisation_row_titles_name_batch_lr_epochs_and_time():
 
 
 def test_pick_misclassified_takes_one_per_class_first_then_fills_up():
-    from experiments.studies.cnn.regularisation import pick_misclassified
+    from experiments.studies.cnn.regularization import pick_misclassified
 
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3])
     predicted = np.array([1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0])   # no error on class 2
