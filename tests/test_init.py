@@ -25,7 +25,7 @@ def test_fans_follow_torch_for_linear_and_conv():
     ("glorot_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("he_uniform", math.sqrt(6 / FAN_IN)),
 ])
-def test_uniform_initialisers_bounds_and_variance(name, bound):
+def test_uniform_initializers_bounds_and_variance(name, bound):
     w = draw(name)
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.99 * bound  # the whole interval is used
@@ -40,7 +40,7 @@ def test_uniform_initialisers_bounds_and_variance(name, bound):
     ("glorot_normal", {}, math.sqrt(2 / (FAN_IN + FAN_OUT))),
     ("he_normal", {}, math.sqrt(2 / FAN_IN)),
 ])
-def test_normal_initialisers_std(name, kw, std):
+def test_normal_initializers_std(name, kw, std):
     w = draw(name, **kw)
     assert w.std() == pytest.approx(std, rel=0.02)
     assert abs(w.mean()) < 5 * std / math.sqrt(w.size)
