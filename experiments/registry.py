@@ -47,7 +47,7 @@ MODULES = {
     # 14. blocks of 2 and 3 pairs, with and without the skip
     "residual": "experiments.studies.cnn.residual_blocks",
     # 15. dropout + weight decay, BN + cosine, augmentation: curves, best model's errors
-    "regularisation": "experiments.studies.cnn.regularisation",
+    "regularization": "experiments.studies.cnn.regularization",
     # 16. digits SimpleMLP: learning rate and hidden width sweeps
     "digits_sweeps": "experiments.studies.digits.digits_sweeps",
     # 17. digits: L1, L2 (λ = 0.001) and the ComplexMLP vs the plain SimpleMLP
@@ -67,3 +67,8 @@ MODULES = {
 }
 
 STUDIES = tuple(MODULES)
+
+#: Old study names ``run`` still accepts, each mapped (with a note) to its name in MODULES.
+ALIASES = {
+    "regularisation": "regularization",   # identifiers use the American spelling
+}

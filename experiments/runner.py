@@ -19,7 +19,8 @@ from types import ModuleType
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from experiments.manifest import mode_note, stamp_png, write_manifest
-from experiments.registry import MODULES, STUDIES
+from experiments.registry import ALIASES, MODULES, STUDIES
+from tinygrad_mnist.nn.conventions import resolve_alias
 
 MODES = ("full", "quick", "smoke")
 
@@ -32,8 +33,16 @@ def study_names() -> Tuple[str, ...]:
     return STUDIES
 
 
+def canonical_study(name: str, warn: bool = True) -> str:
+    """The registry name of a study: an old name of :data:`~experiments.registry.ALIASES`
+    is mapped, with a note on stderr when ``warn``; any other name is returned as it is."""
+    return resolve_alias(name, ALIASES, "experiment", warn)
+
+
 def load_study(name: str) -> ModuleType:
-    """The module of a registered study; an unknown name lists the valid ones."""
+    """The module of a registered study (an old name mapped with a note); an unknown name
+    lists the valid ones."""
+    name = canonical_study(name)
     if name not in STUDIES:
         raise UsageError(f"unknown experiment {name!r}; valid experiments: {', '.join(STUDIES)} (or 'all')")
     return importlib.import_module(MODULES[name])
@@ -235,6 +244,7 @@ def run_study(name: str, argv: Sequence[str] = (), mode: Optional[str] = None, e
     in quick and smoke mode every figure written by this run gets a band naming what the
     mode changed.
     """
+    name = canonical_study(name)
     module = load_study(name)
     cfg, mode = build_config(module, argv, mode)
     out = output_path(module, cfg)
@@ -375,7 +385,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 results = run_all(rest[1:])
                 return 1 if any("error" in r for r in results) else 0
             if len(rest) > 1 and rest[1] in ("-h", "--help"):
-                flag_parser(load_study(rest[0]).Config, f"python -m experiments run {rest[0]}").print_help()
+                flag_parser(load_study(rest[0]).Config,
+                            f"python -m experiments run {canonical_study(rest[0], warn=False)}").print_help()
                 return 0
             run_study(rest[0], rest[1:])
             return 0

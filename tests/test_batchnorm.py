@@ -160,7 +160,7 @@ def test_without_affine_matches_torch():
 
 
 # -- statistics and modes ---------------------------------------------------------------
-def test_training_output_is_normalised_per_channel():
+def test_training_output_is_normalized_per_channel():
     layer = BatchNorm2d(3, dtype=np.float64)
     x, _ = batch((4, 3, 5, 5), 0)
     y = layer.forward(x)

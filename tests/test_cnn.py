@@ -240,41 +240,6 @@ def test_one_epoch_of_the_course_cnn_learns_mnist(mnist):
 
 
 # -- the experiment script (experiments/studies/cnn/numpy_cnn.py) ---------------------------------------------
-def test_random_shift_moves_each_image_by_its_own_offset_and_fills_zeros():
-    from experiments.studies.cnn.numpy_cnn import random_shift
-
-    x = np.zeros((50, 1, 7, 7), np.float32)
-    x[:, 0, 3, 3] = 1.0                       # one bright pixel in the middle
-    x[:, 0, 0, 0] = 2.0                       # and one in the corner
-    out = random_shift(x, 2, np.random.default_rng(0))
-    dy, dx = np.random.default_rng(0).integers(0, 5, size=(2, 50)) - 2   # the same draws
-    assert out.shape == x.shape and out.dtype == x.dtype
-    for n in range(50):
-        expected = np.zeros((7, 7), np.float32)
-        expected[3 - dy[n], 3 - dx[n]] = 1.0   # out[i, j] = x[i + dy, j + dx]
-        if 0 <= -dy[n] < 7 and 0 <= -dx[n] < 7:
-            expected[-dy[n], -dx[n]] = 2.0
-        np.testing.assert_array_equal(out[n, 0], expected)
-    assert len({(a, b) for a, b in zip(dy, dx, strict=True)}) > 10    # offsets really vary per image
-    assert random_shift(x, 0, np.random.default_rng(0)) is x
-
-
-def test_shifted_loader_replays_an_epoch_exactly():
-    from experiments.studies.cnn.numpy_cnn import ShiftedLoader
-    from tinygrad_mnist.data import Dataset
-
-    images = np.random.default_rng(0).integers(0, 255, size=(40, 8, 8), dtype=np.uint8)
-    data = Dataset(images, np.arange(40) % 10, "tiny")
-    loader = ShiftedLoader(data, 2, batch_size=16, seed=3, flatten=False)
-    first = [x.copy() for x, _ in loader]
-    second = [x.copy() for x, _ in loader]
-    loader.set_epoch(0)
-    replay = [x.copy() for x, _ in loader]
-    assert all(np.array_equal(a, b) for a, b in zip(first, replay, strict=True))
-    assert not all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
-    assert first[0].shape == (16, 1, 8, 8)
-
-
 def test_numpy_cnn_experiment_quick_run_writes_its_results(tmp_path):
     from experiments.studies.cnn.numpy_cnn import Config, run
 

@@ -97,7 +97,7 @@ def test_conv2d_parameters_are_named_and_shaped_like_torch():
     assert "kernel_size=(2, 3)" in repr(ours) and "stride=(2, 2)" in repr(MaxPool2d(2))
 
 
-def test_he_uniform_initialisation_uses_the_convolution_fan_in():
+def test_he_uniform_initialization_uses_the_convolution_fan_in():
     w = Conv2d(4, 64, 3, rng=np.random.default_rng(0)).weight.data
     bound = np.sqrt(6.0 / (4 * 9))
     assert np.abs(w).max() <= bound and np.abs(w).max() > 0.95 * bound

@@ -136,7 +136,7 @@ def test_nn_default_size_is_within_the_assignment_range():
     assert all(np.shares_memory(nn.weights[f"W{i + 1}"], lin.weight.data) for i, lin in enumerate(nn.linears))
 
 
-def test_nn_initialisations_are_the_assignments():
+def test_nn_initializations_are_the_assignments():
     for method in ("zero", "normal", "glorot"):
         nn = NN(init_method=method, seed=2)
         nn.initialize_weights([784, 10])

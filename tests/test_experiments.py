@@ -296,6 +296,19 @@ def test_unknown_experiment_lists_the_valid_ones(capsys):
         assert name in err
 
 
+def test_an_old_study_name_runs_the_renamed_study_with_a_note(capsys):
+    from experiments.registry import ALIASES
+
+    assert set(ALIASES.values()) <= set(STUDIES) and not set(ALIASES) & set(STUDIES)
+    assert runner.load_study("regularisation") is runner.load_study("regularization")
+    assert runner.load_study("regularization").NAME == "regularization"
+    err = capsys.readouterr().err
+    assert err == ("note: experiment name 'regularisation' is deprecated; it now means 'regularization' "
+                   "(use that name)\n")
+    assert runner.main(["run", "regularisation", "--help"]) == 0
+    assert "python -m experiments run regularization" in capsys.readouterr().out
+
+
 def test_unknown_flag_lists_the_valid_ones(capsys):
     assert runner.main(["run", "baseline", "--smoke", "--no-such-flag", "3"]) == 2
     err = capsys.readouterr().err
@@ -431,7 +444,7 @@ TINY = Data(dataset="digits", train_size=200, val_size=50, test_size=100)
 
 
 @pytest.mark.parametrize("engine", ["numpy", "torch"])
-def test_a_recipe_without_regularisers_trains_exactly_like_its_run(engine, one_torch_thread):
+def test_a_recipe_without_regularizers_trains_exactly_like_its_run(engine, one_torch_thread):
     """Recipe only overrides what train reads from the run; with its defaults nothing changes."""
     from experiments.recipes import Recipe
     from experiments.training import Run, train

@@ -14,13 +14,6 @@ import pytest
 
 from experiments import runner
 from experiments.registry import STUDIES
-from tinygrad_mnist.data import Dataset
-from tinygrad_mnist.data.augment import (
-    AugmentedLoader,
-    affine_batch,
-    random_affine,
-    shift_batch,
-)
 from tinygrad_mnist.models import CourseCNNSpec, build, num_parameters
 
 PROMISED = {
@@ -28,12 +21,12 @@ PROMISED = {
     "pool_order": ("curves.png", "times.png", "commute.md", "summary.md"),
     "optimizers": ("cnn_curves.png", "digits_val_accuracy.png", "cnn_summary.md", "digits_summary.md"),
     "residual": ("curves.png", "first_epoch_cost.png", "summary.md"),
-    "regularisation": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
+    "regularization": ("curves.png", "val_accuracy.png", "summary.md", "hyperparameters.md", "confusion_matrix.png",
                        "misclassified.png"),
     "digits_sweeps": ("lr_sweep.png", "hidden_sweep.png", "lr_summary.md", "hidden_summary.md"),
     "digits_penalties": ("curves.png", "val_accuracy.png", "weights.png", "predictions_simple_mlp.png",
                          "predictions_complex_mlp.png", "summary.md"),
-    "equal_size": ("losses.png", "regulariser.png", "parameters.md", "summary.md"),
+    "equal_size": ("losses.png", "regularizer.png", "parameters.md", "summary.md"),
     "lenet_tutorial": ("architecture.md", "curves.png", "summary.md"),
 }
 
@@ -133,11 +126,11 @@ def test_residual_plain_controls_have_no_skip(smoke):
     assert set(smoke["residual"]["metrics"]["skip_vs_plain"]) == {"2 pairs, numpy", "2 pairs, torch"}
 
 
-def test_regularisation_best_model_errors(smoke):
-    m = smoke["regularisation"]["metrics"]
+def test_regularization_best_model_errors(smoke):
+    m = smoke["regularization"]["metrics"]
     assert np.sum(m["confusion_matrix"]) == m["setup"]["n_test"]
     assert m["best"]["model"] in m["setup"]["parameters"]
-    with open(Path(smoke["regularisation"]["out"]) / "hyperparameters.csv") as fh:
+    with open(Path(smoke["regularization"]["out"]) / "hyperparameters.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["model"] for r in rows] == ["vanilla", "dropout + weight decay", "batch norm + cosine",
                                          "augmentation + BN + dropout"]
@@ -148,9 +141,9 @@ def test_regularisation_best_model_errors(smoke):
     assert m["best"]["misclassified_shown"] <= 10
 
 
-def test_regularisation_curves_show_cost_and_accuracy(smoke):
+def test_regularization_curves_show_cost_and_accuracy(smoke):
     """Every variation's learning curves carry the cost as well as the accuracy, train and validation."""
-    m = smoke["regularisation"]["metrics"]
+    m = smoke["regularization"]["metrics"]
     runs = {(r["model"], r["engine"]): r for r in m["runs"]}
     assert set(m["curves"]) == set(m["setup"]["parameters"])
     for name, by_engine in m["curves"].items():
@@ -163,8 +156,8 @@ def test_regularisation_curves_show_cost_and_accuracy(smoke):
             assert c["seconds"] == pytest.approx(runs[(name, e)]["seconds"])
 
 
-def test_regularisation_row_titles_name_batch_lr_epochs_and_time():
-    from experiments.studies.cnn.regularisation import row_title
+def test_regularization_row_titles_name_batch_lr_epochs_and_time():
+    from experiments.studies.cnn.regularization import row_title
 
     title = row_title("batch norm + cosine", {"lr": 0.001, "batch_size": 64, "epochs": 10, "schedule": "cosine"},
                       {"numpy": 81.26, "torch": 60.0})
@@ -173,7 +166,7 @@ def test_regularisation_row_titles_name_batch_lr_epochs_and_time():
 
 
 def test_pick_misclassified_takes_one_per_class_first_then_fills_up():
-    from experiments.studies.cnn.regularisation import pick_misclassified
+    from experiments.studies.cnn.regularization import pick_misclassified
 
     labels = np.array([0, 0, 1, 1, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3])
     predicted = np.array([1, 1, 1, 0, 2, 2, 0, 0, 0, 0, 0, 0, 0, 0])   # no error on class 2
@@ -318,58 +311,7 @@ def test_torch_twin_of_the_new_options_computes_the_same(one_torch_thread):
         np.testing.assert_allclose(model.forward(x), twin(torch.from_numpy(x)).numpy(), rtol=1e-10, atol=1e-12)
 
 
-# -- augmentation ------------------------------------------------------------------------------
-def test_rotation_turns_anticlockwise():
-    x = np.zeros((1, 5, 5), np.uint8)
-    x[0, 0, 2] = 200                               # top middle
-    turned = affine_batch(x, np.array([90.0]), np.zeros((1, 2)))
-    assert turned[0, 2, 0] == 200 and turned.sum() == 200   # now middle left
-    moved = affine_batch(x, np.array([0.0]), np.array([[1.0, -2.0]]))
-    assert moved[0, 1, 0] == 200 and moved.sum() == 200     # one down, two left
-
-
-@pytest.mark.parametrize("dy, dx", [(0, 0), (2, -1), (-2, 2), (1, 0)])
-def test_integer_shifts_are_exact_translations(dy, dx):
-    x = np.random.default_rng(0).integers(0, 256, size=(3, 1, 9, 9)).astype(np.float32)
-    shifts = np.tile([dy, dx], (3, 1))
-    fast = shift_batch(x, shifts)
-    np.testing.assert_array_equal(fast, affine_batch(x, np.zeros(3), shifts.astype(float)))
-    h, w = x.shape[-2:]
-    expected = np.zeros_like(x)
-    expected[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-        x[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    np.testing.assert_array_equal(fast, expected)
-
-
-def test_random_affine_checks_its_arguments():
-    x = np.zeros((2, 4, 4), np.float32)
-    assert random_affine(x, np.random.default_rng(0)) is x
-    with pytest.raises(ValueError, match="max_degrees"):
-        random_affine(x, np.random.default_rng(0), 1, 200)
-    with pytest.raises(TypeError, match="Generator"):
-        random_affine(x, 0, 1)
-    with pytest.raises(ValueError, match="max_shift"):
-        AugmentedLoader(Dataset(np.zeros((2, 4, 4), np.uint8), np.zeros(2, int), "t"), max_shift=-1)
-
-
-def test_augmented_loader_is_reproducible_and_leaves_the_data_alone():
-    rng = np.random.default_rng(1)
-    images = rng.integers(0, 256, size=(40, 10, 10)).astype(np.uint8)
-    data = Dataset(images.copy(), rng.integers(0, 10, 40), "t")
-    a = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
-    b = AugmentedLoader(data, max_shift=2, max_degrees=15, batch_size=16, seed=7, flatten=False)
-    first, again = list(a), list(b)
-    for (x1, y1), (x2, y2) in zip(first, again, strict=True):
-        np.testing.assert_array_equal(x1, x2)
-        np.testing.assert_array_equal(y1, y2)
-    second = list(a)                                # the next epoch: new shuffles and turns
-    assert not np.array_equal(first[0][0], second[0][0])
-    a.set_epoch(0)
-    np.testing.assert_array_equal(next(iter(a))[0], first[0][0])
-    np.testing.assert_array_equal(data.images, images)
-    assert first[0][0].dtype == np.float32 and first[0][0].shape == (16, 1, 10, 10)
-
-
+# -- augmentation shared by both engines (the augmentation itself: tests/test_data_augment.py) ----
 def test_both_engines_train_on_the_same_augmented_batches(one_torch_thread):
     """The numpy fit and torch fit read one AugmentedLoader: from the same weights they stay together."""
     from experiments.recipes import recipe

@@ -25,7 +25,7 @@ def test_fans_follow_torch_for_linear_and_conv():
     ("glorot_uniform", math.sqrt(6 / (FAN_IN + FAN_OUT))),
     ("he_uniform", math.sqrt(6 / FAN_IN)),
 ])
-def test_uniform_initialisers_bounds_and_variance(name, bound):
+def test_uniform_initializers_bounds_and_variance(name, bound):
     w = draw(name)
     assert np.abs(w).max() <= bound
     assert np.abs(w).max() > 0.99 * bound  # the whole interval is used
@@ -40,7 +40,7 @@ def test_uniform_initialisers_bounds_and_variance(name, bound):
     ("glorot_normal", {}, math.sqrt(2 / (FAN_IN + FAN_OUT))),
     ("he_normal", {}, math.sqrt(2 / FAN_IN)),
 ])
-def test_normal_initialisers_std(name, kw, std):
+def test_normal_initializers_std(name, kw, std):
     w = draw(name, **kw)
     assert w.std() == pytest.approx(std, rel=0.02)
     assert abs(w.mean()) < 5 * std / math.sqrt(w.size)
@@ -62,9 +62,12 @@ def test_same_seed_same_weights_different_seed_different_weights():
     assert not a.bias.data.any()
 
 
-def test_aliases_resolve_to_the_paper_defaults():
-    assert INITIALIZERS["xavier"] is INITIALIZERS["glorot_uniform"]
-    assert INITIALIZERS["kaiming"] is INITIALIZERS["he_normal"]
+def test_aliases_resolve_to_the_paper_defaults(capsys):
+    assert initializer("xavier") is INITIALIZERS["glorot_uniform"]
+    assert initializer("kaiming") is INITIALIZERS["he_normal"]
+    assert initializer("Kaiming-Uniform") is INITIALIZERS["he_uniform"]
+    err = capsys.readouterr().err
+    assert "'xavier' is deprecated; it now means 'glorot_uniform'" in err and err.count("note:") == 3
 
 
 def test_unknown_name_and_missing_generator_are_clear_errors():

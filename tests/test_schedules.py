@@ -128,7 +128,7 @@ def test_state_dict_resume_and_lr_at():
         StepLR(object(), 2)
 
 
-def test_the_optimiser_steps_with_the_scheduled_rate():
+def test_the_optimizer_steps_with_the_scheduled_rate():
     """Adam with a schedule follows torch's Adam with torch's schedule, step by step."""
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)

@@ -147,7 +147,7 @@ def test_build_seed_is_reproducible_and_leaves_the_global_rng_alone():
     ("kaiming_uniform", {}, math.sqrt(2 / 784)),        # U(±√(6/in)): std √(2/in)
     ("he_normal", {}, math.sqrt(2 / 784)),
 ])
-def test_torch_mlp_initialisation_follows_the_spec(init, kwargs, expected_std):
+def test_torch_mlp_initialization_follows_the_spec(init, kwargs, expected_std):
     spec = MLPSpec((784, 256, 10), "relu", "logits", init, kwargs)
     model = models.build_mlp(spec, seed=0)
     w = model[0].weight.detach()

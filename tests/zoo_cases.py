@@ -58,7 +58,7 @@ from tinygrad_mnist.nn.reshape import Flatten, Identity
 from .strategies import batches, batches_with_zeros
 from .torch_reference import TORCH_ACTIVATIONS, mirror, torch_nn, torch_sequential
 from .zoo_case import ModuleCase, always_safe, away_from_zero, given_case_data, relu_inputs_away_from_zero  # noqa: F401
-from .zoo_cnn_cases import conv_zoo, normalisation_zoo
+from .zoo_cnn_cases import conv_zoo, normalization_zoo
 from .zoo_loss_cases import LOSS_ZOO, LossCase  # noqa: F401
 
 FD_EPS = 1e-6
@@ -140,7 +140,7 @@ ZOO: List[ModuleCase] = [
 
 
 ZOO.extend(conv_zoo())
-ZOO.extend(normalisation_zoo())
+ZOO.extend(normalization_zoo())
 
 
 ZOO_BY_NAME = {case.name: case for case in ZOO}

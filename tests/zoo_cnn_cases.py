@@ -1,7 +1,7 @@
 """Zoo cases for the CNN layers: convolution, pooling, dropout, batch normalisation,
 residual blocks and whole models given by layer descriptions.
 
-:func:`conv_zoo` and :func:`normalisation_zoo` return the cases that :mod:`tests.zoo_cases`
+:func:`conv_zoo` and :func:`normalization_zoo` return the cases that :mod:`tests.zoo_cases`
 adds to :data:`~tests.zoo_cases.ZOO`.
 """
 
@@ -186,7 +186,7 @@ def _batchnorm_case(name, dims: int, C: int, in_shape, train: bool, n=(1, 3)) ->
                       batch_independent=not train, train_mode=train)
 
 
-def normalisation_zoo() -> List[ModuleCase]:
+def normalization_zoo() -> List[ModuleCase]:
     """Dropout runs in eval mode (torch cannot share our masks; the masked training mode
     is checked in tests/test_regularization.py).  BatchNorm in training mode appears only
     where one example has ≥ 2 values per channel ((C, L) and (C, H, W) inputs), since the

@@ -17,12 +17,12 @@ position and both frameworks compute the same function.  :func:`build_mlp` and
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Optional, Sequence, Tuple
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from .nn.activations import ACTIVATIONS, activation_by_name
+from .nn.activations import ACTIVATIONS, activation_by_name, activation_name
 from .nn.batchnorm import BatchNorm1d, BatchNorm2d
 from .nn.conv import Conv2d
 from .nn.linear import Linear
@@ -64,7 +64,7 @@ class MLPSpec:
         self.sizes = tuple(int(s) for s in self.sizes)
         if len(self.sizes) < 2 or min(self.sizes) < 1:
             raise ValueError(f"MLPSpec: sizes needs at least two positive widths, got {self.sizes}")
-        if self.activation.lower() not in ACTIVATIONS:
+        if activation_name(self.activation, warn=False) not in ACTIVATIONS:
             raise ValueError(f"MLPSpec: unknown activation {self.activation!r}; choose one of {sorted(ACTIVATIONS)}")
         if self.output not in OUTPUTS:
             raise ValueError(f"MLPSpec: output must be one of {OUTPUTS}, got {self.output!r}")
@@ -407,6 +407,38 @@ def build_mlp(spec: MLPSpec, seed: int = 0, rng: Optional[np.random.Generator] =
         raise TypeError(f"build_mlp: expected an MLPSpec, got {type(spec).__name__}")
     return build(spec.layers(), seed=seed, rng=rng, dtype=dtype, init=spec.init,
                  init_kwargs=spec.init_kwargs, needs_input_grad=needs_input_grad)
+
+
+def with_dropout(model: Sequential, p: float, image_model: bool, seed: int = 0) -> Sequential:
+    """The same layers (the same module objects, so the same weights) with ``Dropout(p)`` inserted.
+
+    An MLP (``image_model=False``) gets a dropout after every hidden activation (every
+    parameter-free layer between the first and the last with a learned layer after it); a
+    CNN gets one before its last ``Linear``.  The masks come from one generator seeded
+    ``[seed, 1]``, apart from the weights' generator, so the weights equal those of the
+    model built without dropout (``tinygrad-mnist train --dropout``).
+
+    Parameters
+    ----------
+    model : Sequential
+    p : float
+        Drop probability of every inserted layer.
+    image_model : bool
+    seed : int, default=0
+    """
+    layers, rng = list(model), np.random.default_rng([seed, 1])
+    linears = [i for i, m in enumerate(layers) if isinstance(m, Linear)]
+    if image_model and not linears:
+        raise ValueError("with_dropout: an image model needs a Linear layer to put the dropout before")
+    out: List[Module] = []
+    for i, layer in enumerate(layers):
+        if image_model and i == linears[-1]:
+            out.append(Dropout(p, rng=rng))
+        out.append(layer)
+        if not image_model and 0 < i < len(layers) - 1 and not layer.parameters() and any(
+                m.parameters() for m in layers[i + 1:]):
+            out.append(Dropout(p, rng=rng))
+    return Sequential(*out)
 
 
 def mlp(sizes: Sequence[int], activation: str = "sigmoid", output: str = "logits",

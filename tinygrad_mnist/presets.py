@@ -28,7 +28,6 @@ settings of the ``baseline`` study.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, fields, replace
 from typing import Any, Dict, Tuple, Union
 
@@ -36,6 +35,7 @@ import numpy as np
 
 from .models import CourseCNNSpec, LayerDesc, LeNetSpec, MLPSpec, build, num_parameters
 from .nn import Module
+from .nn.conventions import resolve_alias
 from .types import DTypeLike
 
 Spec = Union[MLPSpec, CourseCNNSpec, LeNetSpec]
@@ -177,10 +177,7 @@ def canonical(name: str, warn: bool = True) -> str:
     if name in PRESETS:
         return name
     if name in ALIASES:
-        if warn:
-            print(f"note: model name {name!r} is deprecated; it now means {ALIASES[name]!r} (use that name)",
-                  file=sys.stderr)
-        return ALIASES[name]
+        return resolve_alias(name, ALIASES, "model", warn)
     raise ValueError(f"unknown model {name!r}; choose one of {', '.join(NAMES)} (tinygrad-mnist models lists them)")
 
 

@@ -169,7 +169,7 @@ class AugmentingTorchLoader(TorchDataLoader):
                          batch_sampler=NumpyOrderSampler(loader),  # type: ignore[arg-type]  # see _ARRAY_BATCHES
                          collate_fn=collate_batch, num_workers=0)
         self.augment = dict(max_shift=loader.max_shift, max_degrees=loader.max_degrees,
-                            integer_shifts=loader.integer_shifts)
+                            integer_shifts=loader.integer_shifts, shift_order=loader.shift_order)
         self.seed, self.image_shape = loader.seed, loader.dataset.image_shape
 
     def __iter__(self):

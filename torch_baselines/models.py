@@ -49,6 +49,7 @@ from torch import nn
 
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, LeNetSpec, MLPSpec, num_parameters
 from tinygrad_mnist.nn import init as np_init
+from tinygrad_mnist.nn.activations import activation_name
 
 __all__ = [
     "Residual", "build", "build_mlp", "build_course_cnn",
@@ -78,14 +79,11 @@ class Residual(nn.Module):
         return self.block(x) + skip
 
 
-_ACTIVATIONS = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid,
-    "identity": nn.Identity, "linear": nn.Identity, "none": nn.Identity,
-}
+_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
 
 def _activation(name: str) -> nn.Module:
-    key = str(name).lower()
+    key = activation_name(str(name))  # the numpy side's names and aliases
     if key == "softmax":
         return nn.Softmax(dim=-1)
     if key not in _ACTIVATIONS:

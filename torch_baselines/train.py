@@ -31,6 +31,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader as TorchDataLoader
 
+from tinygrad_mnist.nn.losses import loss_name
 from tinygrad_mnist.train import History, TrainingDivergedError, as_loader, finish_epoch, progress_bar
 
 from .data import torch_loader
@@ -75,8 +76,8 @@ class OneHotMSELoss(nn.Module):
 
 def loss_by_name(name: str, reduction: str = "mean") -> nn.Module:
     """``"cross_entropy"`` (on logits), ``"cross_entropy_probs"`` (after a Softmax) or ``"mse"``."""
-    key = name.lower().replace("-", "_")
-    if key in ("cross_entropy", "softmax_cross_entropy", "ce"):
+    key = loss_name(name)  # the numpy side's names and aliases
+    if key == "cross_entropy":
         return nn.CrossEntropyLoss(reduction=reduction)
     if key == "cross_entropy_probs":
         return ProbabilityCrossEntropy(reduction=reduction)

@@ -1,5 +1,5 @@
 """How ``tinygrad-mnist train --model NAME`` builds a preset of :mod:`tinygrad_mnist.presets`
-with the command's options, the per-model defaults, and the shift augmentation.
+with the command's options and the per-model defaults.
 
 The model options apply where the preset has them: ``--hidden`` to the MLPs; ``--channels``,
 ``--pool-first``, ``--residual-depth`` to ``course-cnn`` and ``small-cnn``; ``--padding`` to
@@ -9,16 +9,9 @@ The model options apply where the preset has them: ``--hidden`` to the MLPs; ``-
 from __future__ import annotations
 
 import argparse
-from typing import Any, Iterator, List, Tuple
+from typing import Tuple
 
-import numpy as np
-
-from ..data import DataLoader, Dataset
-from ..data.loader import Batch
 from ..models import CourseCNNSpec, LayerDesc, MLPSpec
-from ..nn.linear import Linear
-from ..nn.module import Module, Sequential
-from ..nn.regularization import Dropout
 from ..presets import NAMES, PRESETS
 
 MODEL_NAMES = NAMES
@@ -40,7 +33,7 @@ def is_image_model(name: str) -> bool:
 def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int],
                  num_classes: int) -> Tuple[Tuple[LayerDesc, ...], dict, str, dict]:
     """``(layers, spec dict, init, init_kwargs)`` for ``args.model`` on images of ``image_shape``
-    (``--dropout`` is added after building, by :func:`with_dropout`)."""
+    (``--dropout`` is added after building, by :func:`tinygrad_mnist.models.with_dropout`)."""
     preset = PRESETS[args.model]
     init_kwargs = {"std": args.init_std} if args.init == "normal" else {}
     changes = {"activation": args.activation, "output": args.output}
@@ -66,57 +59,3 @@ def model_layers(args: argparse.Namespace, image_shape: Tuple[int, int],
         layers = out
     spec_dict.update(batch_norm=args.batch_norm, dropout=args.dropout)
     return tuple(layers), spec_dict, args.init, init_kwargs
-
-
-def with_dropout(model: Sequential, p: float, image_model: bool, seed: int = 0) -> Sequential:
-    """The same layers (and weights) with ``Dropout(p)`` inserted: after every hidden
-    activation of an MLP, before the last Linear of a CNN.  The masks come from one
-    generator seeded ``[seed, 1]``, so the weights equal those of the model without dropout."""
-    layers, rng = list(model), np.random.default_rng([seed, 1])
-    linears = [i for i, m in enumerate(layers) if isinstance(m, Linear)]
-    out: List[Module] = []
-    for i, layer in enumerate(layers):
-        if image_model and i == linears[-1]:
-            out.append(Dropout(p, rng=rng))
-        out.append(layer)
-        if not image_model and 0 < i < len(layers) - 1 and not layer.parameters() and any(
-                m.parameters() for m in layers[i + 1:]):
-            out.append(Dropout(p, rng=rng))
-    return Sequential(*out)
-
-
-# -- augmentation ------------------------------------------------------------------------------
-def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Translate every image of ``x`` (N, C, H, W) by its own ``(dy, dx)`` uniform in
-    ``[-s, s]²``, filling with 0: ``out[n, :, i, j] = x[n, :, i + dy_n, j + dx_n]``.
-
-    Done for the batch at once: zero-pad by ``s``, view every H×W window of the padded
-    batch, pick window ``(s + dy_n, s + dx_n)`` for image ``n``.  Returns a new array.
-    """
-    n, c, h, w = x.shape
-    s = int(max_shift)
-    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))
-    dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
-    return np.ascontiguousarray(windows[np.arange(n), :, dy, dx])
-
-
-class ShiftedLoader(DataLoader):
-    """A DataLoader whose training batches are randomly shifted by up to ``max_shift`` pixels.
-
-    The shifts of epoch ``e`` come from ``np.random.default_rng([seed, e, 1])``: a run is
-    reproducible and a resumed run (which replays from ``set_epoch``) draws the same shifts.
-    """
-
-    def __init__(self, dataset: Dataset, max_shift: int, **kwargs: Any) -> None:
-        super().__init__(dataset, **kwargs)
-        if int(max_shift) < 1:
-            raise ValueError(f"ShiftedLoader: max_shift must be at least 1, got {max_shift}")
-        self.max_shift = int(max_shift)
-
-    def __iter__(self) -> Iterator[Batch]:
-        rng = np.random.default_rng([self.seed, self.epoch, 1])
-        h, w = self.dataset.image_shape
-        for x, y in super().__iter__():
-            shifted = random_shift(x.reshape(-1, 1, h, w), self.max_shift, rng)
-            yield shifted.reshape(x.shape), y

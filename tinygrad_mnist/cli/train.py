@@ -25,10 +25,11 @@ import numpy as np
 
 from ..checkpoint import atomic_write, save
 from ..data import DataLoader, Dataset, MNISTNotFoundError, load_dataset, train_val_split
+from ..data.augment import AugmentedLoader
 from ..data.mnist import source_name
 from ..history import History
-from ..models import build
-from ..nn.init import INITIALIZERS
+from ..models import build, with_dropout
+from ..nn.init import INITIALIZER_ALIASES, INITIALIZERS, initializer_name
 from ..nn.losses import CrossEntropy, Loss, MSELoss, SoftmaxCrossEntropy
 from ..optim import OPTIMIZERS, SCHEDULES, optimizer_by_name, schedule_by_name
 from ..presets import model_name, names_help
@@ -46,7 +47,13 @@ from .common import (
     unit_interval,
     warn,
 )
-from .models import MODEL_DEFAULTS, MODEL_NAMES, ShiftedLoader, is_image_model, model_layers, with_dropout
+from .models import MODEL_DEFAULTS, MODEL_NAMES, is_image_model, model_layers
+
+
+def _initializer_arg(text: str) -> str:
+    """``argparse`` type of ``--init``: an old spelling becomes its canonical name, with a note;
+    any other text is left for ``choices`` to reject."""
+    return initializer_name(text) if text in INITIALIZER_ALIASES else text
 
 
 def _per_model(key: str) -> str:
@@ -89,8 +96,9 @@ def add_train_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]")
     g.add_argument("--output", default=None, choices=["softmax", "logits"],
                    help=f"softmax layer + cross-entropy on probabilities, or logits + fused loss "
                         f"({_per_model('output')})")
-    g.add_argument("--init", default=None, choices=sorted(INITIALIZERS),
-                   help=f"weight initialiser ({_per_model('init')})")
+    g.add_argument("--init", default=None, type=_initializer_arg, choices=sorted(INITIALIZERS),
+                   help=f"weight initialiser ({_per_model('init')}); old spellings ("
+                        f"{', '.join(sorted(INITIALIZER_ALIASES))}) still map to these, with a note")
     g.add_argument("--init-std", type=positive_float, default=0.1, help="std of the 'normal' initialiser")
     g.add_argument("--channels", type=positive_int, nargs="+", default=None,
                    help="course-cnn, small-cnn: channels of the 3x3 convolutions (a 2x2 max-pool after all "
@@ -265,8 +273,8 @@ def run_train(args: argparse.Namespace) -> int:
              "loss": type(loss).__name__, "reduction": args.reduction, "output": args.output}
     train_data: Union[Dataset, DataLoader] = train
     if args.augment_shift:
-        train_data = ShiftedLoader(train, args.augment_shift, batch_size=args.batch_size, seed=args.seed,
-                                   flatten=flatten, dtype=dtype)
+        train_data = AugmentedLoader(train, max_shift=args.augment_shift, shift_order="per_axis",
+                                     batch_size=args.batch_size, seed=args.seed, flatten=flatten, dtype=dtype)
 
     def emit(epoch: int, history: History) -> bool:
         i = epoch - 1

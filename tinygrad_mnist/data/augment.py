@@ -24,7 +24,11 @@ import numpy as np
 from .datasets import Dataset
 from .loader import Batch, DataLoader
 
-__all__ = ["random_affine", "affine_batch", "shift_batch", "check_ranges", "AugmentedLoader"]
+__all__ = ["random_affine", "draw_shifts", "affine_batch", "shift_batch", "check_ranges", "AugmentedLoader",
+           "SHIFT_ORDERS"]
+
+#: How :func:`draw_shifts` reads the shifts of a batch from the generator (see there).
+SHIFT_ORDERS = ("per_image", "per_axis")
 
 
 def affine_batch(images: np.ndarray, degrees: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -94,13 +98,45 @@ def check_ranges(max_shift: float, max_degrees: float, who: str) -> None:
         raise ValueError(f"{who}: need 0 <= max_shift and 0 <= max_degrees <= 180, got {max_shift} and {max_degrees}")
 
 
+def draw_shifts(rng: np.random.Generator, n: int, max_shift: float, integer_shifts: bool = True,
+                shift_order: str = "per_image") -> np.ndarray:
+    """The random shifts ``(dy, dx)`` of ``n`` images, each uniform in ``[-max_shift, max_shift]``.
+
+    Whole pixels when ``integer_shifts`` (``s = int(max_shift)``), real numbers otherwise.
+    Both orders give the same distribution; they differ in which draw becomes which shift:
+
+    - ``"per_image"``: the generator gives ``(dy, dx)`` image after image,
+      ``shifts = rng.integers(-s, s + 1, size=(n, 2))``;
+    - ``"per_axis"`` (whole pixels only): it gives every image's window offset ``o`` along
+      the rows, then along the columns, ``o = rng.integers(0, 2s + 1, size=(2, n))``, and
+      ``shifts = (s - o)ᵀ``, the draws of ``tinygrad-mnist train --augment-shift`` and of
+      the ``numpy_cnn`` study, so that their runs replay unchanged.
+
+    Returns
+    -------
+    ndarray of shape (n, 2), float64
+    """
+    if shift_order not in SHIFT_ORDERS:
+        raise ValueError(f"draw_shifts: shift_order must be one of {SHIFT_ORDERS}, got {shift_order!r}")
+    if shift_order == "per_axis":
+        if not integer_shifts:
+            raise ValueError("draw_shifts: shift_order 'per_axis' draws whole pixels; it needs integer_shifts=True")
+        s = int(max_shift)
+        return (s - rng.integers(0, 2 * s + 1, size=(2, n))).T.astype(np.float64)
+    if integer_shifts:
+        s = int(max_shift)
+        return rng.integers(-s, s + 1, size=(n, 2)).astype(np.float64)
+    return rng.uniform(-max_shift, max_shift, size=(n, 2))
+
+
 def random_affine(images: np.ndarray, rng: np.random.Generator, max_shift: float = 0,
-                  max_degrees: float = 0.0, integer_shifts: bool = True) -> np.ndarray:
+                  max_degrees: float = 0.0, integer_shifts: bool = True, shift_order: str = "per_image") -> np.ndarray:
     """Each image moved by its own random shift and turned by its own random angle.
 
     Shifts ``(dy, dx)`` are uniform in ``[-max_shift, max_shift]`` (whole pixels when
-    ``integer_shifts``), angles uniform in ``[-max_degrees, max_degrees]``; see
-    :func:`affine_batch`.  With both 0 the images are returned unchanged (no copy).
+    ``integer_shifts``, drawn in ``shift_order``, see :func:`draw_shifts`), angles uniform
+    in ``[-max_degrees, max_degrees]``; see :func:`affine_batch`.  With both 0 the images
+    are returned unchanged (no copy).
 
     Parameters
     ----------
@@ -109,6 +145,7 @@ def random_affine(images: np.ndarray, rng: np.random.Generator, max_shift: float
     max_shift : float, default=0
     max_degrees : float, default=0
     integer_shifts : bool, default=True
+    shift_order : {"per_image", "per_axis"}, default="per_image"
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"random_affine: rng must be a np.random.Generator, got {type(rng).__name__}")
@@ -116,11 +153,7 @@ def random_affine(images: np.ndarray, rng: np.random.Generator, max_shift: float
     if not max_shift and not max_degrees:
         return images
     n = len(images)
-    if integer_shifts:
-        s = int(max_shift)
-        shifts = rng.integers(-s, s + 1, size=(n, 2)).astype(np.float64)
-    else:
-        shifts = rng.uniform(-max_shift, max_shift, size=(n, 2))
+    shifts = draw_shifts(rng, n, max_shift, integer_shifts, shift_order)
     if not max_degrees and integer_shifts:
         return shift_batch(images, shifts.astype(np.intp))
     degrees = rng.uniform(-max_degrees, max_degrees, size=n) if max_degrees else np.zeros(n)
@@ -157,6 +190,8 @@ class AugmentedLoader(DataLoader):
     max_degrees : float, default=0
         Largest rotation angle in degrees, either way.
     integer_shifts : bool, default=True
+    shift_order : {"per_image", "per_axis"}, default="per_image"
+        How the shifts are read from the generator (:func:`draw_shifts`).
 
     The transforms of epoch ``e`` are drawn from ``np.random.default_rng([seed, e, 1])``:
     reproducible, independent of the shuffling, and replayed by :meth:`set_epoch`.  The
@@ -164,20 +199,24 @@ class AugmentedLoader(DataLoader):
     """
 
     def __init__(self, dataset: Dataset, max_shift: float = 2, max_degrees: float = 0.0, integer_shifts: bool = True,
-                 **kwargs: Any) -> None:
+                 shift_order: str = "per_image", **kwargs: Any) -> None:
         super().__init__(dataset, **kwargs)
         check_ranges(max_shift, max_degrees, "AugmentedLoader")
+        if shift_order not in SHIFT_ORDERS or (shift_order == "per_axis" and not integer_shifts):
+            raise ValueError(f"AugmentedLoader: shift_order must be one of {SHIFT_ORDERS} ('per_axis' with "
+                             f"integer_shifts only), got {shift_order!r} with integer_shifts={integer_shifts}")
         self.max_shift, self.max_degrees = float(max_shift), float(max_degrees)
-        self.integer_shifts = bool(integer_shifts)
+        self.integer_shifts, self.shift_order = bool(integer_shifts), shift_order
 
     def __iter__(self) -> Iterator[Batch]:
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         image_shape = self.dataset.image_shape
         for x, y in super().__iter__():
             moved = random_affine(x.reshape(len(x), *image_shape), rng, self.max_shift, self.max_degrees,
-                                  self.integer_shifts)
+                                  self.integer_shifts, self.shift_order)
             yield moved.reshape(x.shape), y
 
     def __repr__(self) -> str:
         return (f"AugmentedLoader({self.dataset!r}, batch_size={self.batch_size}, seed={self.seed}, "
-                f"max_shift={self.max_shift:g}, max_degrees={self.max_degrees:g})")
+                f"max_shift={self.max_shift:g}, max_degrees={self.max_degrees:g}"
+                + ("" if self.shift_order == "per_image" else f", shift_order={self.shift_order!r}") + ")")

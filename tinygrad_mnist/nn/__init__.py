@@ -21,12 +21,12 @@ init.py             weight initialisers
 ==================  =====================================================================
 """
 
-from .activations import ACTIVATIONS, ReLU, Sigmoid, Softmax, Tanh, activation_by_name
+from .activations import ACTIVATION_ALIASES, ACTIVATIONS, ReLU, Sigmoid, Softmax, Tanh, activation_by_name
 from .batchnorm import BatchNorm1d, BatchNorm2d
 from .conv import Conv2d
-from .init import INITIALIZERS, initializer
+from .init import INITIALIZER_ALIASES, INITIALIZERS, initializer
 from .linear import Linear
-from .losses import LOSSES, CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
+from .losses import LOSS_ALIASES, LOSSES, CrossEntropy, MSELoss, SoftmaxCrossEntropy, loss_by_name
 from .module import FLOAT_DTYPES, Module, NonFiniteError, Parameter, Sequential, check_rng, resolve_dtype, resolve_rng
 from .pool import AvgPool2d, MaxPool2d
 from .regularization import Dropout, L1Penalty, L2Penalty, Penalty
@@ -38,7 +38,7 @@ __all__ = [
     "NonFiniteError",
     "Linear", "Identity", "Flatten", "Conv2d", "MaxPool2d", "AvgPool2d",
     "Dropout", "BatchNorm1d", "BatchNorm2d", "Residual", "Penalty", "L1Penalty", "L2Penalty",
-    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation_by_name", "ACTIVATIONS",
-    "SoftmaxCrossEntropy", "CrossEntropy", "MSELoss", "loss_by_name", "LOSSES",
-    "initializer", "INITIALIZERS",
+    "Sigmoid", "ReLU", "Tanh", "Softmax", "activation_by_name", "ACTIVATIONS", "ACTIVATION_ALIASES",
+    "SoftmaxCrossEntropy", "CrossEntropy", "MSELoss", "loss_by_name", "LOSSES", "LOSS_ALIASES",
+    "initializer", "INITIALIZERS", "INITIALIZER_ALIASES",
 ]

@@ -11,6 +11,7 @@ from typing import Any, Dict, NamedTuple, Optional
 
 import numpy as np
 
+from .conventions import resolve_alias
 from .module import Module, check_float_input, check_grad_out, require_cache
 from .reshape import Identity
 
@@ -216,15 +217,26 @@ class Softmax(Module):
         return {"input": softmax_jacobian(softmax(z))}
 
 
+#: The activations by their one name.
 ACTIVATIONS = {
     "relu": ReLU,
     "tanh": Tanh,
     "sigmoid": Sigmoid,
     "softmax": Softmax,
     "identity": Identity,
-    "linear": Identity,
-    "none": Identity,
 }
+
+#: Old spellings still accepted, each mapped (with a note) to its name in ACTIVATIONS.
+ACTIVATION_ALIASES = {
+    "linear": "identity",
+    "none": "identity",
+}
+
+
+def activation_name(name: str, warn: bool = True) -> str:
+    """The canonical (lower-case) activation name for ``name``, an old spelling mapped
+    through :data:`ACTIVATION_ALIASES` with a note when ``warn``; unknown names unchanged."""
+    return resolve_alias(name.lower(), ACTIVATION_ALIASES, "activation", warn)
 
 
 def activation_by_name(name: str) -> Module:
@@ -232,7 +244,7 @@ def activation_by_name(name: str) -> Module:
     (as ``loss_by_name``, ``optimizer_by_name`` and ``schedule_by_name``)."""
     if not isinstance(name, str):
         raise TypeError(f"activation_by_name: expected a name, got {type(name).__name__}")
-    key = name.lower()
+    key = activation_name(name)
     if key not in ACTIVATIONS:
         raise ValueError(
             f"activation_by_name: unknown activation {name!r}; choose one of "

@@ -1,12 +1,14 @@
-"""The conventions every layer, loader and builder shares: float32/float64 only, and
-randomness only from an explicit ``np.random.Generator`` (no global state).
+"""The conventions every layer, loader and builder shares: float32/float64 only,
+randomness only from an explicit ``np.random.Generator`` (no global state), and one
+canonical name per idea in each registry, old spellings mapped by :func:`resolve_alias`.
 
 Re-exported by :mod:`tinygrad_mnist.nn.module` and :mod:`tinygrad_mnist.nn`.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import sys
+from typing import Mapping, Optional
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -40,3 +42,19 @@ def check_rng(rng: np.random.Generator, name: str) -> np.random.Generator:
         raise TypeError(f"{name}: expected rng to be a np.random.Generator "
                         f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}")
     return rng
+
+
+def resolve_alias(name: str, aliases: Mapping[str, str], what: str, warn: bool = True) -> str:
+    """The canonical name for ``name``: ``aliases[name]`` for an old spelling (with a
+    one-line note on stderr when ``warn``), ``name`` itself otherwise.
+
+    Every registry (activations, losses, initialisers, presets, studies) keeps one
+    canonical name per idea and one explicit table ``{old spelling: canonical name}``
+    read through this function; unknown names are left for the registry to reject.
+    """
+    if name not in aliases:
+        return name
+    if warn:
+        print(f"note: {what} name {name!r} is deprecated; it now means {aliases[name]!r} (use that name)",
+              file=sys.stderr)
+    return aliases[name]

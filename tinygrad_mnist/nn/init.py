@@ -16,8 +16,11 @@ name                distribution                               scale
 ``he_normal``       N(0, σ²)                                   σ = √(2 / fan_in)
 ==================  =========================================  ==========================
 
-``xavier_*`` are aliases of ``glorot_*`` and ``kaiming_*`` of ``he_*``; the bare names
-``glorot``/``xavier`` mean uniform and ``he``/``kaiming`` mean normal, as in the papers.
+These are the canonical names (:data:`INITIALIZERS`).  Old spellings stay accepted, with
+a one-line note, through the one table :data:`INITIALIZER_ALIASES`: ``xavier_*`` (torch's
+spelling) mean ``glorot_*`` and ``kaiming_*`` mean ``he_*``; the bare ``glorot``/``xavier``
+mean ``glorot_uniform`` and ``he``/``kaiming`` mean ``he_normal``, as in the papers;
+``zero`` means ``zeros``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Callable, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 from numpy.typing import DTypeLike
 
+from .conventions import resolve_alias
 from .module import check_rng
 
 Initializer = Callable[..., np.ndarray]
@@ -91,24 +95,35 @@ def he_normal(shape: Tuple[int, ...], rng: np.random.Generator, dtype: DTypeLike
     return normal(shape, rng, dtype, std=math.sqrt(2.0 / fan_in))
 
 
+#: The initialisers by their one name.
 INITIALIZERS: Dict[str, Initializer] = {
     "zeros": zeros,
-    "zero": zeros,
     "normal": normal,
     "uniform": uniform,
     "glorot_uniform": glorot_uniform,
     "glorot_normal": glorot_normal,
-    "xavier_uniform": glorot_uniform,
-    "xavier_normal": glorot_normal,
-    "glorot": glorot_uniform,
-    "xavier": glorot_uniform,
     "he_uniform": he_uniform,
     "he_normal": he_normal,
-    "kaiming_uniform": he_uniform,
-    "kaiming_normal": he_normal,
-    "he": he_normal,
-    "kaiming": he_normal,
 }
+
+#: Old spellings still accepted, each mapped (with a note) to its name in INITIALIZERS.
+INITIALIZER_ALIASES: Dict[str, str] = {
+    "zero": "zeros",
+    "glorot": "glorot_uniform",
+    "xavier": "glorot_uniform",
+    "xavier_uniform": "glorot_uniform",
+    "xavier_normal": "glorot_normal",
+    "he": "he_normal",
+    "kaiming": "he_normal",
+    "kaiming_uniform": "he_uniform",
+    "kaiming_normal": "he_normal",
+}
+
+
+def initializer_name(name: str, warn: bool = True) -> str:
+    """The canonical initialiser name for ``name`` (lower case, ``-`` read as ``_``), an
+    old spelling mapped through :data:`INITIALIZER_ALIASES` with a note when ``warn``."""
+    return resolve_alias(name.lower().replace("-", "_"), INITIALIZER_ALIASES, "initializer", warn)
 
 
 def initializer(name: Union[str, Initializer], **kwargs: Any) -> Initializer:
@@ -124,7 +139,7 @@ def initializer(name: Union[str, Initializer], **kwargs: Any) -> Initializer:
         return functools.partial(name, **kwargs) if kwargs else name
     if not isinstance(name, str):
         raise TypeError(f"initializer: expected a name or a callable, got {type(name).__name__}")
-    key = name.lower().replace("-", "_")
+    key = initializer_name(name)
     if key not in INITIALIZERS:
         raise ValueError(
             f"initializer: unknown initialiser {name!r}; choose one of {sorted(INITIALIZERS)}"

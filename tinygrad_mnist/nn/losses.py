@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from ..types import Array
+from .conventions import resolve_alias
 from .module import Module, check_finite, check_float_input, require_cache
 
 REDUCTIONS = ("mean", "sum")
@@ -209,18 +210,29 @@ class MSELoss(Loss):
         return diff * (2.0 * scale * grad)
 
 
+#: The losses by their one name.
 LOSSES = {
     "cross_entropy": SoftmaxCrossEntropy,
-    "softmax_cross_entropy": SoftmaxCrossEntropy,
-    "ce": SoftmaxCrossEntropy,
     "cross_entropy_probs": CrossEntropy,
     "mse": MSELoss,
 }
 
+#: Old spellings still accepted, each mapped (with a note) to its name in LOSSES.
+LOSS_ALIASES = {
+    "softmax_cross_entropy": "cross_entropy",
+    "ce": "cross_entropy",
+}
+
+
+def loss_name(name: str, warn: bool = True) -> str:
+    """The canonical loss name for ``name`` (lower case, ``-`` read as ``_``), an old
+    spelling mapped through :data:`LOSS_ALIASES` with a note when ``warn``."""
+    return resolve_alias(name.lower().replace("-", "_"), LOSS_ALIASES, "loss", warn)
+
 
 def loss_by_name(name: str, **kwargs: Any) -> Loss:
     """A new loss by name: "cross_entropy" (fused, on logits), "cross_entropy_probs", "mse"."""
-    key = name.lower().replace("-", "_")
+    key = loss_name(name)
     if key not in LOSSES:
         raise ValueError(f"loss_by_name: unknown loss {name!r}; choose one of {sorted(LOSSES)}")
     return LOSSES[key](**kwargs)

@@ -21,7 +21,7 @@ the same batches on both engines.  The training loss is the end-of-epoch model's
 whole training set, directly comparable with the validation loss.
 
 Writes into ``results/equal_size/``: ``losses.png`` (training and validation loss of the
-MLP and the CNN on one plot, a panel per engine), ``regulariser.png`` (vanilla vs dropout
+MLP and the CNN on one plot, a panel per engine), ``regularizer.png`` (vanilla vs dropout
 CNN), ``parameters.md/.csv``, ``summary.md/.csv``, ``metrics.json``.
 """
 
@@ -174,7 +174,7 @@ def run(cfg: Config, log=print) -> dict:
             lines[f"{n} train"] = h[train_key]
             lines[f"{n} validation"] = h["val_loss"]
         panels.append((e, lines))
-    plot_lines(panels, out / "regulariser.png", "epoch", "cross-entropy",
+    plot_lines(panels, out / "regularizer.png", "epoch", "cross-entropy",
                wrap(f"Vanilla CNN vs dropout {cfg.dropout:g} before both dense layers — {dataset_label(cfg.dataset)}"),
                styles={"CNN train": "-o", "CNN validation": "--o", "CNN + dropout train": "-s",
                        "CNN + dropout validation": "--s"})
@@ -184,7 +184,7 @@ def run(cfg: Config, log=print) -> dict:
                          "parameters": counts, "activation": "relu", "optimizer": f"{cfg.optimizer} (torch defaults)",
                          "lr": cfg.lr, "batch_size": cfg.batch_size, "epochs": cfg.epochs, "initializer": cfg.init,
                          "seed": cfg.seed, "dataset": dataset_label(cfg.dataset), "n_train": any_r["n_train"],
-                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "regulariser": f"dropout {cfg.dropout:g}",
+                         "n_val": any_r["n_val"], "n_test": any_r["n_test"], "regularizer": f"dropout {cfg.dropout:g}",
                          "train_curve": curve, "engines": list(cfg.engines), "threads": cfg.threads},
                "count_difference_pct": 100 * (counts["CNN"] - counts["MLP"]) / counts["MLP"], "runs": rows}
     write_json(out / "metrics.json", metrics)

@@ -51,6 +51,7 @@ from experiments.common import (
 )
 from experiments.recipes import wrap
 from tinygrad_mnist.data import DataLoader
+from tinygrad_mnist.data.augment import AugmentedLoader
 from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, build
 from tinygrad_mnist.nn.losses import SoftmaxCrossEntropy
 from tinygrad_mnist.plots import plot_curves, run_title
@@ -123,51 +124,6 @@ def best_layers(channels=(16, 32, 64), batchnorm: bool = True, dropout: float = 
     return tuple(out)
 
 
-# -- augmentation ------------------------------------------------------------------------------
-def random_shift(x: np.ndarray, max_shift: int, rng: np.random.Generator) -> np.ndarray:
-    """Translate every image by its own ``(dy, dx)``, uniform in ``[-s, s]²``, filling with 0.
-
-    ``out[n, c, i, j] = x[n, c, i + dy_n, j + dx_n]`` (0 outside the image), done for the
-    whole batch at once: zero-pad by ``s``, view every ``H×W`` window of the padded
-    batch, and pick window ``(s + dy_n, s + dx_n)`` for image ``n``.
-
-    Parameters
-    ----------
-    x : ndarray of shape (N, C, H, W)
-    max_shift : int
-    rng : np.random.Generator
-
-    Returns
-    -------
-    ndarray of shape (N, C, H, W), a new array
-    """
-    if max_shift <= 0:
-        return x
-    n, c, h, w = x.shape
-    s = int(max_shift)
-    padded = np.pad(x, ((0, 0), (0, 0), (s, s), (s, s)))
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w), axis=(2, 3))  # (N, C, 2s+1, 2s+1, H, W)
-    dy, dx = rng.integers(0, 2 * s + 1, size=(2, n))
-    return windows[np.arange(n), :, dy, dx]
-
-
-class ShiftedLoader(DataLoader):
-    """A :class:`~tinygrad_mnist.data.DataLoader` whose batches are randomly shifted.
-
-    The shifts of epoch ``e`` come from ``np.random.default_rng([seed, e, 1])``, so a run is
-    reproducible and :meth:`set_epoch` replays an epoch exactly.
-    """
-
-    def __init__(self, dataset, max_shift: int, **kwargs):
-        super().__init__(dataset, **kwargs)
-        self.max_shift = int(max_shift)
-
-    def __iter__(self):
-        rng = np.random.default_rng([self.seed, self.epoch, 1])
-        for x, y in super().__iter__():
-            yield random_shift(x, self.max_shift, rng), y
-
-
 # -- one training run --------------------------------------------------------------------------
 def _optimizer(cfg: Config, params, lr: float):
     if cfg.optimizer == "adam":
@@ -207,9 +163,9 @@ def train_model(name: str, cfg: Config, train, val, test, out, log=print) -> dic
     model = build(layers, seed=cfg.seed, init=cfg.init, needs_input_grad=False)  # no ∂L/∂images
     optimizer = _optimizer(cfg, model.parameters(), lr)
     scheduler = _scheduler(cfg, optimizer, epochs)
-    loader_cls = ShiftedLoader if shift else DataLoader
-    extra: Dict[str, Any] = {"max_shift": shift} if shift else {}
-    loader = loader_cls(train, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, flatten=False, **extra)
+    loader_kwargs: Dict[str, Any] = dict(batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed, flatten=False)
+    loader = (AugmentedLoader(train, max_shift=shift, shift_order="per_axis", **loader_kwargs) if shift
+              else DataLoader(train, **loader_kwargs))
     log(f"\n== {name}: {what}, {model.num_parameters():,} parameters, {cfg.optimizer} lr {lr:g}, "
         f"{cfg.schedule} schedule, {epochs} epochs of {len(loader)} batches of {cfg.batch_size}")
     t0 = time.perf_counter()

@@ -4,9 +4,9 @@ Run (full: 4 models × 2 engines, 10 epochs each on 50,000 MNIST training images
 10,000 held out for validation; about 18 minutes with ``--jobs 2`` on 2 cores, one thread
 per training: ``--epochs 4`` took 426 s):
 
-    python -m experiments run regularisation
-    python -m experiments run regularisation --quick         # 5,000 images, 3 epochs
-    python -m experiments run regularisation --epochs 4 --engines numpy
+    python -m experiments run regularization
+    python -m experiments run regularization --quick         # 5,000 images, 3 epochs
+    python -m experiments run regularization --epochs 4 --engines numpy
 
 The vanilla course CNN (no regulariser) and three variations, all with Adam, the same
 initial weights for the shared layers' shapes, the same batches, on both engines:
@@ -31,7 +31,7 @@ up with further errors otherwise, each captioned with its true and predicted cla
 Every hyperparameter of the optimiser, the loss, the schedule, the augmentation and the
 layers, framework defaults included, is listed in ``hyperparameters.md``.
 
-Writes into ``results/regularisation/``: ``curves.png`` (cost and accuracy, train vs
+Writes into ``results/regularization/``: ``curves.png`` (cost and accuracy, train vs
 validation, a row per model, both engines), ``val_accuracy.png``, ``summary.md/.csv``,
 ``hyperparameters.md/.csv``, ``confusion_matrix.png``, ``misclassified.png``,
 ``metrics.json`` (with the curves' numbers under ``curves``).
@@ -56,7 +56,7 @@ from experiments.parallel import run_tasks
 from experiments.recipes import image_size, recipe, summary_row, training_time, wrap
 from experiments.training import Data, train
 
-NAME = "regularisation"
+NAME = "regularization"
 QUESTION = ("What do dropout with weight decay, batch norm with a cosine schedule, and augmentation with batch norm "
             "and dropout change in the course CNN's fit, judged from the training and validation curves?")
 VARIANTS = ("vanilla", "dropout + weight decay", "batch norm + cosine", "augmentation + BN + dropout")
@@ -103,7 +103,7 @@ def variant(cfg: Config, name: str, size: int):
     if name == "augmentation + BN + dropout":
         return (CourseCNNSpec(batch_norm=True, dropout=cfg.dropout, **spec).layers(),
                 {"max_shift": cfg.max_shift, "max_degrees": cfg.max_degrees})
-    raise ValueError(f"regularisation: unknown variant {name!r}; choose from {VARIANTS}")
+    raise ValueError(f"regularization: unknown variant {name!r}; choose from {VARIANTS}")
 
 
 #: The defaults of each optimiser's other hyperparameters (the same in the numpy engine and in torch).
@@ -229,7 +229,7 @@ def run(cfg: Config, log=print) -> dict:
     from tinygrad_mnist.plots import plot_confusion_matrix, plot_image_grid, plot_lines
 
     if not cfg.val_size:
-        raise ValueError("regularisation: val_size must be positive (the curves compare training and validation)")
+        raise ValueError("regularization: val_size must be positive (the curves compare training and validation)")
     out = output_dir(NAME, cfg.out)
     data = Data.of(cfg)
     size = image_size(data)
