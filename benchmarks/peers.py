@@ -87,6 +87,7 @@ def copy_weights(layers, numpy_model) -> List[np.ndarray]:
     Linear weights are (out_features, in_features) and convolution filters (O, C, k, k),
     as in the numpy engine and torch, so the arrays copy over as they are.
     """
+    check_supported(layers)
     weights = [np.array(p.data, copy=True) for p in numpy_model.parameters()]
     expected = 2 * sum(d.kind in ("linear", "conv2d") for d in layers)
     if len(weights) != expected:
