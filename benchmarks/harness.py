@@ -76,6 +76,8 @@ class BenchConfig:
     out: str = "results/bench"  # scaling plots and tables go here
     json: Optional[str] = None
     quick: bool = False
+    peers: bool = False         # also time the other numpy autodiff libraries (benchmarks.peers)
+    peer_epochs: int = 0        # measured epochs per peer (0: --epochs)
 
     def apply_quick(self) -> "BenchConfig":
         """Seconds instead of minutes: tiny data, short warm-up, small GEMM, short children."""
@@ -96,10 +98,13 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
     from .steps import check_same_start, make_sides
 
     sides = make_sides(bench_model, cfg.seed, cfg.lr, cfg.momentum)
+    peers = _peer_bench(bench_model, sides["numpy"].model, cfg)
     loader = DataLoader(train, batch_size, shuffle=True, seed=cfg.seed, flatten=bench_model.flatten)
     start_diff = check_same_start(sides, loader)
     for side in sides.values():  # warm-up: allocator, thread pools, caches
         side.epoch(loader, 0, cfg.warmup_batches)
+    if peers:
+        peers.warm_up(loader, cfg.warmup_batches)
     times: Dict[str, List[float]] = {"numpy": [], "torch": []}
     losses: Dict[str, List[float]] = {"numpy": [], "torch": []}
     for e in range(cfg.epochs):
@@ -107,8 +112,9 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
             seconds, loss = side.timed_epoch(loader, e + 1, cfg.settle_s)
             times[name].append(seconds)
             losses[name].append(loss)
+        peer_log = peers.timed_epoch(loader, e + 1, cfg.settle_s) if peers else ""
         log(f"    epoch {e + 1}: numpy {times['numpy'][-1]:7.3f} s (loss {losses['numpy'][-1]:.4f})   "
-            f"torch {times['torch'][-1]:7.3f} s (loss {losses['torch'][-1]:.4f})", flush=True)
+            f"torch {times['torch'][-1]:7.3f} s (loss {losses['torch'][-1]:.4f}){peer_log}", flush=True)
     ratios = [a / b for a, b in zip(times["numpy"], times["torch"], strict=True)]
     acc = {name: side.accuracy(test, bench_model.flatten, batch_size) for name, side in sides.items()}
     n_st, t_st, r_st = _stats(times["numpy"]), _stats(times["torch"]), _stats(ratios)
@@ -134,12 +140,23 @@ def measure(bench_model, batch_size: int, threads: int, train, test, cfg: BenchC
         "epochs": cfg.epochs, "warmup_batches": cfg.warmup_batches, "data": cfg.data,
         "lr": cfg.lr, "momentum": cfg.momentum, "seed": cfg.seed, "start_logit_max_diff": start_diff,
     }
+    if peers:
+        record.update(peers.record(times["numpy"], test, batch_size))
     if cfg.profile:
         from .profile import profile_model
 
         record["profile"] = profile_model(bench_model, sides, loader, cfg.profile_steps, log=log,
                                           gemm_peak=gemm_peak, copy_bytes=cfg.profile_copy_mib * 2**20)
     return record
+
+
+def _peer_bench(bench_model, numpy_model, cfg: BenchConfig):
+    """The peers of one record (``--peers``), holding copies of the untrained numpy weights."""
+    if not cfg.peers:
+        return None
+    from .peers import PeerBench
+
+    return PeerBench(bench_model, numpy_model, cfg.lr, cfg.momentum, min(cfg.peer_epochs or cfg.epochs, cfg.epochs))
 
 
 def add_memory(record: dict, cfg: BenchConfig) -> None:
@@ -157,7 +174,10 @@ def format_table(records: List[dict]) -> str:
     """The headline table (Markdown)."""
     head = ("| model | batch | threads | numpy s/epoch | torch s/epoch | R (min–max) | numpy samples/s "
             "| GFLOP/s (share of GEMM peak) | peak RSS numpy / torch MB | accuracy numpy / torch |")
-    lines = [head, "|" + "---|" * 10]
+    from .peers import peer_table_cells, peer_table_head
+
+    extra = peer_table_head(records)
+    lines = [head + extra, "|" + "---|" * (10 + extra.count("|"))]
     for r in records:
         rss = ("–" if r["numpy_peak_rss_mb"] is None
                else f"{r['numpy_peak_rss_mb']:.0f} / {r['torch_peak_rss_mb']:.0f}")
@@ -166,7 +186,7 @@ def format_table(records: List[dict]) -> str:
             f"| {r['torch_epoch_s']:.3f} | {r['ratio']:.2f} ({r['ratio_min']:.2f}–{r['ratio_max']:.2f}) "
             f"| {r['numpy_samples_per_s']:,.0f} | {r['gflops']:.1f} ({100 * r['gemm_share']:.0f}% of "
             f"{r['gemm_peak_gflops']:.0f}) | {rss} | {100 * r['numpy_accuracy']:.2f}% / "
-            f"{100 * r['torch_accuracy']:.2f}% |")
+            f"{100 * r['torch_accuracy']:.2f}% |" + peer_table_cells(r, r["epochs"]))
     return "\n".join(lines)
 
 
@@ -198,7 +218,9 @@ def format_targets(records: List[dict]) -> str:
         for target, measured, ok in checks:
             lines.append(f"| {r['model']} | {r['batch_size']} | {r['threads']} | {target} | {measured} "
                          f"| {'met' if ok else 'missed'} |")
-    return "\n".join(lines)
+    from .peers import peer_target_lines
+
+    return "\n".join(lines + peer_target_lines(records))
 
 
 def compare(old_path, new_path) -> str:
@@ -267,6 +289,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--out", default=d.out, help="directory for scaling plots and tables")
     parser.add_argument("--json", default=None, metavar="FILE", help="write the records here (default: not written)")
     parser.add_argument("--quick", action="store_true", help="a smoke run in seconds")
+    parser.add_argument("--peers", action="store_true",
+                        help="also time autograd and MyGrad, interleaved, from the same weights (the peers extra)")
+    parser.add_argument("--peer-epochs", type=int, default=d.peer_epochs, metavar="N",
+                        help="measured epochs per peer, at most --epochs (0: --epochs)")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
                         help="print the ratio change per record between two --json files and stop (default: measure)")
     return parser
@@ -279,6 +305,8 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         model_by_name(m)  # fail before any timing on an unknown name
     if cfg.epochs < 1 or min(cfg.batch_sizes) < 1 or min(cfg.threads) < 1:
         raise ValueError("benchmarks: epochs, batch sizes and threads must be positive")
+    if cfg.peer_epochs < 0:
+        raise ValueError(f"benchmarks: --peer-epochs must be 0 (as --epochs) or positive, got {cfg.peer_epochs}")
     return cfg.apply_quick() if cfg.quick else cfg
 
 
@@ -334,6 +362,11 @@ def run_config(cfg: BenchConfig, log=print) -> List[dict]:
                     add_memory(rec, cfg)
     log("\n" + format_table(records))
     log("\n" + format_targets(records))
+    if cfg.peers:
+        from .peers import peer_note_lines
+
+        for line in peer_note_lines(records):
+            log(line)
     if cfg.json:
         path = Path(cfg.json)
         path.parent.mkdir(parents=True, exist_ok=True)
