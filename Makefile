@@ -27,7 +27,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -c $(LOCK) torch==2.13.0
-	$(BIN)/pip install -c $(LOCK) -e ".[dev,torch,extras]"
+	$(BIN)/pip install -c $(LOCK) -e ".[dev,torch,extras,peers]"
 	touch $@
 
 demo: install
