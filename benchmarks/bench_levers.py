@@ -414,11 +414,11 @@ def main(argv=None):
     pool = ThreadPoolExecutor(1)
     rows = []
     with threadpool_limits(args.threads):
-        for name in LEVERS:
-            if name in args.only:
-                rows += LEVERS[name](rng, pool)
-    for name, res in rows:
-        print(f"{name:28s} " + "   ".join(f"{k}: {v:.3f}" for k, v in res.items()))
+        for lever in LEVERS:
+            if lever in args.only:
+                for name, res in LEVERS[lever](rng, pool):
+                    print(f"{name:28s} " + "   ".join(f"{k}: {v:.3f}" for k, v in res.items()), flush=True)
+                    rows.append((name, res))
     return rows
 
 
