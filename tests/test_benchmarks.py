@@ -152,10 +152,11 @@ def test_targets_are_marked_met_or_missed():
         return {"model": model, "batch_size": batch, "threads": 2, "ratio": ratio, "gemm_share": share,
                 "gflops": 100 * share, "gemm_peak_gflops": 100.0, "numpy_peak_rss_mb": rss}
 
-    out = harness.format_targets([rec("classic-mlp", 64, 0.45), rec("wide-mlp", 256, 0.97, 0.7, 450.0)])
-    assert "| classic-mlp | 64 | 2 | R ≤ 0.50 | R = 0.45 | met |" in out
-    assert "| wide-mlp | 256 | 2 | R ≤ 0.95 | R = 0.97 | missed |" in out
-    assert "| wide-mlp | 256 | 2 | ≥ 65% of GEMM peak | 70% (70 of 100 GFLOP/s) | met |" in out
+    out = harness.format_targets([rec("classic-mlp", 64, 0.45), rec("wide-mlp", 256, 1.07, 0.7, 450.0),
+                                  rec("course-cnn", 256, 1.15)])
+    assert "| classic-mlp | 64 | 2 | R ≤ 0.60 | R = 0.45 | met |" in out
+    assert "| wide-mlp | 256 | 2 | R ≤ 1.00 | R = 1.07 | missed |" in out
+    assert "| course-cnn | 256 | 2 | R ≤ 1.15 | R = 1.15 | met |" in out
     assert "| wide-mlp | 256 | 2 | numpy peak RSS ≤ 400 MB | 450 MB | missed |" in out
 
 
