@@ -39,6 +39,7 @@ from tinygrad_mnist.cli.common import DefaultsFormatter
 from tinygrad_mnist.data import DataLoader
 from tinygrad_mnist.presets import ALIASES, PRESETS
 
+from . import time_to_accuracy
 from .machine import describe_machine, gemm_gflops, thread_limit
 from .models import MODELS, load_data, model_by_name
 
@@ -265,7 +266,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="a smoke run in seconds")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
                         help="print the ratio change per record between two --json files and stop (default: measure)")
-    return parser
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="training seconds to each --threshold per seed, both engines (benchmarks.time_to_accuracy)")
+    return time_to_accuracy.add_arguments(parser, standalone=False)
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -283,6 +286,8 @@ def run(args: argparse.Namespace, log=print) -> int:
     if getattr(args, "compare", None):
         log(compare(*args.compare))
         return 0
+    if getattr(args, "time_to_accuracy", False):
+        return time_to_accuracy.run_from_args(args, log)
     cfg = config_from_args(args)
     records = run_config(cfg, log=log)
     if cfg.scaling:

@@ -268,21 +268,26 @@ def run_seed(recipe: Recipe, engine: str, seed: int, train: Dataset, test: Datas
     loader = make_loader(recipe, train, seed)
     total = recipe.total_steps(len(train))
     numpy_run = _NumpyRun(recipe, seed, total)
-    side: Any = numpy_run
-    if engine == "torch":
-        import torch
-
-        torch.set_num_threads(threads)
-        side = _TorchRun(recipe, numpy_run)
+    side: Any = numpy_run if engine == "numpy" else _TorchRun(recipe, numpy_run)
     segments = segment_batches(loader, recipe.epochs, recipe.evals_per_epoch)
 
     def train_segment(_k: int) -> None:
         for x, y in next(segments):
             side.step(x, y)
 
-    with thread_limit(threads):
-        return race(train_segment, lambda: side.accuracy(test), recipe.epochs * recipe.evals_per_epoch,
-                    stop_at=stop_at, log=log)
+    torch_threads = None
+    if engine == "torch":
+        import torch
+
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        with thread_limit(threads):
+            return race(train_segment, lambda: side.accuracy(test), recipe.epochs * recipe.evals_per_epoch,
+                        stop_at=stop_at, log=log)
+    finally:
+        if torch_threads is not None:
+            torch.set_num_threads(torch_threads)
 
 
 # -- the measurement ---------------------------------------------------------------------
@@ -457,38 +462,54 @@ def run(cfg: TTAConfig, log: Callable[..., None] = print) -> List[dict]:
     return records
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser, standalone: bool = True) -> argparse.ArgumentParser:
+    """The time-to-accuracy options; ``standalone=False`` leaves out those ``bench`` already has
+    (``--threads``, ``--json``, ``--data``, ``--data-dir``, ``--train-size``, ``--test-size``)."""
     d = TTAConfig()
-    parser.add_argument("--threshold", dest="thresholds", type=float, nargs="+", default=list(d.thresholds),
-                        help="test accuracies to time (each has its recipe)")
-    parser.add_argument("--seeds", type=int, default=d.seeds, help="seeds 0..N-1 per engine")
-    parser.add_argument("--engines", nargs="+", choices=["numpy", "torch"], default=list(d.engines))
-    parser.add_argument("--threads", type=int, default=d.threads, help="BLAS / torch threads")
-    parser.add_argument("--validation", action="store_true",
-                        help="tuning: train on the first 50,000 training images, score the last 10,000")
-    parser.add_argument("--recipe", default=None, help="time this recipe for every threshold (default: each its own)")
-    parser.add_argument("--no-stop-early", dest="stop_early", action="store_false",
-                        help="run every recipe to its last epoch")
-    parser.add_argument("--plot", default=None, metavar="PNG", help="accuracy against training time")
+    group = parser.add_argument_group("time to accuracy (--time-to-accuracy)")
+    group.add_argument("--threshold", dest="thresholds", type=float, nargs="+", default=list(d.thresholds),
+                       help="test accuracies to time (each has its recipe)")
+    group.add_argument("--seeds", type=int, default=d.seeds, help="seeds 0..N-1 per engine")
+    group.add_argument("--engines", nargs="+", choices=["numpy", "torch"], default=list(d.engines))
+    group.add_argument("--validation", action="store_true",
+                       help="tuning: train on the first 50,000 training images, score the last 10,000")
+    group.add_argument("--recipe", default=None, help="time this recipe for every threshold (default: each its own)")
+    group.add_argument("--no-stop-early", dest="stop_early", action="store_false",
+                       help="run every recipe to its last epoch (default: stop past the highest threshold)")
+    group.add_argument("--plot", default=None, metavar="PNG", help="accuracy against training time")
+    if standalone:
+        group.add_argument("--threads", type=int, default=d.threads, help="BLAS / torch threads")
+        group.add_argument("--json", default=None, metavar="FILE", help="write the records here")
+        group.add_argument("--data", choices=["mnist", "synthetic"], default=d.data)
+        group.add_argument("--data-dir", default=None, help="MNIST IDX directory (default: $TINYGRAD_MNIST_DATA)")
+        group.add_argument("--train-size", type=int, default=0, help="training images to use (0: all)")
+        group.add_argument("--test-size", type=int, default=0, help="test images to use (0: all)")
+        group.add_argument("--epochs", type=int, default=0, help="override the recipe's epochs (0: keep)")
     return parser
 
 
-def config_from_args(args: argparse.Namespace) -> TTAConfig:
-    names = set(TTAConfig.__dataclass_fields__)
-    values = {k: v for k, v in vars(args).items() if k in names}
+def config_from_args(args: argparse.Namespace, standalone: bool = True) -> TTAConfig:
+    """The config of parsed :func:`add_arguments` options (``bench``'s ``--threads`` list: its first)."""
+    values = {k: v for k, v in vars(args).items() if k in TTAConfig.__dataclass_fields__}
+    if not standalone:
+        values.pop("epochs", None)  # bench's --epochs counts measured epochs, not a recipe's length
+    if isinstance(values.get("threads"), list):
+        values["threads"] = values["threads"][0]
     for key in ("thresholds", "engines"):
         if key in values:
             values[key] = tuple(values[key])
     return TTAConfig(**values)
 
 
+def run_from_args(args: argparse.Namespace, log: Callable[..., None] = print) -> int:
+    """``tinygrad-mnist bench --time-to-accuracy ...``: the exit status."""
+    run(config_from_args(args, standalone=False), log)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.time_to_accuracy", description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    parser.add_argument("--json", default=None, metavar="FILE")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--epochs", type=int, default=0, help="override the recipe's epochs (0: keep)")
-    run(config_from_args(parser.parse_args(argv)))
+    run(config_from_args(add_arguments(parser).parse_args(argv)))
     return 0
 
 
