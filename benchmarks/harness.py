@@ -267,7 +267,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
                         help="print the ratio change per record between two --json files and stop (default: measure)")
     parser.add_argument("--time-to-accuracy", action="store_true",
-                        help="training seconds to each --threshold per seed, both engines (benchmarks.time_to_accuracy)")
+                        help="seconds of training to each --threshold per seed (benchmarks.time_to_accuracy)")
     return time_to_accuracy.add_arguments(parser, standalone=False)
 
 
