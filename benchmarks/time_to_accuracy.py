@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -45,9 +46,9 @@ from tinygrad_mnist.models import CourseCNNSpec, LayerDesc, num_parameters
 #: (training seconds, test accuracy) after each training segment
 Curve = List[Tuple[float, float]]
 
-#: The issue's goals: threshold → training seconds, to be met by at least GOAL_SEEDS of 5 seeds.
+#: The goals: threshold → training seconds, to be met by at least GOAL_SHARE of the seeds (4 of 5).
 GOALS = {0.99: 30.0, 0.995: 300.0}
-GOAL_SEEDS = 4
+GOAL_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,8 @@ class _NumpyRun:
         self.opt = (Adam(params, lr=recipe.lr) if recipe.optimizer == "adam"
                     else SGD(params, lr=recipe.lr, momentum=recipe.momentum))
         warm = max(1, round(recipe.warmup * total_steps))
-        self.schedule = LinearWarmup(self.opt, warm, after=CosineAnnealingLR(self.opt, T_max=total_steps - warm))
+        cosine = CosineAnnealingLR(self.opt, T_max=max(1, total_steps - warm))  # ≥ 1 step even on tiny data
+        self.schedule = LinearWarmup(self.opt, warm, after=cosine)
 
     def lr(self) -> float:
         return float(self.opt.lr)
@@ -398,12 +400,14 @@ def measure(cfg: TTAConfig, log: Callable[..., None] = print) -> List[dict]:
 
 
 def goal_met(record: dict) -> Optional[bool]:
-    """At least GOAL_SEEDS seeds (of 5; scaled for fewer) within the goal; None without a goal."""
+    """True when at least ⌈0.8 n⌉ of the n seeds (4 of 5) reached the threshold within its
+    goal; a seed that never reached it counts as missed; None for a threshold without a goal."""
     goal = record.get("goal_s")
     if goal is None:
         return None
-    within = sum(s is not None and s <= goal for s in record["seconds"])
-    return within >= min(GOAL_SEEDS, len(record["seconds"]) - 1) if len(record["seconds"]) > 1 else within == 1
+    seconds = record["seconds"]
+    within = sum(s is not None and s <= goal for s in seconds)
+    return within >= math.ceil(GOAL_SHARE * len(seconds))
 
 
 def format_table(records: List[dict]) -> str:

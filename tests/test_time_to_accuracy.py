@@ -58,6 +58,17 @@ def test_first_crossing_is_the_first_point_at_or_above():
     assert tta.first_crossing([], 0.5) is None
 
 
+@pytest.mark.parametrize("seconds, met", [
+    ([10.0, 20.0, 29.0, 30.0, 31.0], True),     # 4 of 5 within 30 s (the goal is inclusive)
+    ([10.0, 20.0, 29.0, None, 31.0], False),    # a seed that never got there counts as missed
+    ([10.0, 20.0, 29.0, 25.0, None], True),
+    ([10.0], True), ([31.0], False), ([10.0, 40.0], False),
+])
+def test_goal_needs_four_of_five_seeds_within_the_time(seconds, met):
+    assert tta.goal_met({"goal_s": 30.0, "seconds": seconds}) is met
+    assert tta.goal_met({"goal_s": None, "seconds": seconds}) is None
+
+
 def test_segments_cover_every_batch_once_in_the_loaders_order():
     train, _ = synthetic_split(100, 10)
     loader = DataLoader(train, 16, seed=3, flatten=False)

@@ -1,11 +1,11 @@
 """Speedrun: how many seconds of training does the numpy engine need for 99.0% and 99.5% MNIST test accuracy?
 
 Run (full: 5 seeds × 2 engines × 2 recipes on all 60,000 training images, 2 threads; each
-run stops once past its threshold — about 25–30 minutes on a quiet 2-core machine, most
-of it the 99.5% recipe)::
+run stops once past its threshold — estimated 40–50 minutes on a quiet 2-core machine,
+nearly all of it the 16-epoch 99.5% recipe and its evaluations)::
 
     python -m experiments run speedrun
-    python -m experiments run speedrun --quick      # one seed, 99.0% only (about a minute per engine)
+    python -m experiments run speedrun --quick      # one seed, 99.0% only (under a minute per engine)
     python -m experiments run speedrun --smoke      # synthetic images, seconds (the tests)
 
 The goal: 99.0% test accuracy within 30 s of training, and 99.5% within 5 minutes, each
