@@ -7,6 +7,7 @@ Run (time on an otherwise idle machine: other heavy processes skew both sides)::
     python -m benchmarks --scaling
     python -m benchmarks --quick --data synthetic        # smoke run, seconds
     python -m benchmarks --compare OLD.json NEW.json     # ratio change per record
+    python -m benchmarks --time-to-accuracy              # seconds to 99.0% / 99.5% (benchmarks.time_to_accuracy)
 
 Method, per model, batch size and thread count:
 

@@ -488,7 +488,8 @@ def add_arguments(parser: argparse.ArgumentParser, standalone: bool = True) -> a
     group.add_argument("--threshold", dest="thresholds", type=float, nargs="+", default=list(d.thresholds),
                        help="test accuracies to time (each has its recipe)")
     group.add_argument("--seeds", type=int, default=d.seeds, help="seeds 0..N-1 per engine")
-    group.add_argument("--engines", nargs="+", choices=["numpy", "torch"], default=list(d.engines))
+    group.add_argument("--engines", nargs="+", choices=["numpy", "torch"], default=list(d.engines),
+                       help="engines to time, interleaved per seed")
     group.add_argument("--validation", action="store_true",
                        help="tuning: train on the first 50,000 training images, score the last 10,000")
     group.add_argument("--recipe", default=None, help="time this recipe for every threshold (default: each its own)")
