@@ -7,6 +7,7 @@ Run (time on an otherwise idle machine: other heavy processes skew both sides)::
     python -m benchmarks --scaling
     python -m benchmarks --quick --data synthetic        # smoke run, seconds
     python -m benchmarks --compare OLD.json NEW.json     # ratio change per record
+    python -m benchmarks --time-to-accuracy              # seconds to 99.0% / 99.5% (benchmarks.time_to_accuracy)
 
 Method, per model, batch size and thread count:
 
@@ -39,6 +40,7 @@ from tinygrad_mnist.cli.common import DefaultsFormatter
 from tinygrad_mnist.data import DataLoader
 from tinygrad_mnist.presets import ALIASES, PRESETS
 
+from . import time_to_accuracy
 from .machine import describe_machine, gemm_gflops, thread_limit
 from .models import MODELS, load_data, model_by_name
 
@@ -289,7 +291,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="measured epochs per peer, at most --epochs (0: --epochs)")
     parser.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), default=None,
                         help="print the ratio change per record between two --json files and stop (default: measure)")
-    return parser
+    parser.add_argument("--time-to-accuracy", action="store_true",
+                        help="seconds of training to each --threshold per seed (benchmarks.time_to_accuracy)")
+    return time_to_accuracy.add_arguments(parser, standalone=False)
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -309,6 +313,8 @@ def run(args: argparse.Namespace, log=print) -> int:
     if getattr(args, "compare", None):
         log(compare(*args.compare))
         return 0
+    if getattr(args, "time_to_accuracy", False):
+        return time_to_accuracy.run_from_args(args, log)
     cfg = config_from_args(args)
     records = run_config(cfg, log=log)
     if cfg.scaling:
