@@ -2,7 +2,7 @@
 
 Run (about a minute; on a quiet machine)::
 
-    python -m benchmarks.bench_levers [--only adam flush ...]
+    python -m benchmarks.bench_levers [--only adaptive flush ...]
 
 Each figure is the 10th percentile of 200 calls in milliseconds (robust to a busy
 neighbour), on the shapes of the benchmarked models:
@@ -27,11 +27,11 @@ neighbour), on the shapes of the benchmarked models:
   large parameters split over two threads; the forward product
   as ``(W xᵀ)ᵀ``.  A lever that wins on an isolated call can lose inside a step, where
   OpenBLAS's threads are still spinning and the arrays arrive from the previous pass;
-- ``adam``: whole Adam steps (wide MLP at batch 64 and 256, course CNN at 64) with the
-  direction in the paper's lines (used) against the former in-place form that kept every
-  temporary in one work array;
+- ``adaptive``: whole Adam steps (wide MLP at batch 64 and 256, course CNN at 64), and
+  RMSprop and Adagrad steps (wide MLP at 64), with the direction computed in place in one
+  work array (``optim/in_place.py``, used) against the paper's lines (a new array each);
 - ``flush``: whole Adam steps of the wide MLP with 2.5% of the first moments subnormal,
-  flushed every 64 steps (used) or never, and without subnormals (the flush's own cost).
+  flushed every 64 steps or never (used), and without subnormals (the flush's own cost).
 """
 
 from __future__ import annotations
@@ -220,48 +220,47 @@ def _transposed_forward(layer, x):
     return y
 
 
-def _adam_direction_in_place(grad, state, beta1, beta2, eps, out):
-    """Adam's direction with every temporary in one work array ``out`` and torch's lerp
-    form ``m ← m + (1 - β₁)(g - m)``: the engine's Adam before it took the paper's lines
-    (:func:`tinygrad_mnist.optim.optimizers.adam_direction`), kept here to measure what it saved."""
-    if "step" not in state:
-        state.update(step=0, exp_avg=np.zeros_like(grad), exp_avg_sq=np.zeros_like(grad))
-    state["step"] += 1
-    t, m, v, d = state["step"], state["exp_avg"], state["exp_avg_sq"], out
-    np.subtract(grad, m, out=d)
-    d *= 1.0 - beta1
-    m += d
-    np.multiply(grad, grad, out=d)
-    d *= 1.0 - beta2
-    v *= beta2
-    v += d
-    np.sqrt(v, out=d)
-    d /= np.sqrt(1.0 - beta2 ** t)
-    d += eps
-    np.divide(m, d, out=d)
-    d /= 1.0 - beta1 ** t
-    return d
+def _paper_update(name: str):
+    """An ``_update`` that takes the paper form of the optimiser's direction
+    (``optimizers.*_direction``, a new array per line) instead of its in-place twin."""
+    from tinygrad_mnist.optim import optimizers as o
+
+    def adam(opt, p, state):
+        p.data -= opt.lr * o.adam_direction(p.grad, state, opt.betas[0], opt.betas[1], opt.eps, opt.amsgrad)
+
+    def rmsprop(opt, p, state):
+        p.data -= opt.lr * o.rmsprop_direction(p.grad, state, opt.alpha, opt.eps, opt.momentum, opt.centered)
+
+    def adagrad(opt, p, state):
+        p.data -= opt.lr * o.adagrad_direction(p.grad, state, opt.lr_decay, opt.eps, opt.initial_accumulator_value)
+
+    return {"adam": adam, "rmsprop": rmsprop, "adagrad": adagrad}[name]
 
 
-def _adam_update_in_place(opt, p, state):
-    d = _adam_direction_in_place(p.grad, state, opt.betas[0], opt.betas[1], opt.eps, opt._scratch(p))
-    d *= opt.lr
-    p.data -= d
-
-
-def adam_lever(rng, rounds: int = 6, steps: int = 100):
-    """Whole Adam training steps of the wide MLP (670k parameters, where the update's share
-    is largest) and the course CNN: the paper's lines (used) against the in-place form."""
-    from tinygrad_mnist.optim import Adam
+def adaptive_lever(rng, rounds: int = 6, steps: int = 100):
+    """Whole training steps with Adam (wide MLP at batch 64 and 256, course CNN at 64), RMSprop
+    and Adagrad (wide MLP at 64): the in-place direction (used) against the paper's lines."""
+    from tinygrad_mnist.optim import optimizer_by_name
 
     rows = []
     for name, side, x, y in _adam_sides(rng):
-        side.opt = Adam(side.model.parameters(), lr=1e-3)
-        variants = {"paper's lines (used)": lambda s=side: s.opt.__dict__.pop("_update", None),
-                    "in place, one work array": lambda s=side: setattr(
-                        s.opt, "_update", types.MethodType(_adam_update_in_place, s.opt))}
-        rows.append((f"adam step {name}", _best_of_rounds(side, x, y, variants, rounds, steps)))
+        for opt_name in ("adam", "rmsprop", "adagrad"):
+            if opt_name != "adam" and name != "784-512-512-10 batch 64":
+                continue
+            side.opt = optimizer_by_name(opt_name, side.model.parameters(), lr=1e-3)
+            variants = {"in place (used)": _direction_form(side.opt, None),
+                        "paper's lines": _direction_form(side.opt, _paper_update(opt_name))}
+            rows.append((f"{opt_name} step {name}", _best_of_rounds(side, x, y, variants, rounds, steps)))
     return rows
+
+
+def _direction_form(opt, update):
+    """Make ``opt`` step with ``update`` (None: its own ``_update``, the in-place form)."""
+    def apply():
+        opt.__dict__.pop("_update", None)
+        if update is not None:
+            opt._update = types.MethodType(update, opt)
+    return apply
 
 
 def _adam_sides(rng):
@@ -279,12 +278,20 @@ def _adam_sides(rng):
     yield "course-cnn batch 64", NumpySide(get("course-cnn").build(seed=0), 0.05, 0.9), x, rng.integers(0, 10, 64)
 
 
+def flush_subnormals(arrays) -> None:
+    """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32)
+    to 0, in place: what the optimisers did to their state every 64 steps until this lever
+    showed it saves nothing here."""
+    for a in arrays:
+        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
+
+
 def flush_lever(rng, rounds: int = 6, steps: int = 100, share: float = 0.025):
     """Whole Adam steps of the wide MLP when ``share`` of the first moments are subnormal
     (first-layer columns whose input pixel is always 0, as MNIST's border, with moments left
-    over from earlier nonzero gradients; 2.5% is the share measured after four epochs of the
-    784-1024-1024-10 MLP, docs/layers.md), flushed every 64 steps (used) or never; and with
-    no subnormal values at all, where the flush only costs its scan."""
+    over from earlier nonzero gradients; 2.5% is the share once measured after four epochs of
+    the 784-1024-1024-10 MLP), with the state's subnormal values flushed to 0 every 64 steps
+    or never (used); and with no subnormal values at all, where the flush only costs its scan."""
     from tinygrad_mnist.models import MLPSpec, build_mlp
     from tinygrad_mnist.optim import Adam
 
@@ -300,10 +307,10 @@ def flush_lever(rng, rounds: int = 6, steps: int = 100, share: float = 0.025):
         y = rng.integers(0, 10, n)
         for _ in range(3):
             side.step(x, y)
-        variants = {"subnormal m, flushed every 64 (used)": _first_moments(side.opt, cols, True, 64),
-                    "subnormal m, never flushed": _first_moments(side.opt, cols, True, 10**9),
+        variants = {"subnormal m, flushed every 64": _first_moments(side.opt, cols, True, 64),
+                    "subnormal m, never flushed (used)": _first_moments(side.opt, cols, True, 0),
                     "no subnormals, flushed every 64": _first_moments(side.opt, cols, False, 64),
-                    "no subnormals, never flushed": _first_moments(side.opt, cols, False, 10**9)}
+                    "no subnormals, never flushed (used)": _first_moments(side.opt, cols, False, 0)}
         rows.append((f"flush {cols} of 784 columns batch {n}",
                      _best_of_rounds(side, x, y, variants, rounds, steps, warmup=0)))
     return rows
@@ -311,9 +318,19 @@ def flush_lever(rng, rounds: int = 6, steps: int = 100, share: float = 0.025):
 
 def _first_moments(opt, cols: int, subnormal: bool, flush_every: int):
     """Set the first layer's first ``cols`` columns of m to a subnormal value (``m ← 0.9 m``
-    keeps it subnormal for ~130 steps; v at 1e-8) or to 0, and the flush period."""
+    keeps it subnormal for ~130 steps; v at 1e-8) or to 0, and make ``opt.step`` flush the
+    state every ``flush_every`` steps (0: never, the engine's own step)."""
+    plain_step = type(opt).step
+
+    def flushing_step(self):
+        plain_step(self)
+        if self.step_count % flush_every == 0:
+            flush_subnormals(v for state in self.state.values() for v in state.values() if isinstance(v, np.ndarray))
+
     def apply():
-        opt.flush_every = flush_every
+        opt.__dict__.pop("step", None)
+        if flush_every:
+            opt.step = types.MethodType(flushing_step, opt)
         first = opt.state[0]
         first["exp_avg"][:, :cols] = np.finfo(np.float32).tiny * 0.5 if subnormal else 0.0
         first["exp_avg_sq"][:, :cols] = 1e-8
@@ -397,7 +414,7 @@ def p50_step_ms(side, x, y, steps: int, warmup: int = 10) -> float:
 
 LEVERS = {
     "split": split_lever, "sgd": lambda rng, pool: sgd_lever(rng), "relu": lambda rng, pool: relu_lever(rng),
-    "gemm": lambda rng, pool: gemm_lever(rng), "step": step_lever, "adam": lambda rng, pool: adam_lever(rng),
+    "gemm": lambda rng, pool: gemm_lever(rng), "step": step_lever, "adaptive": lambda rng, pool: adaptive_lever(rng),
     "flush": lambda rng, pool: flush_lever(rng),
 }
 

@@ -11,24 +11,6 @@ import numpy as np
 from ..nn.module import Parameter
 
 
-def flush_subnormals(arrays: Iterable[np.ndarray]) -> None:
-    """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
-    2.2e-308 in float64) to 0, in place.
-
-    Notes
-    -----
-    Where a gradient stays 0 (the weights of MNIST's always-black border pixels, dead ReLU
-    units) a moment average decays geometrically, ``m ← β m``, into the subnormal range,
-    and stays there, and CPUs compute slowly on subnormals: after four epochs of the
-    784-1024-1024-10 MLP experiment (1.9M parameters) 47k first moments were subnormal and
-    an Adam step took 9.7 ms instead of 6.3 ms (docs/layers.md).  An update built from
-    such a value is below 1e-30 and cannot move a parameter of normal size, so flushing
-    changes no result (torch does not flush; the trajectories still agree).
-    """
-    for a in arrays:
-        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
-
-
 class Optimizer:
     """Base class: parameter list, learning rate, per-parameter state."""
 
@@ -52,16 +34,10 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
-    #: Every this many steps the state's subnormal entries are set to 0 (see flush_subnormals).
-    flush_every = 64
-
     def step(self) -> None:
         self.step_count += 1
         for i, p in enumerate(self.params):
             self._update(p, self.state.setdefault(i, {}))
-        if self.step_count % self.flush_every == 0:
-            for state in self.state.values():
-                flush_subnormals(v for v in state.values() if isinstance(v, np.ndarray))
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
