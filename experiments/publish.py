@@ -1,6 +1,6 @@
 """``python -m experiments publish [--check]``: the generated parts of the course pages, from ``results/``.
 
-A course page (``docs/course/*.md``, and the README's Results section) marks each part
+A course page (``docs/course/*.md``, the README's Results section, docs/performance.md) marks each part
 that a study's results fill in::
 
     <!-- publish baseline figures=error_curves.png,misclassified.png tables=summary,epochs -->
@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -124,8 +125,9 @@ def downscale(png: Path, max_bytes: int = MAX_FIGURE_BYTES, width: int = FIGURE_
         width = int(w * 0.85)
 
 
-def render(part: Part, results: Path, course: Path) -> Tuple[str, Dict[Path, bytes]]:
+def render(part: Part, results: Path, course: Path, page_dir: Optional[Path] = None) -> Tuple[str, Dict[Path, bytes]]:
     """The generated body of one part and the figure files it needs: ``(text, {path: bytes})``.
+    Figures go into ``course/figures/`` and are linked relative to ``page_dir`` (default: ``course``).
 
     Raises FileNotFoundError when the study has no full-mode results, naming what is missing.
     """
@@ -153,7 +155,8 @@ def render(part: Part, results: Path, course: Path) -> Tuple[str, Dict[Path, byt
         target = course / "figures" / part.slug / figure
         files[target] = downscale(path)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        lines += [f"![{part.study}: {Path(figure).stem}]({target.relative_to(course).as_posix()})", "",
+        link = Path(os.path.relpath(target, page_dir or course)).as_posix()
+        lines += [f"![{part.study}: {Path(figure).stem}]({link})", "",
                   f"<!-- source results/{part.study}/{figure} sha256 {digest} -->", ""]
     return "\n".join(lines).rstrip() + "\n", files
 
@@ -167,7 +170,7 @@ def publish_page(page: Path, results: Path, course: Path = COURSE, check: bool =
     def replace(match: "re.Match[str]") -> str:
         part = Part.parse(match.group("spec"))
         try:
-            body, files = render(part, results, course)
+            body, files = render(part, results, course, page.parent)
         except FileNotFoundError as err:
             outcome.missing.append(f"{part.study}: {err}")
             return match.group(0)
@@ -188,8 +191,9 @@ def publish_page(page: Path, results: Path, course: Path = COURSE, check: bool =
     return outcome
 
 
-def pages(course: Path = COURSE, extra: Sequence[Path] = (REPO / "README.md",)) -> List[Path]:
-    """The course pages, then the extra pages (the README) that hold marked parts."""
+def pages(course: Path = COURSE, extra: Sequence[Path] = (REPO / "README.md", REPO / "docs" / "performance.md")
+          ) -> List[Path]:
+    """The course pages, then the extra pages (the README, docs/performance.md) that hold marked parts."""
     return sorted(course.glob("*.md")) + [p for p in extra if p.exists() and "<!-- publish " in p.read_text()]
 
 
@@ -207,7 +211,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--course", default=str(COURSE), help="the course pages folder (default: docs/course)")
     args = parser.parse_args(argv)
     results, course = Path(args.results), Path(args.course)
-    extra = (REPO / "README.md",) if course.resolve() == COURSE.resolve() else ()
+    extra = (REPO / "README.md", REPO / "docs" / "performance.md") if course.resolve() == COURSE.resolve() else ()
     outcomes = [publish_page(p, results, course, check=args.check) for p in pages(course, extra)]
     for o in outcomes:
         for study in o.updated:

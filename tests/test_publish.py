@@ -63,6 +63,18 @@ def test_publish_writes_provenance_table_and_downscaled_figure_and_keeps_the_ans
     assert again.updated == [] and page.read_text() == text
 
 
+def test_a_page_outside_the_course_folder_links_its_figures_relative_to_itself(tmp_path):
+    """docs/performance.md (and the README) hold marked parts too: the figure still goes
+    into the course's figures/ folder, and the link works from the page's own folder."""
+    results, course = _results(tmp_path / "results"), tmp_path / "docs" / "course"
+    course.mkdir(parents=True)
+    page = tmp_path / "docs" / "performance.md"
+    page.write_text("# Speed\n\n<!-- publish baseline figures=curves.png -->\n<!-- /publish -->\n")
+    assert publish_page(page, results, course).updated == ["baseline"]
+    assert "![baseline: curves](course/figures/baseline/curves.png)" in page.read_text()
+    assert (page.parent / "course" / "figures" / "baseline" / "curves.png").exists()
+
+
 def test_publish_check_passes_when_current_and_fails_when_results_changed(tmp_path, capsys):
     results, course = _results(tmp_path / "results"), tmp_path / "course"
     page = _page(course)
