@@ -108,6 +108,24 @@ def test_softmax_cross_entropy_jacobian_is_yhat_minus_y(z, label):
     np.testing.assert_allclose(J[0], softmax(z[0]) - np.eye(4)[label], rtol=0, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@given(z=batches((5,), low=-30, high=30), data=st.data())
+def test_softmax_cross_entropy_labels_give_the_bits_of_the_general_form(dtype, reduction, z, data):
+    """Labels take the short ŷ - y; the same targets as one-hot rows take ŷ Σ_c y_c - y."""
+    z = z.astype(dtype)
+    labels = np.array(data.draw(st.lists(st.integers(0, 4), min_size=len(z), max_size=len(z))))
+    grad = data.draw(st.sampled_from([1.0, 0.37]))
+    loss = SoftmaxCrossEntropy(reduction)
+    value_labels, grad_labels = loss.forward(z, labels), loss.backward(grad)
+    assert loss.cache.row_sums is None
+    value_rows, grad_rows = loss.forward(z, np.eye(5, dtype=dtype)[labels]), loss.backward(grad)
+    assert loss.cache.row_sums is not None
+    assert value_labels == value_rows
+    assert grad_labels.dtype == grad_rows.dtype == dtype
+    np.testing.assert_array_equal(grad_labels, grad_rows)
+
+
 # -- every module of the zoo -----------------------------------------------------------------
 @pytest.mark.parametrize("case", PER_EXAMPLE_ZOO, ids=repr)
 @given_case_data

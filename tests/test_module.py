@@ -80,6 +80,23 @@ def test_astype_converts_parameters_and_gradients():
         model.astype(np.int32)
 
 
+def test_dtype_is_the_first_parameter_in_parameters_order_and_follows_changes():
+    class TwoParams(Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = Linear(2, 2, dtype=np.float64)   # a child, registered before ...
+            self.own = Parameter(np.zeros(3, dtype=np.float32))   # ... the module's own
+
+    assert Tanh().dtype is None and Sequential().dtype is None
+    # own parameters come first in parameters(), so they decide, as the first one listed does
+    assert TwoParams().dtype == TwoParams().parameters()[0].dtype == np.float32
+    model = Sequential(Tanh(), Sequential(Sigmoid(), Linear(4, 3, dtype=np.float64)))
+    assert model.dtype == np.float64   # found below parameter-free children
+    layer = model[1][1]
+    layer.weight.data = layer.weight.data.astype(np.float32)   # not cached: seen at once
+    assert model.dtype == layer.dtype == np.float32
+
+
 def test_mixed_dtypes_are_refused_not_silently_cast():
     model = small_model(np.float32)
     with pytest.raises(TypeError, match="Linear: input dtype float64 does not match parameter dtype float32"):
