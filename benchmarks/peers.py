@@ -341,7 +341,7 @@ class PeerBench:
         return "".join(parts)
 
     def record(self, numpy_epochs_s: Sequence[float], test, batch_size: int) -> dict:
-        """The record's peer keys (see docs/peers-section.md)."""
+        """The record's peer keys (docs/performance.md, "Against the numpy autodiff libraries")."""
         numpy_s = statistics.median(numpy_epochs_s)
         peers: Dict[str, Optional[float]] = {name: None for name in PEER_NAMES}
         for name, t in self.times.items():

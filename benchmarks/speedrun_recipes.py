@@ -83,7 +83,10 @@ def _fast_99_0() -> Recipe:
     (98.80%).  Batch 256 costs about 0.65× the time per image of batch 128 on 2 threads and
     the wider network only 1.2–1.4× the course CNN's, so width is the cheaper way to learn
     more per second; BatchNorm lets Adam use a large rate from the first steps, and the
-    one-cycle schedule anneals to zero exactly when the budget ends.
+    one-cycle schedule anneals to zero exactly when the budget ends.  (The tuning's cost
+    ratios came from a loaded machine and its ~22 s estimate was wrong: on a quiet machine
+    the numpy engine needs about 25 s per epoch of this network, so the two epochs take
+    about 50 s; docs/performance.md has the 5-seed measurement.)
     """
     spec = CourseCNNSpec(channels=(16, 32, 64), batch_norm=True)
     return Recipe("fast-99.0", spec.layers(), batch_size=256, optimizer="adam", lr=0.006, epochs=2)
@@ -92,9 +95,10 @@ def _fast_99_0() -> Recipe:
 def _long_99_5() -> Recipe:
     """The 5-minute recipe for 99.5%: the fast recipe's network and optimiser for 16 epochs,
     with random shifts of up to 2 pixels (the project's strongest numpy CNN used the same
-    network with shifts), about 8× the fast recipe's cost, within 5 minutes with room to
-    spare.  Only partly tuned (docs/speedrun-tuning.md): the validation run could not finish
-    on the shared machine."""
+    network with shifts), about 8× the fast recipe's cost.  Only partly tuned
+    (docs/speedrun-tuning.md): the validation run could not finish on the shared machine,
+    and its cost estimate was wrong: the 16 epochs take about 400 s of numpy training on a
+    quiet machine, beyond the 5-minute budget (docs/performance.md)."""
     spec = CourseCNNSpec(channels=(16, 32, 64), batch_norm=True)
     return Recipe("long-99.5", spec.layers(), batch_size=256, optimizer="adam", lr=0.006, epochs=16, max_shift=2,
                   evals_per_epoch=2)
