@@ -203,7 +203,7 @@ def test_flush_lever_seeds_subnormal_first_moments_and_times_four_variants():
     _first_moments(opt, 3, True, 2)()
     m = opt.state[0]["exp_avg"]
     tiny = np.finfo(np.float32).tiny
-    assert np.all((m[:, :3] > 0) & (m[:, :3] < tiny)) and np.all(m[:, 3:] >= tiny)
+    assert opt.flush_every == 2 and np.all((m[:, :3] > 0) & (m[:, :3] < tiny)) and np.all(m[:, 3:] >= tiny)
     for p in opt.params:
         p.grad[...] = 0.0
     opt.step()  # step 2: m ← 0.9 m, still subnormal, then flushed

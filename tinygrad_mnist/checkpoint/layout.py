@@ -95,7 +95,7 @@ def restore_extras(model: Module, extras: dict, path: PathLike) -> None:
 # -- the optimiser and schedule --------------------------------------------------------------
 def hyperparameters(optimizer: Optimizer) -> dict:
     """The optimiser's scalar settings other than the (scheduled) learning rate."""
-    skip = {"lr", "step_count", "params", "state"}
+    skip = {"lr", "step_count", "params", "state", "flush_every"}
     out: Dict[str, Any] = {}
     for k, v in vars(optimizer).items():
         if k in skip or k.startswith("_"):

